@@ -1,0 +1,1 @@
+"""Web PubSub Watchdog: finds and fixes what breaks Azure Web PubSub."""

@@ -1,0 +1,280 @@
+"""Plain data that flows one way through a sweep: collect -> diagnose -> plan -> act -> report.
+
+Nothing here does I/O. Secrets never sit in a model as a printable string: keys and connection
+strings are wrapped in `Sensitive`, whose str/repr are redacted, and are compared by fingerprint.
+"""
+from __future__ import annotations
+
+import enum
+import hashlib
+import hmac
+import os
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Mapping
+
+# A per-process random key makes fingerprints useless as a dictionary attack target when they
+# leak, while staying stable within a process. The ledger uses `stable_fingerprint`, keyed by a
+# setting, so fingerprints survive restarts (see ledger/).
+_PROCESS_KEY = os.urandom(32)
+
+
+def stable_fingerprint(value: str, key: bytes) -> str:
+    """A keyed hash of a secret, first 16 hex chars: enough to compare, useless to attack."""
+    return hmac.new(key, value.encode(), hashlib.sha256).hexdigest()[:16]
+
+
+class Sensitive:
+    """A key or connection string. Printing, logging or serialising it shows nothing secret."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def fingerprint(self, key: bytes = _PROCESS_KEY) -> str:
+        return stable_fingerprint(self._value, key)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sensitive) and hmac.compare_digest(self._value, other._value)
+
+    def __hash__(self) -> int:
+        return hash(self.fingerprint())
+
+    def __repr__(self) -> str:
+        return "Sensitive(<redacted>)"
+
+    __str__ = __repr__
+
+    def __reduce__(self):  # never pickled (e.g. into a queue message) by accident
+        raise TypeError("Sensitive values are not serialisable")
+
+
+class Severity(enum.IntEnum):
+    INFO = 1
+    WARNING = 2
+    CRITICAL = 3
+
+    def __str__(self) -> str:
+        return self.name.lower()
+
+    @classmethod
+    def parse(cls, text: str) -> "Severity":
+        try:
+            return cls[text.strip().upper()]
+        except KeyError:
+            raise ValueError(f"unknown severity {text!r}: use info, warning or critical") from None
+
+
+@dataclass(frozen=True)
+class Resource:
+    id: str
+    subscription_id: str
+    resource_group: str
+    name: str
+    location: str
+    host_name: str
+    sku_name: str  # Free_F1, Standard_S1, Premium_P1, Premium_P2
+    sku_tier: str  # Free, Standard, Premium
+    capacity: int  # units
+    tags: Mapping[str, str] = field(default_factory=dict)
+    disable_local_auth: bool = False
+    public_network_access: str = "Enabled"
+    provisioning_state: str = "Succeeded"
+
+
+# --- observations: what collect/ saw, no verdicts -------------------------------------------
+
+
+@dataclass(frozen=True)
+class ObservationError:
+    """A call that failed. Becomes a blind-spot finding; never crashes a sweep."""
+
+    source: str  # inventory, skus, keys, secrets, metrics, logs, diagnostics, autoscale, hubs, handlers, dataplane
+    kind: str  # forbidden, unauthorized, not-found, throttled, timeout, unreachable, error
+    message: str  # already free of secrets and query strings
+    resource_id: str | None = None
+    subject: str | None = None  # e.g. a secret URI or workspace id
+    status: int | None = None
+    permission: str | None = None  # the Azure action or role that would fix a 403
+
+
+@dataclass(frozen=True)
+class KeyFingerprints:
+    """Fingerprints of a resource's current access keys, as just read with listKeys."""
+
+    primary: str
+    secondary: str
+    read_at: datetime
+
+
+@dataclass(frozen=True)
+class DataPlaneProof:
+    """The service's answer to a harmless authenticated call made with a stored value."""
+
+    status: int | None  # 404 or 200 = key accepted, 401 = rejected, None = no answer
+    outcome: str  # accepted, rejected, unreachable, skipped
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class BoundSecret:
+    """A Key Vault secret that holds a resource's connection string, as read this sweep."""
+
+    uri: str  # https://<vault>.vault.azure.net/secrets/<name> (no version)
+    vault_url: str
+    name: str
+    version: str | None
+    enabled: bool
+    expires_on: datetime | None
+    content_type: str | None
+    tags: Mapping[str, str]
+    updated_on: datetime | None = None
+    # Parsed connection string; None where the value is not one.
+    endpoint_host: str | None = None
+    key_fingerprint: str | None = None
+    parse_error: str | None = None
+    has_value: bool = True
+    proof: DataPlaneProof | None = None
+
+
+@dataclass(frozen=True)
+class MetricPoint:
+    time: datetime
+    value: float | None
+
+
+@dataclass(frozen=True)
+class ResourceMetrics:
+    """Per-minute series over the sweep window. Missing metric = key absent."""
+
+    series: Mapping[str, tuple[MetricPoint, ...]] = field(default_factory=dict)  # "TotalConnectionCount:Maximum" -> points
+    close_counts: Mapping[str, float] = field(default_factory=dict)  # ConnectionCloseCategory -> total in window
+    window_minutes: int = 30
+
+
+@dataclass(frozen=True)
+class Diagnostics:
+    workspace_ids: tuple[str, ...]  # ARM ids of workspaces receiving logs
+    log_categories: tuple[str, ...]  # enabled log categories
+
+
+@dataclass(frozen=True)
+class EventHandler:
+    hub: str
+    url_redacted: str  # scheme://host/path, never the query string
+    host: str
+    user_event_pattern: str | None = None
+    system_events: tuple[str, ...] = ()
+    auth_type: str = "None"
+
+
+@dataclass(frozen=True)
+class HandlerProbe:
+    handler: EventHandler
+    ok: bool
+    cause: str | None = None  # dns, tls, timeout, connection, status, missing-allowed-origin, blocked, redirect
+    status: int | None = None
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class HandlerLogError:
+    """Event-handler failures found in resource logs, grouped by hub, event and status."""
+
+    hub: str
+    event: str
+    status: str  # HTTP status as text, or the abuse-protection kind
+    kind: str  # HttpHandlerUnexpectedResponse, AbuseProtectionResponseMissingAllowedOrigin, ...
+    count: int
+    last_seen: datetime | None = None
+    sample: str = ""  # a redacted sample message
+
+
+@dataclass(frozen=True)
+class Observation:
+    """Everything collected about one resource in one sweep."""
+
+    resource: Resource
+    allowed_capacities: tuple[int, ...] = ()
+    keys: KeyFingerprints | None = None
+    secrets: tuple[BoundSecret, ...] = ()
+    metrics: ResourceMetrics | None = None
+    diagnostics: Diagnostics | None = None
+    autoscale: tuple[str, ...] | None = None  # names of autoscale settings targeting it; None = unknown
+    handlers: tuple[EventHandler, ...] = ()
+    probes: tuple[HandlerProbe, ...] = ()
+    log_errors: tuple[HandlerLogError, ...] | None = None  # None = logs not read
+    errors: tuple[ObservationError, ...] = ()
+    collected_at: datetime | None = None
+
+
+# --- verdicts -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: str  # key-drift, capacity, upstream, posture, blind-spot
+    check: str  # the specific condition, e.g. "stale-key", "near-cap", "probe-failed"
+    severity: Severity
+    resource_id: str
+    subject: str  # secret URI, hub, handler host, metric, or the resource id itself
+    summary: str
+    evidence: Mapping[str, Any] = field(default_factory=dict)
+    guidance: str = ""
+
+    @property
+    def fingerprint(self) -> str:
+        """Stable across sweeps: the same problem on the same thing has the same fingerprint."""
+        raw = "\x1f".join((self.rule, self.check, self.resource_id.lower(), self.subject.lower()))
+        return hashlib.sha256(raw.encode()).hexdigest()[:20]
+
+
+# --- remediation --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Action:
+    kind: str  # secret-sync, scale
+    resource_id: str
+    subject: str  # secret URI, or "capacity"
+    reason: str
+    params: Mapping[str, Any] = field(default_factory=dict)  # e.g. {"from": 2, "to": 3} or {"key": "primary"}
+    finding: str | None = None  # fingerprint of the finding it answers
+
+
+@dataclass(frozen=True)
+class Outcome:
+    action: Action
+    status: str  # planned, done, skipped, failed
+    reason: str = ""
+    before: Mapping[str, Any] = field(default_factory=dict)
+    after: Mapping[str, Any] = field(default_factory=dict)
+    verified: bool | None = None
+    proof: str = ""
+    at: datetime | None = None
+
+
+# --- the report ---------------------------------------------------------------------------
+
+
+@dataclass
+class Report:
+    started_at: datetime
+    finished_at: datetime | None = None
+    subscriptions: tuple[str, ...] = ()
+    mode: Mapping[str, str] = field(default_factory=dict)  # action kind -> off/plan/on
+    resources: list[Resource] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    errors: list[ObservationError] = field(default_factory=list)
+    outcomes: list[Outcome] = field(default_factory=list)
+    notifications: list[Mapping[str, Any]] = field(default_factory=list)
+    api_calls: dict[str, int] = field(default_factory=dict)  # kind -> count
+    timings: dict[str, float] = field(default_factory=dict)  # stage -> seconds
+
+    @property
+    def worst(self) -> Severity | None:
+        return max((f.severity for f in self.findings), default=None)
