@@ -1,0 +1,245 @@
+"""The permissions manifest: every Azure right the watchdog holds, per feature, and why.
+
+This is the single source of truth for least privilege. `infra/` grants exactly this and
+`tests/unit/test_permissions.py` fails when the custom role in `infra/app/watchdog-role.bicep`
+grants less or more than `role_actions(report_only)`. The README's rights table is rendered from
+`markdown_table()` (`python infra/scripts/render_readme.py`).
+
+Where the rights live:
+- scope "subscription": control-plane actions in the watchdog's custom role, assigned to the
+  Function App's identity at subscription scope.
+- scope "key-vault": data actions on the vaults given to the deployment, granted by the built-in
+  role `VAULT_ROLE_FULL` (Key Vault Secrets Officer) or, for report-only,
+  `VAULT_ROLE_REPORT_ONLY` (Key Vault Secrets User), each assigned on the vault only.
+- scope "own-storage": built-in Storage data roles on the watchdog's own storage account only
+  (Functions host, deployment package, ledger tables, future queues).
+
+Action strings are taken from Microsoft's "Azure resource provider operations" reference.
+Azure RBAC compares them case-insensitively; they are written here as that page writes them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SUBSCRIPTION = "subscription"
+KEY_VAULT = "key-vault"
+OWN_STORAGE = "own-storage"
+
+# Features that write; left out when the deployment parameter reportOnly is true.
+WRITE_FEATURES = ("secret-sync", "scaling")
+
+# Resource-specific log tables the log queries read (AZURE-FACTS: resource logs).
+LOG_TABLES = ("WebPubSubConnectivity", "WebPubSubMessaging", "WebPubSubHttpRequest")
+
+
+@dataclass(frozen=True)
+class Feature:
+    name: str
+    scope: str  # SUBSCRIPTION, KEY_VAULT or OWN_STORAGE
+    why: str  # one line for the README: what the watchdog does with these rights
+    actions: tuple[str, ...] = ()  # control-plane (ARM) actions
+    data_actions: tuple[str, ...] = ()  # data-plane actions
+
+    @property
+    def writes(self) -> bool:
+        return self.name in WRITE_FEATURES
+
+
+@dataclass(frozen=True)
+class BuiltInRole:
+    name: str
+    id: str  # role definition GUID, the same in every subscription
+    data_actions: tuple[str, ...]  # what it grants, as Microsoft documents it (for the tests)
+
+
+KEY_VAULT_SECRETS_USER = BuiltInRole(
+    "Key Vault Secrets User",
+    "4633458b-17de-408a-b874-0445c86b69e6",
+    ("Microsoft.KeyVault/vaults/secrets/getSecret/action", "Microsoft.KeyVault/vaults/secrets/readMetadata/action"),
+)
+# Officer grants all secret data actions (also delete, backup, purge...): broader than secret
+# sync needs (setSecret). It is the built-in role the issue asks for; see "what's left open".
+KEY_VAULT_SECRETS_OFFICER = BuiltInRole(
+    "Key Vault Secrets Officer",
+    "b86a8fe4-44ce-4948-aee5-eccb2c155cd7",
+    ("Microsoft.KeyVault/vaults/secrets/*",),
+)
+VAULT_ROLE_FULL = KEY_VAULT_SECRETS_OFFICER
+VAULT_ROLE_REPORT_ONLY = KEY_VAULT_SECRETS_USER
+
+# On the watchdog's own storage account only: what the Functions host needs for identity-based
+# AzureWebJobsStorage (blobs, queues) plus the ledger's tables. Their data actions are not listed.
+STORAGE_ROLES = (
+    BuiltInRole("Storage Blob Data Owner", "b7e6dc6d-f1e8-4753-8033-0f276bb0955b", ()),
+    BuiltInRole("Storage Queue Data Contributor", "974c5e8b-45b9-4653-ba55-5f855dd0fb88", ()),
+    BuiltInRole("Storage Table Data Contributor", "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3", ()),
+)
+# On its own Application Insights only: send its telemetry with the identity (local auth is off).
+MONITORING_METRICS_PUBLISHER = BuiltInRole("Monitoring Metrics Publisher", "3913510d-42f4-4e42-8a64-420c390055eb", ())
+
+FEATURES: tuple[Feature, ...] = (
+    Feature(
+        "discovery",
+        SUBSCRIPTION,
+        "List Web PubSub resources, read each one's SKU, allowed unit counts and hubs (event handlers).",
+        actions=(
+            "Microsoft.SignalRService/WebPubSub/read",
+            "Microsoft.SignalRService/WebPubSub/skus/read",
+            "Microsoft.SignalRService/WebPubSub/hubs/read",
+        ),
+    ),
+    Feature(
+        "keys",
+        SUBSCRIPTION,
+        "Read access keys (listKeys, a POST) to compare them with the connection strings in Key Vault. "
+        "Never regenerates keys.",
+        actions=("Microsoft.SignalRService/WebPubSub/listkeys/action",),
+    ),
+    Feature(
+        "metrics",
+        SUBSCRIPTION,
+        "Read connection, load and close metrics through the batch metrics API (metrics:getBatch).",
+        actions=("Microsoft.Insights/metrics/read",),
+    ),
+    Feature(
+        "logs",
+        SUBSCRIPTION,
+        "Query the Web PubSub resource-log tables (only those) in the workspaces the resources send logs to.",
+        actions=(
+            "Microsoft.OperationalInsights/workspaces/read",
+            "Microsoft.OperationalInsights/workspaces/query/read",
+            *(f"Microsoft.OperationalInsights/workspaces/query/{t}/read" for t in LOG_TABLES),
+            # Resource-context queries (workspaces in "resource or workspace permissions" mode).
+            *(f"Microsoft.Insights/logs/{t}/read" for t in LOG_TABLES),
+        ),
+    ),
+    Feature(
+        "diagnostics",
+        SUBSCRIPTION,
+        "Read each resource's diagnostic settings: which workspace it logs to, or that it is blind.",
+        actions=(
+            "Microsoft.Insights/diagnosticSettings/read",
+            # UNCONFIRMED which of the two ARM checks for {resourceId}/providers/Microsoft.Insights/
+            # diagnosticSettings; both are read-only and listed so that either answer works.
+            "Microsoft.SignalRService/WebPubSub/providers/Microsoft.Insights/diagnosticSettings/read",
+        ),
+    ),
+    Feature(
+        "autoscale",
+        SUBSCRIPTION,
+        "Read autoscale settings: a resource with one is never scaled by the watchdog.",
+        actions=("Microsoft.Insights/autoscalesettings/read",),
+    ),
+    Feature(
+        "activity-log",
+        SUBSCRIPTION,
+        "Read the activity log to notice key regenerations and recent scale operations.",
+        actions=("Microsoft.Insights/eventtypes/values/read",),
+    ),
+    Feature(
+        "secrets-read",
+        KEY_VAULT,
+        "Read the secrets bound to resources (and their tags, versions and expiry) in the given vaults.",
+        data_actions=(
+            "Microsoft.KeyVault/vaults/secrets/getSecret/action",
+            "Microsoft.KeyVault/vaults/secrets/readMetadata/action",
+        ),
+    ),
+    Feature(
+        "secret-sync",
+        KEY_VAULT,
+        "Write a new secret version holding the current connection string (remediation of key drift).",
+        data_actions=("Microsoft.KeyVault/vaults/secrets/setSecret/action",),
+    ),
+    Feature(
+        "scaling",
+        SUBSCRIPTION,
+        "Change a resource's unit count (PATCH sku.capacity) and poll the long-running operation.",
+        actions=(
+            "Microsoft.SignalRService/WebPubSub/write",
+            # The operation URLs ARM returns for a PATCH. The reference lists the /webpubsub/
+            # forms; UNCONFIRMED whether ARM checks those or the plain forms: all are read-only
+            # status reads of Microsoft.SignalRService operations and are listed so either works.
+            "Microsoft.SignalRService/locations/operationStatuses/webpubsub/read",
+            "Microsoft.SignalRService/locations/operationresults/webpubsub/read",
+            "Microsoft.SignalRService/locations/operationStatuses/read",
+            "Microsoft.SignalRService/locations/operationResults/read",
+        ),
+    ),
+    Feature(
+        "ledger",
+        OWN_STORAGE,
+        "Functions host state, the deployment package and the ledger tables, on the watchdog's own "
+        "storage account only.",
+    ),
+)
+
+_BY_NAME = {f.name: f for f in FEATURES}
+
+
+def feature(name: str) -> Feature:
+    return _BY_NAME[name]
+
+
+def features(report_only: bool = False) -> tuple[Feature, ...]:
+    """The features a deployment has rights for. Report-only leaves out the writing ones."""
+    return tuple(f for f in FEATURES if not (report_only and f.writes))
+
+
+def _unique(items) -> tuple[str, ...]:
+    seen: dict[str, str] = {}
+    for item in items:
+        seen.setdefault(item.lower(), item)
+    return tuple(sorted(seen.values(), key=str.lower))
+
+
+def role_actions(report_only: bool = False) -> tuple[str, ...]:
+    """Exactly the actions of the custom role at subscription scope (sorted, case-insensitively unique)."""
+    return _unique(a for f in features(report_only) if f.scope == SUBSCRIPTION for a in f.actions)
+
+
+def role_data_actions(report_only: bool = False) -> tuple[str, ...]:
+    """Data actions of the custom role: none; data-plane rights come from built-in roles on their scope."""
+    return _unique(a for f in features(report_only) if f.scope == SUBSCRIPTION for a in f.data_actions)
+
+
+def vault_data_actions(report_only: bool = False) -> tuple[str, ...]:
+    """Key Vault data actions the watchdog uses on each vault given to the deployment."""
+    return _unique(a for f in features(report_only) if f.scope == KEY_VAULT for a in f.data_actions)
+
+
+def vault_role(report_only: bool = False) -> BuiltInRole:
+    return VAULT_ROLE_REPORT_ONLY if report_only else VAULT_ROLE_FULL
+
+
+def grants(granted: str, wanted: str) -> bool:
+    """True when a granted action (possibly with `*` wildcards) covers the wanted action."""
+    import fnmatch
+
+    return fnmatch.fnmatchcase(wanted.lower(), granted.lower())
+
+
+_SCOPE_TEXT = {
+    SUBSCRIPTION: "subscription (custom role)",
+    KEY_VAULT: "each vault in `keyVaultResourceIds`",
+    OWN_STORAGE: "its own storage account",
+}
+
+
+def markdown_table() -> str:
+    """The README's table of every right the watchdog holds and why."""
+    rows = [
+        "| Feature | Scope | Actions / data actions | Why | Report-only |",
+        "|---|---|---|---|---|",
+    ]
+    for f in FEATURES:
+        rights = [f"`{a}`" for a in f.actions] + [f"`{a}` (data)" for a in f.data_actions]
+        if f.scope == KEY_VAULT:
+            rights.append(f"granted by {VAULT_ROLE_FULL.name} ({VAULT_ROLE_REPORT_ONLY.name} when report-only)")
+        if f.scope == OWN_STORAGE:
+            rights.extend(r.name for r in STORAGE_ROLES)
+        kept = "no" if f.writes else "yes"
+        rows.append(
+            f"| {f.name} | {_SCOPE_TEXT[f.scope]} | {'<br>'.join(rights)} | {f.why.replace('|', '/')} | {kept} |"
+        )
+    return "\n".join(rows)
