@@ -8,9 +8,13 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
+
+if TYPE_CHECKING:
+    from watchdog.notify.targets import NotifyConfig
 
 MODES = ("off", "plan", "on")
+PLACEHOLDER = "<NAME>"  # in a Setting name: one setting per notification target
 
 
 class ConfigError(ValueError):
@@ -22,6 +26,14 @@ class Setting:
     name: str
     default: str | None  # None = required (or derived, see description)
     description: str
+
+    def matches(self, name: str) -> bool:
+        """True if `name` is this setting; a `<NAME>` placeholder (per notification target,
+        e.g. WATCHDOG_NOTIFY_<NAME>_URL) stands for an upper-case target name."""
+        if PLACEHOLDER not in self.name:
+            return name == self.name
+        pattern = re.escape(self.name).replace(re.escape(PLACEHOLDER), "[A-Z][A-Z0-9_]*")
+        return re.fullmatch(pattern, name) is not None
 
 
 # The configuration reference. Order = order in the README table.
@@ -53,6 +65,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("WATCHDOG_SQLITE_PATH", ".state/watchdog.sqlite3", "SQLite ledger file (CLI default)."),
     Setting("AzureWebJobsStorage", "", "Functions host storage; the ledger's Table storage (connection string, or use the identity-based settings)."),
     Setting("AzureWebJobsStorage__tableServiceUri", "", "Identity-based Table endpoint of the ledger's storage account."),
+    Setting("WATCHDOG_NOTIFY_TARGETS", "", "Comma-separated notification target names, e.g. ops,platform. Empty: no notifications."),
+    Setting("WATCHDOG_NOTIFY_DEFAULT", "", "Targets every finding goes to. Empty: all targets; none: only those a resource's watchdog-notify tag names."),
+    Setting("WATCHDOG_NOTIFY_REPEAT_HOURS", "4", "Reminder interval while a finding keeps firing, in hours; 0: no reminders."),
+    Setting("WATCHDOG_NOTIFY_DEADLINE_SECONDS", "60", "Most time a sweep spends delivering notifications, retries included; the rest goes out next sweep."),
+    Setting("WATCHDOG_NOTIFY_<NAME>_URL", None, "Per target (<NAME> = its name in upper case): https URL of a Teams Workflows webhook or your endpoint. Use a Key Vault reference."),
+    Setting("WATCHDOG_NOTIFY_<NAME>_KIND", None, "Per target: teams or webhook."),
+    Setting("WATCHDOG_NOTIFY_<NAME>_MIN_SEVERITY", "warning", "Per target: least severity it receives (info, warning or critical)."),
+    Setting("WATCHDOG_NOTIFY_<NAME>_SECRET", "", "Per webhook target: HMAC-SHA256 key (16+ characters) for the X-Watchdog-Signature header. Use a Key Vault reference."),
 )
 
 _NAMES = {s.name for s in SETTINGS}
@@ -122,9 +142,13 @@ class Settings:
     storage_connection: str = ""
     storage_table_uri: str = ""
     extra: Mapping[str, str] = field(default_factory=dict)  # raw env, for sections parsed elsewhere (notify)
+    notify: NotifyConfig | None = None  # parsed by watchdog.notify.targets; None = not loaded
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+        # Imported here: notify.targets builds on this module (ConfigError, SETTINGS).
+        from watchdog.notify.targets import load_notify_config
+
         env = dict(os.environ if env is None else env)
         subs = _csv(_get(env, "WATCHDOG_SUBSCRIPTIONS")) or _csv(_get(env, "AZURE_SUBSCRIPTION_ID"))
         if not subs:
@@ -185,6 +209,7 @@ class Settings:
             storage_connection=_get(env, "AzureWebJobsStorage"),
             storage_table_uri=_get(env, "AzureWebJobsStorage__tableServiceUri"),
             extra=env,
+            notify=load_notify_config(env),
         )
 
 
