@@ -1,0 +1,97 @@
+"""What an emulated service is: the hosts it answers, the token audience it demands, its routes.
+
+The server (emulator/server.py) does everything common before a route runs: faults, ARM
+throttling, bearer-token checks (a service with `audience` set never sees an unauthenticated
+call, and Key Vault gets its challenge flow), and the journal. A route handler gets a `Call`.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable
+
+from aiohttp import web
+
+from ..world import World
+
+Handler = Callable[["Call"], Awaitable[web.StreamResponse]]
+
+
+@dataclass
+class Call:
+    request: web.Request
+    world: World
+    match: re.Match[str]
+    body: bytes
+    caller: dict[str, Any] | None  # verified token claims; None for services without audience
+    labels: dict[str, str] = field(default_factory=dict)  # e.g. op name, for the journal
+
+    @property
+    def host(self) -> str:
+        return (self.request.host or "").split(":")[0].lower()
+
+    def group(self, name: str) -> str:
+        return self.match.group(name)
+
+    def json(self) -> Any:
+        try:
+            return json.loads(self.body or b"null")
+        except ValueError:
+            raise BadRequest("the request body is not valid JSON") from None
+
+
+class BadRequest(Exception):
+    """Raised by a handler; the server answers 400 in the service's error format."""
+
+    def __init__(self, message: str, code: str = "BadRequest", status: int = 400) -> None:
+        super().__init__(message)
+        self.code = code
+        self.status = status
+
+
+@dataclass
+class Route:
+    method: str
+    pattern: re.Pattern[str]
+    handler: Handler
+    op: str  # a stable operation name for the journal and benchmarks, e.g. "arm.listKeys"
+
+
+class Service:
+    name: str = "service"
+    audience: str | None = None  # bearer tokens must be issued for this resource
+    case_insensitive_paths = False
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+        self.routes: list[Route] = []
+
+    def matches(self, host: str) -> bool:
+        raise NotImplementedError
+
+    def route(self, method: str, pattern: str, op: str) -> Callable[[Handler], Handler]:
+        flags = re.IGNORECASE if self.case_insensitive_paths else 0
+        compiled = re.compile(pattern + r"/?$", flags)
+
+        def register(handler: Handler) -> Handler:
+            self.routes.append(Route(method, compiled, handler, op))
+            return handler
+
+        return register
+
+    def find(self, method: str, path: str) -> tuple[Route, re.Match[str]] | None:
+        for route in self.routes:
+            if route.method == method:
+                m = route.pattern.match(path)
+                if m:
+                    return route, m
+        return None
+
+    def error(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> web.Response:
+        """The service's error body. Azure's common shape; services override where theirs differs."""
+        return web.json_response({"error": {"code": code, "message": message}}, status=status, headers=headers)
+
+
+def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.json_response(data, status=status, headers=headers, dumps=lambda o: json.dumps(o, default=str))

@@ -1,0 +1,51 @@
+"""The customer's own hosts named in the scenario: event handlers, Teams Workflows webhooks and
+generic webhooks. Every request is recorded as a Delivery; the answer follows the host's behaviour.
+(dns, refused and timeout are played by the proxy, tls by the certificate: see server.py.)
+"""
+from __future__ import annotations
+
+from aiohttp import web
+
+from ..world import Delivery, utcnow
+from .base import Call, Service
+
+
+class CustomerHosts(Service):
+    name = "customer"
+
+    def __init__(self, world) -> None:  # noqa: ANN001
+        super().__init__(world)
+        self.route("OPTIONS", r"(?P<path>/.*)", "customer.options")(self.answer)
+        for method in ("GET", "POST", "PUT"):
+            self.route(method, r"(?P<path>/.*)", f"customer.{method.lower()}")(self.answer)
+
+    def matches(self, host: str) -> bool:
+        return host in self.world.hosts
+
+    async def answer(self, call: Call) -> web.StreamResponse:
+        spec = self.world.hosts[call.host]
+        status, headers = self._decide(call, spec)
+        spec.deliveries.append(Delivery(utcnow(), call.request.method, call.request.path,
+                                        call.request.query_string, dict(call.request.headers), call.body, status))
+        return web.Response(status=status, headers=headers)
+
+    def _decide(self, call: Call, spec) -> tuple[int, dict[str, str]]:  # noqa: ANN001
+        with self.world.lock:
+            failing = spec.behaviour == "status"
+            if failing and spec.fail_times is not None:
+                failing = spec.fail_times > 0
+                spec.fail_times -= 1 if failing else 0
+        headers = {"Retry-After": str(spec.retry_after)} if failing and spec.retry_after is not None else {}
+        if failing:
+            return spec.status, headers
+        if spec.kind == "teams":
+            return 202, {}
+        if spec.kind == "webhook":
+            return 200, {}
+        # An event handler: the abuse-protection handshake answers OPTIONS with the allowed origin.
+        if call.request.method == "OPTIONS":
+            origin = call.request.headers.get("WebHook-Request-Origin")
+            if spec.behaviour == "missing-origin" or not origin:
+                return 200, {}
+            return 200, {"WebHook-Allowed-Origin": origin}
+        return 200, {}
