@@ -1,0 +1,80 @@
+// The watchdog's custom role at subscription scope, and its assignment to the app's identity.
+// Its actions are exactly watchdog/permissions.py's role_actions(reportOnly): the test
+// tests/unit/test_permissions.py reads the two arrays below and fails on any difference.
+// One role definition whatever the variant, so switching reportOnly updates it in place and
+// leaves no stale write rights behind.
+targetScope = 'subscription'
+
+param principalId string
+param environmentName string
+param reportOnly bool = false
+
+// Features discovery, keys, metrics, logs, diagnostics, autoscale, activity-log: read-only.
+var reportActions = [
+  // discovery
+  'Microsoft.SignalRService/WebPubSub/read'
+  'Microsoft.SignalRService/WebPubSub/skus/read'
+  'Microsoft.SignalRService/WebPubSub/hubs/read'
+  // keys (listKeys is a POST but reads; the watchdog never regenerates keys)
+  'Microsoft.SignalRService/WebPubSub/listkeys/action'
+  // metrics (batch metrics API)
+  'Microsoft.Insights/metrics/read'
+  // logs: the three Web PubSub resource-log tables, workspace and resource context
+  'Microsoft.OperationalInsights/workspaces/read'
+  'Microsoft.OperationalInsights/workspaces/query/read'
+  'Microsoft.OperationalInsights/workspaces/query/WebPubSubConnectivity/read'
+  'Microsoft.OperationalInsights/workspaces/query/WebPubSubMessaging/read'
+  'Microsoft.OperationalInsights/workspaces/query/WebPubSubHttpRequest/read'
+  'Microsoft.Insights/logs/WebPubSubConnectivity/read'
+  'Microsoft.Insights/logs/WebPubSubMessaging/read'
+  'Microsoft.Insights/logs/WebPubSubHttpRequest/read'
+  // diagnostics
+  'Microsoft.Insights/diagnosticSettings/read'
+  'Microsoft.SignalRService/WebPubSub/providers/Microsoft.Insights/diagnosticSettings/read'
+  // autoscale
+  'Microsoft.Insights/autoscalesettings/read'
+  // activity-log
+  'Microsoft.Insights/eventtypes/values/read'
+]
+
+// Feature scaling: left out when reportOnly. (Secret sync writes through the Key Vault role.)
+var remediationActions = [
+  'Microsoft.SignalRService/WebPubSub/write'
+  'Microsoft.SignalRService/locations/operationStatuses/webpubsub/read'
+  'Microsoft.SignalRService/locations/operationresults/webpubsub/read'
+  'Microsoft.SignalRService/locations/operationStatuses/read'
+  'Microsoft.SignalRService/locations/operationResults/read'
+]
+
+var roleName = 'Web PubSub Watchdog (${environmentName}, ${subscription().subscriptionId})'
+
+resource role 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
+  name: guid(subscription().id, 'webpubsub-watchdog', environmentName)
+  properties: {
+    roleName: roleName
+    description: reportOnly ? 'Web PubSub Watchdog, report-only: reads Web PubSub resources, keys, metrics, logs and settings.' : 'Web PubSub Watchdog: reads Web PubSub resources, keys, metrics, logs and settings; scales Web PubSub resources.'
+    type: 'customRole'
+    assignableScopes: [
+      subscription().id
+    ]
+    permissions: [
+      {
+        actions: reportOnly ? reportActions : concat(reportActions, remediationActions)
+        notActions: []
+        dataActions: []
+        notDataActions: []
+      }
+    ]
+  }
+}
+
+resource assignment 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(subscription().id, principalId, role.id)
+  properties: {
+    roleDefinitionId: role.id
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+output roleDefinitionId string = role.id

@@ -1,0 +1,189 @@
+// Web PubSub Watchdog: one deployment per subscription (`azd up`, or `az deployment sub create`).
+// Deploys a resource group with the Function App (Flex Consumption, Python 3.11, system-assigned
+// identity), its own storage account (shared keys off) and Application Insights on Log Analytics,
+// and grants the identity exactly the rights in watchdog/permissions.py (checked by
+// tests/unit/test_permissions.py).
+targetScope = 'subscription'
+
+@minLength(1)
+@maxLength(64)
+@description('Name of the environment (azd: AZURE_ENV_NAME). Names the resource group and tags every resource.')
+param environmentName string
+
+@minLength(1)
+@description('Region of the watchdog\'s own resources; it must offer Flex Consumption. Web PubSub resources in every region are watched.')
+param location string
+
+@description('Name of the resource group to create. Default: rg-<environmentName>.')
+param resourceGroupName string = ''
+
+@description('Report-only: no right to scale (Web PubSub write) nor to write secrets (Key Vault Secrets User instead of Officer). Remediation modes "on" are lowered to "plan".')
+param reportOnly bool = false
+
+@description('ARM ids of the Key Vaults (RBAC authorization) that hold Web PubSub connection strings. The watchdog reads their secrets and, unless reportOnly, writes new versions.')
+param keyVaultResourceIds array = []
+
+@description('ARM ids of Key Vaults the app settings only reference (notification webhook URLs). Key Vault Secrets User on each.')
+param referencedKeyVaultResourceIds array = []
+
+@description('Notification settings as Key Vault references: app setting name -> secret URI (https://<vault>.vault.azure.net/secrets/<name>). The vault must be in keyVaultResourceIds or referencedKeyVaultResourceIds.')
+param notificationSecretUris object = {}
+
+@allowed(['off', 'plan', 'on'])
+@description('WATCHDOG_SECRET_SYNC: off, plan (dry run) or on.')
+param secretSyncMode string = 'plan'
+
+@allowed(['off', 'plan', 'on'])
+@description('WATCHDOG_SCALE: off, plan (dry run) or on.')
+param scaleMode string = 'plan'
+
+@allowed(['off', 'plan', 'on'])
+@description('WATCHDOG_SCALE_IN: off, plan (dry run) or on.')
+param scaleInMode string = 'off'
+
+@minValue(1)
+@maxValue(1000)
+@description('WATCHDOG_MAX_UNITS: most units the watchdog scales a resource to.')
+param maxUnits int = 10
+
+@description('WATCHDOG_SCHEDULE: NCRONTAB schedule of the timer sweep.')
+param schedule string = '0 */5 * * * *'
+
+@description('Any other app setting (name -> value), e.g. {"WATCHDOG_CAPACITY_WARN_PCT": "75"}. Every setting has a safe default; see the README\'s configuration reference.')
+param extraAppSettings object = {}
+
+var abbrs = {
+  resourceGroup: 'rg-'
+  functionApp: 'func-'
+  plan: 'plan-'
+  storage: 'st'
+  logAnalytics: 'log-'
+  appInsights: 'appi-'
+}
+var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
+var tags = { 'azd-env-name': environmentName }
+var rgName = !empty(resourceGroupName) ? resourceGroupName : '${abbrs.resourceGroup}${environmentName}'
+
+// Report-only deployments hold no write rights: never ask the code to write.
+var secretSync = reportOnly && secretSyncMode == 'on' ? 'plan' : secretSyncMode
+var scale = reportOnly && scaleMode == 'on' ? 'plan' : scaleMode
+var scaleIn = reportOnly && scaleInMode == 'on' ? 'plan' : scaleInMode
+
+var keyVaultUrls = map(keyVaultResourceIds, id => 'https://${last(split(id, '/'))}${environment().suffixes.keyvaultDns}')
+
+// The watchdog's own settings (names: watchdog/settings.py SETTINGS). Settings left out here
+// take their documented defaults; extraAppSettings sets any of them.
+var watchdogSettings = {
+  AZURE_SUBSCRIPTION_ID: subscription().subscriptionId
+  WATCHDOG_KEY_VAULTS: join(keyVaultUrls, ',')
+  WATCHDOG_SCHEDULE: schedule
+  WATCHDOG_SECRET_SYNC: secretSync
+  WATCHDOG_SCALE: scale
+  WATCHDOG_SCALE_IN: scaleIn
+  WATCHDOG_MAX_UNITS: string(maxUnits)
+  WATCHDOG_LEDGER: 'table'
+}
+
+// Notification targets never appear in clear text: Key Vault references, resolved by the
+// Functions platform with the app's identity.
+var notificationSettings = toObject(items(notificationSecretUris), item => item.key, item => '@Microsoft.KeyVault(SecretUri=${item.value})')
+
+resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+  name: rgName
+  location: location
+  tags: tags
+}
+
+module monitoring 'core/monitor/monitoring.bicep' = {
+  name: 'monitoring'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    logAnalyticsName: '${abbrs.logAnalytics}${resourceToken}'
+    applicationInsightsName: '${abbrs.appInsights}${resourceToken}'
+  }
+}
+
+module storage 'core/storage/storage-account.bicep' = {
+  name: 'storage'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    name: '${abbrs.storage}${resourceToken}'
+    deploymentContainerName: 'app-package'
+  }
+}
+
+module app 'app/function-app.bicep' = {
+  name: 'function-app'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    name: '${abbrs.functionApp}${resourceToken}'
+    planName: '${abbrs.plan}${resourceToken}'
+    storageAccountName: storage.outputs.name
+    deploymentContainerName: storage.outputs.deploymentContainerName
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    // Order matters: later objects win, so extraAppSettings cannot undo the report-only clamp.
+    watchdogSettings: union(extraAppSettings, notificationSettings, watchdogSettings)
+  }
+}
+
+// Storage data roles on its own storage account and telemetry publishing on its own
+// Application Insights: nothing outside the resource group.
+module appRbac 'app/rbac.bicep' = {
+  name: 'function-app-rbac'
+  scope: rg
+  params: {
+    principalId: app.outputs.principalId
+    storageAccountName: storage.outputs.name
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+  }
+}
+
+// The custom role at subscription scope: exactly the manifest's actions.
+module watchdogRole 'app/watchdog-role.bicep' = {
+  name: 'watchdog-role'
+  params: {
+    principalId: app.outputs.principalId
+    environmentName: environmentName
+    reportOnly: reportOnly
+  }
+}
+
+// Key Vault Secrets Officer (or User when report-only) on each vault, assigned in the vault's own
+// resource group (and subscription).
+module vaultAccess 'app/vault-access.bicep' = [for (vaultId, i) in keyVaultResourceIds: {
+  name: 'watchdog-vault-access-${i}'
+  scope: resourceGroup(split(vaultId, '/')[2], split(vaultId, '/')[4])
+  params: {
+    vaultName: last(split(vaultId, '/'))
+    principalId: app.outputs.principalId
+    roleDefinitionId: reportOnly ? keyVaultSecretsUser : keyVaultSecretsOfficer
+  }
+}]
+
+module referencedVaultAccess 'app/vault-access.bicep' = [for (vaultId, i) in referencedKeyVaultResourceIds: {
+  name: 'watchdog-referenced-vault-access-${i}'
+  scope: resourceGroup(split(vaultId, '/')[2], split(vaultId, '/')[4])
+  params: {
+    vaultName: last(split(vaultId, '/'))
+    principalId: app.outputs.principalId
+    roleDefinitionId: keyVaultSecretsUser
+  }
+}]
+
+// Built-in role definition ids (the same in every subscription); see watchdog/permissions.py.
+var keyVaultSecretsOfficer = 'b86a8fe4-44ce-4948-aee5-eccb2c155cd7'
+var keyVaultSecretsUser = '4633458b-17de-408a-b874-0445c86b69e6'
+
+output AZURE_LOCATION string = location
+output AZURE_TENANT_ID string = tenant().tenantId
+output AZURE_RESOURCE_GROUP string = rg.name
+output AZURE_FUNCTION_APP_NAME string = app.outputs.name
+output FUNCTION_APP_PRINCIPAL_ID string = app.outputs.principalId
+output CUSTOM_ROLE_DEFINITION_ID string = watchdogRole.outputs.roleDefinitionId
+output STORAGE_ACCOUNT_NAME string = storage.outputs.name
