@@ -1,0 +1,153 @@
+"""When to tell a target about a finding: Alertmanager's lifecycle as pure functions.
+
+Per fingerprint: new -> "firing"; still firing -> a "reminder" once the repeat interval has passed
+since the target last accepted a message about it; gone -> "resolved"; found and fixed by the
+watchdog in the same sweep -> "fixed". Decisions compare what the target last *accepted*
+(NotifyState) with the truth now, so a failed delivery (pending) is simply decided again next
+sweep, and an accepted one is never sent twice. The clock is an argument; nothing here does I/O.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import AbstractSet, Iterable, Mapping
+
+from watchdog.ledger.base import FindingState, NotifyState
+from watchdog.models import Finding
+
+KINDS = ("firing", "reminder", "fixed", "resolved")  # what a message can say; "none" = say nothing
+
+
+@dataclass(frozen=True)
+class Decision:
+    fingerprint: str
+    kind: str  # firing, reminder, fixed, resolved, none
+    reason: str
+    clear_pending: bool = False  # a "none" that also drops a retry nobody needs any more
+
+    @property
+    def sends(self) -> bool:
+        return self.kind != "none"
+
+    @property
+    def told_state(self) -> str:
+        """The state the target knows once it accepts this message."""
+        return "firing" if self.kind in ("firing", "reminder") else "resolved"
+
+
+def _at(when: datetime | None) -> str:
+    return when.strftime("%Y-%m-%d %H:%M UTC") if when else "unknown"
+
+
+def next_finding_states(
+    previous: Mapping[str, FindingState],
+    findings: Iterable[Finding],
+    fixed: AbstractSet[str],
+    swept: AbstractSet[str],
+    now: datetime,
+) -> dict[str, FindingState]:
+    """The FindingStates that change this sweep (fingerprint -> new state).
+
+    `fixed`: fingerprints the watchdog fixed and verified this sweep (resolved now).
+    `swept`: lower-case resource and subscription ids this sweep looked at; a firing finding
+    resolves only if its resource was looked at, so a partial sweep resolves nothing it skipped.
+    """
+    changed: dict[str, FindingState] = {}
+    seen: set[str] = set()
+    for f in findings:
+        fp = f.fingerprint
+        seen.add(fp)
+        prev = previous.get(fp)
+        ongoing = prev is not None and prev.status == "firing"
+        state = FindingState(
+            fingerprint=fp,
+            rule=f.rule,
+            check=f.check,
+            severity=f.severity,
+            resource_id=f.resource_id,
+            subject=f.subject,
+            summary=f.summary,
+            status="firing",
+            firing_since=prev.firing_since if ongoing and prev else now,
+            last_seen=now,
+        )
+        if fp in fixed:
+            state = replace(state, status="resolved", resolved_at=now)
+        changed[fp] = state
+    for fp, prev in previous.items():
+        if fp not in seen and prev.status == "firing" and prev.resource_id.lower() in swept:
+            changed[fp] = replace(prev, status="resolved", resolved_at=now)
+    return changed
+
+
+def decide(
+    current: Mapping[str, Finding],
+    states: Mapping[str, FindingState],
+    told: Mapping[str, NotifyState],
+    fixed: AbstractSet[str],
+    now: datetime,
+    repeat: timedelta,
+) -> list[Decision]:
+    """One Decision per fingerprint that is routed to the target now or that it was told about.
+
+    `current`: this sweep's findings routed to the target (after its minimum severity).
+    `states`: FindingStates after `next_finding_states`. `told`: the target's NotifyStates.
+    `repeat`: reminder interval; zero turns reminders off.
+    """
+    return [
+        _decide_one(fp, current.get(fp), states.get(fp), told.get(fp), fp in fixed, now, repeat)
+        for fp in sorted(set(current) | set(told))
+    ]
+
+
+def _decide_one(
+    fp: str,
+    finding: Finding | None,
+    state: FindingState | None,
+    told: NotifyState | None,
+    fixed: bool,
+    now: datetime,
+    repeat: timedelta,
+) -> Decision:
+    # A NotifyState with no last_notified_at was never accepted: it exists only as "pending".
+    last = told.last_notified_at if told else None
+    accepted = last is not None
+    told_firing = accepted and told is not None and told.last_state == "firing"
+    pending = told is not None and told.pending
+    since = _at(state.firing_since if state else None)
+    retry = "retry after a failed delivery: " if pending else ""
+
+    if finding is not None and fixed:
+        if accepted and not told_firing and not pending and last and now - last < repeat:
+            # The watchdog keeps fixing the same thing: the audit log has each fix; one message
+            # per interval is enough.
+            return Decision(fp, "none", f"fixed again; last message {_at(last)}, within the repeat interval")
+        return Decision(fp, "fixed", f"{retry}fixed by the watchdog (firing since {since})")
+
+    if finding is not None:
+        if not told_firing:
+            if accepted:
+                return Decision(fp, "firing", f"{retry}firing again since {since} after resolved")
+            return Decision(fp, "firing", f"{retry}new: firing since {since}")
+        if not repeat:
+            return Decision(fp, "none", f"still firing since {since}; told {_at(last)}; reminders are off")
+        due = last + repeat if last else now
+        if now >= due:
+            return Decision(fp, "reminder", f"{retry}still firing since {since}; last told {_at(last)}")
+        return Decision(fp, "none", f"still firing; told {_at(last)}; next reminder {_at(due)}")
+
+    # Not routed to this target now: gone, fixed earlier, not looked at, or no longer routed here.
+    still_firing = state is not None and state.status == "firing"
+    if still_firing and state is not None and state.last_seen < now:
+        # next_finding_states stamps last_seen=now on everything found: its resource was skipped.
+        return Decision(fp, "none", f"not looked at this sweep; still firing since {since}")
+    if told_firing:
+        if still_firing:
+            return Decision(fp, "resolved", f"{retry}no longer routed here (severity or watchdog-notify tag changed)")
+        return Decision(fp, "resolved", f"{retry}resolved {_at(state.resolved_at if state else now)} (firing since {since})")
+    if pending and not still_firing:
+        # Its firing message never got through; telling that it fired and resolved loses nothing.
+        return Decision(fp, "resolved", f"{retry}fired {since} and resolved {_at(state.resolved_at if state else now)}")
+    if pending:
+        return Decision(fp, "none", "never delivered and no longer routed here: dropping the retry", True)
+    return Decision(fp, "none", "resolved and already told")
