@@ -213,3 +213,20 @@ class Settings:
         )
 
 
+
+
+def markdown_table() -> str:
+    """The README's configuration reference: one row per Setting, in SETTINGS order.
+
+    Rendered into README.md by `python infra/scripts/render_readme.py`; a test checks it is current.
+    """
+    rows = ["| Setting | Default | Meaning |", "|---|---|---|"]
+    for s in SETTINGS:
+        if s.default is None:
+            default = "(required)" if PLACEHOLDER not in s.name else "(required per target)"
+        elif s.default == "":
+            default = "(empty)"
+        else:
+            default = f"`{s.default}`"
+        rows.append(f"| `{s.name}` | {default} | {s.description.replace('|', '&#124;')} |")
+    return "\n".join(rows)
