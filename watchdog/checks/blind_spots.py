@@ -1,0 +1,70 @@
+"""blind-spot: every call that failed becomes a finding, so a gap in what the watchdog saw is never
+mistaken for health. All are warnings: the resource may be fine, but nobody can tell.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from watchdog.checks._common import finding
+from watchdog.models import Finding, ObservationError, Severity
+
+RULE = "blind-spot"
+
+# source -> (what the watchdog cannot see, the Azure permission and role that would fix a 403)
+_SOURCES: dict[str, tuple[str, str]] = {
+    "inventory": ("which Web PubSub resources exist",
+                  "Microsoft.SignalRService/WebPubSub/read (Reader on the subscription)"),
+    "skus": ("the allowed unit counts", "Microsoft.SignalRService/WebPubSub/skus/read (Reader)"),
+    "keys": ("the current access keys, so key drift is judged by the data-plane proof alone",
+             "Microsoft.SignalRService/WebPubSub/listKeys/action (Contributor or a custom role)"),
+    "secrets": ("the Key Vault secrets holding connection strings",
+                "Microsoft.KeyVault/vaults/secrets/getSecret/action (Key Vault Secrets User; "
+                "Key Vault Secrets Officer for secret sync)"),
+    "metrics": ("connection, load and traffic metrics",
+                "Microsoft.Insights/metrics/read (Monitoring Reader at subscription scope)"),
+    "logs": ("event-handler errors in the resource logs",
+             "Microsoft.OperationalInsights/workspaces/query/read (Log Analytics Reader on the workspace)"),
+    "diagnostics": ("where the resource sends its logs",
+                    "Microsoft.Insights/diagnosticSettings/read (Monitoring Reader)"),
+    "autoscale": ("whether an autoscale setting manages the resource",
+                  "Microsoft.Insights/autoscalesettings/read (Monitoring Reader)"),
+    "hubs": ("the hubs and their event handlers", "Microsoft.SignalRService/WebPubSub/hubs/read (Reader)"),
+    "handlers": ("whether the event handlers answer", "network access from the Function App to the handler"),
+    "dataplane": ("whether the stored key works (data-plane proof)",
+                  "network access from the Function App to the resource's public endpoint"),
+}
+
+
+def _denied(error: ObservationError) -> bool:
+    return error.kind in ("forbidden", "unauthorized") or error.status in (401, 403)
+
+
+def _guidance(error: ObservationError, permission: str) -> str:
+    if _denied(error):
+        return f"Grant the watchdog's managed identity {permission}."
+    if error.kind == "throttled":
+        return ("Azure throttled the watchdog (it already honours Retry-After). If this repeats, lower "
+                "WATCHDOG_CONCURRENCY or run the sweep less often (WATCHDOG_SCHEDULE).")
+    if error.kind in ("timeout", "unreachable"):
+        return ("Check network reachability from the Function App (private endpoints, firewalls, DNS); "
+                "the next sweep retries.")
+    if error.kind == "not-found":
+        return "The target vanished or is misnamed: check the binding (tags, WATCHDOG_KEY_VAULTS)."
+    return "The next sweep retries; if it persists, see the Function App's logs for this source."
+
+
+def check_errors(errors: list[ObservationError], now: datetime) -> list[Finding]:
+    out = []
+    for error in errors:
+        what, default_permission = _SOURCES.get(error.source, (f"{error.source} data", "the needed role"))
+        permission = error.permission or default_permission
+        status = f" {error.status}" if error.status else ""
+        resource_id = error.resource_id or error.subject or error.source
+        out.append(finding(
+            RULE, f"{error.source}-{error.kind}", Severity.WARNING, resource_id, error.subject or error.source,
+            f"Cannot see {what}: {error.source} call {error.kind}{status}",
+            _guidance(error, permission),
+            {"source": error.source, "kind": error.kind, "status": error.status, "message": error.message,
+             "subject": error.subject, "permission": permission if _denied(error) else None, "observed_at": now.isoformat()},
+        ))
+    return out

@@ -1,0 +1,171 @@
+"""key-drift: does each bound Key Vault secret hold a working connection string for its resource?
+
+Keys are compared by fingerprint (collectors fingerprint listKeys and the parsed secret the same
+way). The data-plane proof (HEAD on a random connection id with the stored key) is the ground
+truth: 401 means broken for real, whatever the fingerprints say.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from watchdog import tags
+from watchdog.checks._common import finding, label
+from watchdog.connstr import classify_host
+from watchdog.models import BoundSecret, Finding, Observation, Severity
+from watchdog.settings import Settings
+
+RULE = "key-drift"
+
+_SYNC = (
+    "Write the resource's current primary connection string into this secret (secret sync does it "
+    "when WATCHDOG_SECRET_SYNC=on; 'plan' shows the action), then make the apps that read it reload it."
+)
+
+
+def _proof_evidence(secret: BoundSecret) -> dict[str, Any]:
+    proof = secret.proof
+    if proof is None:
+        return {"proof_outcome": "none"}
+    return {"proof_status": proof.status, "proof_outcome": proof.outcome, "proof_detail": proof.detail}
+
+
+def _rejected(secret: BoundSecret) -> bool:
+    return secret.proof is not None and (secret.proof.status == 401 or secret.proof.outcome == "rejected")
+
+
+def _accepted(secret: BoundSecret) -> bool:
+    return secret.proof is not None and secret.proof.outcome == "accepted"
+
+
+def _proof_text(secret: BoundSecret) -> str:
+    if _rejected(secret):
+        return "the service answered 401: broken for real"
+    if _accepted(secret):
+        return f"the service accepted it ({secret.proof.status})"
+    return "no data-plane proof"
+
+
+def check(obs: Observation, settings: Settings, now: datetime) -> list[Finding]:
+    return [f for secret in obs.secrets for f in _check_secret(obs, secret, settings, now)]
+
+
+def _check_secret(obs: Observation, secret: BoundSecret, settings: Settings, now: datetime) -> list[Finding]:
+    res = obs.resource
+    name = f"{secret.vault_url.removeprefix('https://').split('.')[0]}/{secret.name}"
+    evidence: dict[str, Any] = {"secret": secret.uri, "version": secret.version, **_proof_evidence(secret)}
+
+    def make(check_id: str, severity: Severity, summary: str, guidance: str, **extra: Any) -> Finding:
+        return finding(RULE, check_id, severity, res.id, secret.uri, summary, guidance, {**evidence, **extra})
+
+    holds_key = secret.has_value and (secret.key_fingerprint is not None or secret.endpoint_host is not None)
+    if res.disable_local_auth:
+        # Access keys do not work on this resource, so drift is moot; a stored key is leftover risk.
+        if not holds_key:
+            return []
+        return [make(
+            "local-auth-disabled", Severity.WARNING,
+            f"Secret {name} still holds an access-key connection string, but {label(res)} has local auth disabled",
+            "Switch the apps to Microsoft Entra ID (managed identity) and delete or disable this secret; "
+            "the key in it cannot work while disableLocalAuth is true.",
+        )]
+
+    out: list[Finding] = []
+    if not secret.enabled:
+        out.append(make(
+            "secret-disabled", Severity.CRITICAL,
+            f"Secret {name} for {label(res)} is disabled: apps cannot read it",
+            "Enable the secret (or a newer version of it) in Key Vault, or point the apps at another secret.",
+        ))
+    if secret.expires_on is not None:
+        days_left = (secret.expires_on - now) / timedelta(days=1)
+        if days_left <= 0:
+            out.append(make(
+                "secret-expired", Severity.CRITICAL,
+                f"Secret {name} for {label(res)} expired {-days_left:.1f} days ago",
+                "Set a new expiry date on the secret (or write a new version with one); apps that honour "
+                "expiry will stop reading it.",
+                expires_on=secret.expires_on.isoformat(), days_left=round(days_left, 1),
+            ))
+        elif days_left <= settings.secret_expiry_days:
+            out.append(make(
+                "secret-expiring", Severity.WARNING,
+                f"Secret {name} for {label(res)} expires in {days_left:.1f} days "
+                f"(warning window {settings.secret_expiry_days} days)",
+                "Extend the secret's expiry date or write a new version with a later one before it lapses.",
+                expires_on=secret.expires_on.isoformat(), days_left=round(days_left, 1),
+                window_days=settings.secret_expiry_days,
+            ))
+    if not secret.has_value:
+        return out  # the read failure itself is reported as a blind-spot by the collector's error
+
+    if secret.parse_error is not None or secret.endpoint_host is None or secret.key_fingerprint is None:
+        out.append(make(
+            "not-connection-string", Severity.CRITICAL,
+            f"Secret {name} for {label(res)} does not hold a Web PubSub connection string "
+            f"({secret.parse_error or 'unparsed'}); {_proof_text(secret)}",
+            f"Write a connection string of the form Endpoint=https://{res.host_name};AccessKey=...;Version=1.0; "
+            "into the secret. " + _SYNC,
+            parse_error=secret.parse_error,
+        ))
+        return out
+
+    if secret.endpoint_host.lower() != res.host_name.lower():
+        kind = classify_host(secret.endpoint_host, res.host_name)
+        out.append(make(
+            "wrong-endpoint", Severity.CRITICAL,
+            f"Secret {name} points at {secret.endpoint_host} ({kind.value}), not {res.host_name}; "
+            f"{_proof_text(secret)}",
+            f"The secret is bound to {label(res)} but holds another service's connection string. Fix the "
+            f"binding (tag {tags.RESOURCE_ID} / {tags.SECRETS}) if it is the wrong secret; otherwise: " + _SYNC,
+            endpoint_host=secret.endpoint_host, expected_host=res.host_name, host_kind=kind.value,
+        ))
+        return out
+
+    out.extend(_key_verdict(obs, secret, name, make))
+    return out
+
+
+def _key_verdict(obs: Observation, secret: BoundSecret, name: str, make) -> list[Finding]:
+    res, keys = obs.resource, obs.keys
+    fp = secret.key_fingerprint
+    if keys is None:
+        # listKeys failed (a blind-spot); only the proof can still convict the secret.
+        if _rejected(secret):
+            return [make(
+                "key-rejected", Severity.CRITICAL,
+                f"Secret {name} for {label(res)}: {_proof_text(secret)} (current keys could not be read)",
+                _SYNC,
+            )]
+        return []
+    matched = "primary" if fp == keys.primary else "secondary" if fp == keys.secondary else None
+    ev = {"matches": matched or "neither", "keys_read_at": keys.read_at.isoformat()}
+    if matched is None:
+        if _accepted(secret):
+            # Keys may have rotated between listKeys and the proof: the proof is fresher.
+            return [make(
+                "stale-key", Severity.WARNING,
+                f"Secret {name} matches neither key listed for {label(res)}, yet {_proof_text(secret)}",
+                "Keys probably changed during the sweep; the next sweep re-reads them. If this persists, "
+                + _SYNC, **ev,
+            )]
+        return [make(
+            "stale-key", Severity.CRITICAL,
+            f"Secret {name} holds a key that matches neither current key of {label(res)}; {_proof_text(secret)}",
+            _SYNC, **ev,
+        )]
+    if _rejected(secret):
+        return [make(
+            "key-rejected", Severity.CRITICAL,
+            f"Secret {name} matches the {matched} key of {label(res)}, but {_proof_text(secret)}",
+            "The key was probably regenerated after it was listed. " + _SYNC, **ev,
+        )]
+    intended = secret.tags.get(tags.KEY, "primary").strip().lower()
+    if matched == "secondary" and intended != "secondary":
+        return [make(
+            "secondary-key", Severity.WARNING,
+            f"Secret {name} holds the secondary key of {label(res)}: valid today ({_proof_text(secret)}), "
+            "broken at the next secondary rotation",
+            f"{_SYNC} If the secondary key is intended, tag the secret {tags.KEY}=secondary.", **ev,
+        )]
+    return []

@@ -1,0 +1,116 @@
+"""upstream: are the event handlers (the customer's webhooks) answering the service?
+
+Three independent signals: connection closes the service blames on the upstream, handler errors
+found in the resource logs (grouped by hub, event, status), and our own abuse-protection OPTIONS
+probe of every configured handler. A failing `connect` handler rejects every client, so those log
+groups are critical; everything else is a warning. A probe we refused to send (a handler on a
+loopback, link-local or metadata address) is info.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from watchdog.checks._common import close_count, finding, label
+from watchdog.models import Finding, HandlerLogError, HandlerProbe, Observation, Severity
+from watchdog.settings import Settings
+
+RULE = "upstream"
+
+_CLOSES = {
+    "SendEventFailed": (
+        "the service could not deliver events to an event handler and closed the connections",
+        "Check the handler's availability and its answers (5xx, timeouts) around these times; the "
+        "upstream log errors and probe findings for this resource name the handler.",
+    ),
+    "EventHandlerNotFound": (
+        "an event had no matching event handler, so the service closed the connections",
+        "Add an event handler for the hub/event (hub settings: urlTemplate, userEventPattern, "
+        "systemEvents), or stop clients sending events nobody handles.",
+    ),
+}
+
+_PROBE_CAUSES = {
+    "dns": "the host name does not resolve",
+    "tls": "the TLS handshake failed (certificate or protocol)",
+    "timeout": "it did not answer within the probe timeout",
+    "connection": "the connection was refused or reset",
+    "status": "it answered the validation request with a non-2xx status",
+    "missing-allowed-origin": "its answer lacks WebHook-Allowed-Origin (* or the resource host)",
+    "redirect": "it answered with a redirect, which the service does not follow",
+}
+
+_PROBE_FIX = {
+    "dns": "Fix the handler's DNS name in the hub's event handler urlTemplate.",
+    "tls": "Serve a valid, publicly trusted certificate on the handler host.",
+    "timeout": "Make the handler answer the OPTIONS validation quickly (the service waits only seconds).",
+    "connection": "Make sure the handler is running and reachable from Azure on that port.",
+    "status": "Answer `OPTIONS` with 2xx and `WebHook-Allowed-Origin`; official SDK handlers do this.",
+    "missing-allowed-origin": "Answer the OPTIONS validation with header WebHook-Allowed-Origin: * or the "
+                              "resource host (official SDK handlers do this when configured with the endpoint).",
+    "redirect": "Point urlTemplate at the final URL (https, no redirect).",
+}
+
+
+def check(obs: Observation, settings: Settings, now: datetime) -> list[Finding]:
+    res = obs.resource
+    out: list[Finding] = []
+    window = obs.metrics.window_minutes if obs.metrics else settings.window_minutes
+    for category, (what, fix) in _CLOSES.items():
+        count = close_count(obs.metrics, category)
+        if count > 0:
+            out.append(finding(
+                RULE, category.lower(), Severity.WARNING, res.id, f"ConnectionCloseCount:{category}",
+                f"{label(res)}: {count:,.0f} connections closed as {category} in {window} min: {what}",
+                fix, {"closes": count, "category": category, "window_minutes": window},
+            ))
+    out.extend(_log_group(obs, group) for group in obs.log_errors or ())
+    out.extend(_probe(obs, probe) for probe in obs.probes if not probe.ok)
+    return out
+
+
+def _log_group(obs: Observation, group: HandlerLogError) -> Finding:
+    res = obs.resource
+    severity = Severity.CRITICAL if group.event.lower() == "connect" else Severity.WARNING
+    impact = "clients cannot connect" if severity is Severity.CRITICAL else "events are not handled"
+    return finding(
+        RULE, "handler-errors", severity, res.id, f"{group.hub}/{group.event}/{group.status}",
+        f"{label(res)}: {group.count:,} event handler errors for hub {group.hub}, event {group.event} "
+        f"({group.kind}, {group.status}): {impact}",
+        _log_fix(group),
+        {"hub": group.hub, "event": group.event, "status": group.status, "kind": group.kind,
+         "count": group.count, "last_seen": group.last_seen.isoformat() if group.last_seen else None,
+         "sample": group.sample},
+    )
+
+
+def _log_fix(group: HandlerLogError) -> str:
+    if group.kind.startswith("AbuseProtection"):
+        return ("The handler fails the abuse-protection validation: answer OPTIONS with 2xx and "
+                "WebHook-Allowed-Origin: * or the resource host.")
+    if group.status in ("401", "403"):
+        return "The handler rejects the service's calls: check its auth (managed identity audience, ?code= key)."
+    if group.status == "404":
+        return f"The handler has no route for hub {group.hub}, event {group.event}: check urlTemplate and the handler's routes."
+    return f"The handler answered {group.status}: check its logs around the last occurrence."
+
+
+def _probe(obs: Observation, probe: HandlerProbe) -> Finding:
+    res, handler = obs.resource, probe.handler
+    cause = probe.cause or "unknown"
+    evidence = {"hub": handler.hub, "url": handler.url_redacted, "host": handler.host, "cause": cause,
+                "status": probe.status, "detail": probe.detail}
+    subject = f"{handler.hub} {handler.url_redacted}"
+    if cause == "blocked":
+        return finding(
+            RULE, "probe-blocked", Severity.INFO, res.id, subject,
+            f"{label(res)}: handler for hub {handler.hub} at {handler.host} was not probed (private or metadata address)",
+            "The service cannot reach loopback/link-local/metadata addresses either: point urlTemplate at a "
+            "public https endpoint.", evidence,
+        )
+    reason = _PROBE_CAUSES.get(cause, "the validation request failed")
+    status = f" ({probe.status})" if probe.status else ""
+    return finding(
+        RULE, "probe-failed", Severity.WARNING, res.id, subject,
+        f"{label(res)}: event handler for hub {handler.hub} at {handler.host} fails validation: {reason}{status}",
+        _PROBE_FIX.get(cause, "Check that the handler answers OPTIONS validation requests with 2xx."), evidence,
+    )
