@@ -1,0 +1,102 @@
+"""Generic webhook: JSON modelled on Azure Monitor's common alert schema, signed with HMAC-SHA256.
+
+One POST per message; `alerts` holds one common-schema alert per item. Documented by
+docs/webhook-schema.json. Receivers verify `X-Watchdog-Signature: sha256=<hex>` (HMAC of the exact
+body with the shared secret) and drop a repeated `deliveryId` (retries reuse it).
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from datetime import datetime
+from typing import Any
+
+from watchdog.models import Sensitive, Severity
+from watchdog.notify.message import Item, Message
+
+SCHEMA_ID = "webPubSubWatchdog/1"
+ITEMS_PER_GROUP = 100  # machines read these; truncation only guards against a runaway sweep
+SIGNATURE_HEADER = "X-Watchdog-Signature"
+DELIVERY_HEADER = "X-Watchdog-Delivery"
+
+# Azure Monitor: Sev0 critical, Sev1 error, Sev2 warning, Sev3 informational, Sev4 verbose.
+SEVERITY = {Severity.CRITICAL: "Sev0", Severity.WARNING: "Sev2", Severity.INFO: "Sev3"}
+
+
+def _iso(when: datetime | None) -> str | None:
+    return when.isoformat().replace("+00:00", "Z") if when else None
+
+
+def _alert(item: Item, sent_at: datetime) -> dict[str, Any]:
+    resolved = item.kind in ("fixed", "resolved")
+    return {
+        "schemaId": "azureMonitorCommonAlertSchema",
+        "data": {
+            "essentials": {
+                # Stable per episode: a receiver can dedupe an alert repeated in a later message.
+                "alertId": hashlib.sha256(item.episode.encode()).hexdigest()[:32],
+                "originAlertId": item.fingerprint,
+                "alertRule": f"{item.rule}/{item.check}",
+                "severity": SEVERITY[item.severity],
+                "signalType": "Watchdog",
+                "monitorCondition": "Resolved" if resolved else "Fired",
+                "monitoringService": "Web PubSub Watchdog",
+                "alertTargetIDs": [item.resource_id],
+                "configurationItems": [item.resource_name],
+                "firedDateTime": _iso(item.firing_since),
+                "resolvedDateTime": _iso(item.resolved_at or sent_at) if resolved else None,
+                "description": item.summary,
+                "essentialsVersion": "1.0",
+                "alertContextVersion": "1.0",
+            },
+            "alertContext": {
+                "notification": item.kind,
+                "reason": item.reason,
+                "severity": str(item.severity),
+                "rule": item.rule,
+                "check": item.check,
+                "subject": item.subject,
+                "evidence": dict(item.evidence),
+                "guidance": item.guidance,
+                "portalUrl": item.portal_url,
+                "remediation": None
+                if item.remedy is None
+                else {
+                    "kind": item.remedy.kind,
+                    "status": item.remedy.status,
+                    "summary": item.remedy.summary,
+                    "verified": item.remedy.verified,
+                    "proof": item.remedy.proof,
+                },
+            },
+        },
+    }
+
+
+def document(message: Message) -> dict[str, Any]:
+    shown = message.truncated(ITEMS_PER_GROUP)
+    return {
+        "schemaId": SCHEMA_ID,
+        "deliveryId": message.delivery_id,
+        "target": message.target,
+        "sentDateTime": _iso(message.sent_at),
+        "headline": message.headline,
+        "counts": {g.kind: {"total": g.total, "included": len(g.items)} for g in shown.groups},
+        "alerts": [_alert(i, message.sent_at) for g in shown.groups for i in g.items],
+    }
+
+
+def payload(message: Message) -> bytes:
+    return json.dumps(document(message), ensure_ascii=False, sort_keys=True).encode()
+
+
+def sign(body: bytes, secret: Sensitive) -> str:
+    return "sha256=" + hmac.new(secret.reveal().encode(), body, hashlib.sha256).hexdigest()
+
+
+def headers(message: Message, body: bytes, secret: Sensitive | None) -> dict[str, str]:
+    out = {DELIVERY_HEADER: message.delivery_id}
+    if secret is not None:
+        out[SIGNATURE_HEADER] = sign(body, secret)
+    return out
