@@ -144,6 +144,10 @@ class Settings:
     extra: Mapping[str, str] = field(default_factory=dict)  # raw env, for sections parsed elsewhere (notify)
     notify: NotifyConfig | None = None  # parsed by watchdog.notify.targets; None = not loaded
 
+    def modes(self) -> dict[str, str]:
+        """Configured remediation mode per action kind."""
+        return {"secret-sync": self.secret_sync, "scale": self.scale, "scale-in": self.scale_in}
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
         # Imported here: notify.targets builds on this module (ConfigError, SETTINGS).
