@@ -7,7 +7,7 @@ truth: 401 means broken for real, whatever the fingerprints say.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Callable
 
 from watchdog import tags
 from watchdog.checks._common import finding, label
@@ -126,7 +126,9 @@ def _check_secret(obs: Observation, secret: BoundSecret, settings: Settings, now
     return out
 
 
-def _key_verdict(obs: Observation, secret: BoundSecret, name: str, make) -> list[Finding]:
+def _key_verdict(
+    obs: Observation, secret: BoundSecret, name: str, make: Callable[..., Finding]
+) -> list[Finding]:
     res, keys = obs.resource, obs.keys
     fp = secret.key_fingerprint
     if keys is None:
