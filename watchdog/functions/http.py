@@ -1,0 +1,85 @@
+"""GET/POST /api/check: the sweep on demand. Bad input gets 400 with a JSON error naming it."""
+from __future__ import annotations
+
+import json
+import logging
+
+import azure.functions as func
+
+from ..scope import Scope, parse_resource
+
+bp = func.Blueprint()
+log = logging.getLogger("watchdog.http")
+
+_MODES = ("off", "plan", "on")
+_CONTENT_TYPES = {"json": "application/json", "text": "text/plain; charset=utf-8",
+                  "markdown": "text/markdown; charset=utf-8"}
+
+
+def _error(status: int, parameter: str | None, message: str) -> func.HttpResponse:
+    body = {"error": {"code": "BadParameter" if status == 400 else "ConfigurationError",
+                      "parameter": parameter, "message": message}}
+    return func.HttpResponse(json.dumps(body), status_code=status, mimetype="application/json")
+
+
+def _params(req: func.HttpRequest) -> dict[str, str]:
+    """Query parameters, overlaid by a JSON object body on POST."""
+    params = {k: v for k, v in req.params.items()}
+    if req.method == "POST" and req.get_body():
+        try:
+            body = req.get_json()
+        except ValueError:
+            raise _BadParameter("body", "the body is not JSON; send an object like {\"resource\": \"name\"}")
+        if not isinstance(body, dict):
+            raise _BadParameter("body", "the body must be a JSON object")
+        params.update({k: str(v) for k, v in body.items()})
+    unknown = sorted(set(params) - {"resource", "format", "mode", "code"})
+    if unknown:
+        raise _BadParameter(unknown[0], f"unknown parameter {unknown[0]!r}; use resource, format or mode")
+    return params
+
+
+class _BadParameter(ValueError):
+    def __init__(self, parameter: str, message: str) -> None:
+        super().__init__(message)
+        self.parameter = parameter
+
+
+@bp.function_name("check")
+@bp.route(route="check", methods=["GET", "POST"], auth_level=func.AuthLevel.FUNCTION)
+def check(req: func.HttpRequest) -> func.HttpResponse:
+    from ..report import FORMATS, render
+
+    try:
+        params = _params(req)
+        fmt = params.get("format", "json")
+        if fmt not in FORMATS:
+            raise _BadParameter("format", f"format {fmt!r} is not one of {', '.join(FORMATS)}")
+        mode = params.get("mode", "off")
+        if mode not in _MODES:
+            raise _BadParameter("mode", f"mode {mode!r} is not one of off, plan, on")
+        try:
+            resources = (parse_resource(params["resource"]),) if params.get("resource") else ()
+        except ValueError as exc:
+            raise _BadParameter("resource", str(exc)) from None
+    except _BadParameter as exc:
+        return _error(400, exc.parameter, str(exc))
+
+    from ..ledger import open_ledger
+    from ..settings import ConfigError, Settings
+    from ..sweep import run_sweep
+
+    try:
+        settings = Settings.from_env()
+        ledger = open_ledger(settings)
+    except ConfigError as exc:
+        log.error("configuration error: %s", exc)
+        return _error(500, None, f"the Function App is misconfigured: {exc}")
+    try:
+        # "on" still honours each kind's setting: an action kind switched off stays off.
+        modes = {kind: "off" if configured == "off" else mode for kind, configured in settings.modes().items()}
+        report = run_sweep(settings, Scope(resources=resources), modes, ledger=ledger)
+    finally:
+        ledger.close()
+    return func.HttpResponse(render(report, fmt), status_code=200, mimetype=_CONTENT_TYPES[fmt].split(";")[0],
+                             charset="utf-8")

@@ -1,0 +1,32 @@
+"""The timer sweep: every WATCHDOG_SCHEDULE, sweep, remediate as configured, notify, record."""
+from __future__ import annotations
+
+import logging
+
+import azure.functions as func
+
+bp = func.Blueprint()
+log = logging.getLogger("watchdog.sweep")
+
+
+@bp.function_name("sweep")
+@bp.timer_trigger(arg_name="timer", schedule="%WATCHDOG_SCHEDULE%", run_on_startup=False, use_monitor=True)
+def sweep(timer: func.TimerRequest) -> None:
+    # Imported here, not at module level: the host indexes functions on cold start, and the
+    # Azure SDKs are the bulk of the import time.
+    from ..ledger import open_ledger
+    from ..report import render_json, status
+    from ..settings import Settings
+    from ..sweep import run_sweep
+
+    if timer.past_due:
+        log.warning("sweep is running late (the previous one overran or the app was cold)")
+    settings = Settings.from_env()  # a ConfigError fails the run loudly, naming the setting
+    ledger = open_ledger(settings)
+    try:
+        report = run_sweep(settings, mode=settings.modes(), ledger=ledger, notify=True)
+    finally:
+        ledger.close()
+    # One structured line for Application Insights; the report holds no secrets by construction.
+    log.info("sweep finished: %s, %d findings, %d actions", status(report), len(report.findings),
+             len(report.outcomes), extra={"report": render_json(report)})
