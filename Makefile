@@ -20,7 +20,7 @@ node_modules/.bin/azurite: package.json
 azurite: node_modules/.bin/azurite
 
 demo: $(STAMP)
-	$(PY) -m emulator run --scenario demo -- $(PY) -m watchdog demo
+	$(PY) -m emulator.demo
 
 test: $(STAMP) node_modules/.bin/azurite
 	$(PY) -m pytest -n 2 -q
