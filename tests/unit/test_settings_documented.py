@@ -259,3 +259,16 @@ def test_from_env_defaults_match_the_documented_defaults():
     assert s.subscriptions == (SUB,)
     assert (s.secret_sync, s.scale, s.scale_in) == ("plan", "plan", "off")
     assert s.schedule == next(x.default for x in SETTINGS if x.name == "WATCHDOG_SCHEDULE")
+
+
+def test_binding_expression_settings_are_always_set():
+    """`%NAME%` in a trigger (e.g. the timer's schedule) is resolved by the Functions host, which
+    knows no defaults: such a setting must be set in infra/ and in the sample whatever its default."""
+    names = set()
+    for path in code_files():
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                names.update(re.findall(r"%(WATCHDOG_[A-Z0-9_]+)%", node.value))
+    deployed, values = infra_settings(), sample_values()
+    missing = sorted(n for n in names if n not in deployed or not values.get(n))
+    assert not missing, f"binding-expression settings not set in infra/ or local.settings.sample.json: {missing}"
