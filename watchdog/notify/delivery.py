@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import email.utils
 import logging
+import re
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -25,6 +26,22 @@ from watchdog.notify.message import scrub
 from watchdog.notify.targets import redact_url
 
 log = logging.getLogger(__name__)
+
+
+class _RedactQuery(logging.Filter):
+    """urllib3 logs each request line at DEBUG, query string and all; a Workflows URL carries
+    its signature there. Strip queries from that logger's records before any handler sees them."""
+
+    _QUERY = re.compile(r"\?[^\s\"']*")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        if "?" in text:
+            record.msg, record.args = self._QUERY.sub("?<redacted>", text), None
+        return True
+
+
+logging.getLogger("urllib3.connectionpool").addFilter(_RedactQuery())
 
 USER_AGENT = "web-pubsub-watchdog"
 CONNECT_TIMEOUT = 5.0
