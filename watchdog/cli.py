@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from dataclasses import replace
 from typing import Sequence
@@ -50,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--ledger", choices=("sqlite", "table"), default=None,
                        help="state backend (default sqlite, at WATCHDOG_SQLITE_PATH)")
     check.add_argument("--color", action="store_true", help="colour the text report")
+    check.add_argument("--verbose", "-v", action="store_true", help="log each stage to stderr")
     return parser
 
 
@@ -64,7 +64,7 @@ def cli_modes(settings: Settings, plan: bool, remediate: bool) -> dict[str, str]
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=os.environ.get("WATCHDOG_LOG_LEVEL", "WARNING"), stream=sys.stderr,
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=sys.stderr,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
         settings = Settings.from_env()
