@@ -63,7 +63,6 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("WATCHDOG_LEDGER", "table", "Ledger backend: table (AzureWebJobsStorage) or sqlite."),
     Setting("WATCHDOG_LEDGER_TABLE", "watchdog", "Prefix of the ledger's table names."),
     Setting("WATCHDOG_SQLITE_PATH", ".state/watchdog.sqlite3", "SQLite ledger file (CLI default)."),
-    Setting("WATCHDOG_LOG_LEVEL", "WARNING", "Log level of the CLI (python -m watchdog): DEBUG, INFO, WARNING or ERROR."),
     Setting("AzureWebJobsStorage", "", "Functions host storage; the ledger's Table storage (connection string, or use the identity-based settings)."),
     Setting("AzureWebJobsStorage__tableServiceUri", "", "Identity-based Table endpoint of the ledger's storage account."),
     Setting("WATCHDOG_NOTIFY_TARGETS", "", "Comma-separated notification target names, e.g. ops,platform. Empty: no notifications."),
