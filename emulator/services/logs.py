@@ -1,0 +1,241 @@
+"""Log Analytics query API on api.loganalytics.io (operationalinsights/.../2022-10-27).
+
+Served: `POST|GET /v1/workspaces/{customerId}/query` and the resource-centric
+`POST|GET /v1/{resourceId}/query` (`LogsQueryClient.query_resource`). A resource id may be a
+workspace's ARM id (that workspace) or a Web PubSub resource's (its rows, across every workspace
+its diagnostic settings send logs to). The body's `workspaces` adds workspaces by customer id,
+ARM id or name. The `Prefer` header (`wait=N`, `include-statistics=true`, `include-render=true`)
+is honoured and echoed in `Preference-Applied`.
+
+No KQL engine. The whole subset understood, anywhere in the query text:
+- table names: WebPubSubConnectivity, WebPubSubMessaging, WebPubSubHttpRequest (and any other
+  table the scenario's workspaces hold), matched as whole words; several (a `union`) give one
+  PrimaryResult whose columns are the union of theirs in order of appearance (missing cells null),
+  each row saying its table in the `Type` column as Log Analytics does. A query naming no known
+  table is refused (400 BadArgumentError / SemanticError, as an unresolved table is in Azure).
+- `_ResourceId =~ '<id>'` / `_ResourceId in~ ('<id>', ...)`: case-insensitive; `==` / `in`:
+  case-sensitive. Like Log Analytics, rows hold `_ResourceId` lower-cased, so `==` with a
+  mixed-case id finds nothing there either.
+- `TimeGenerated > ago(<n>m|h|d)` (also `>=`).
+Everything else (project, summarize, extend, take, other where clauses) is ignored: rows come
+back with every column of their table. The `timespan` (ISO 8601 duration, `start/end`,
+`start/duration`, `duration/end`) bounds TimeGenerated as well.
+
+Errors: a workspace with `partial_error` answers 200 with the rows and an `error` (PartialError),
+which the SDK turns into LogsQueryPartialResult; a forbidden workspace or a `logs` denial answers
+403 InsufficientAccessError; an unknown workspace 404 WorkspaceNotFoundError; an unknown resource
+id 404 PathNotFoundError.
+"""
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from aiohttp import web
+
+from ..world import Workspace, utcnow
+from .base import BadRequest, Call, Service, json_response
+
+_COMMON = [("TimeGenerated", "datetime"), ("OperationName", "string"), ("Level", "string"), ("Message", "string"),
+           ("ConnectionId", "string"), ("UserId", "string"), ("CallerIpAddress", "string"), ("Location", "string")]
+# Columns of Web PubSub's resource-specific tables (AZURE-FACTS "Resource logs"), plus `Type`,
+# which every Log Analytics table has and which tells a union's rows apart.
+COLUMNS: dict[str, list[tuple[str, str]]] = {
+    "WebPubSubConnectivity": _COMMON + [("_ResourceId", "string"), ("Type", "string")],
+    "WebPubSubMessaging": _COMMON + [("TraceId", "string"), ("_ResourceId", "string"), ("Type", "string")],
+    "WebPubSubHttpRequest": [("TimeGenerated", "datetime"), ("OperationName", "string"), ("Level", "string"),
+                             ("CallerIpAddress", "string"), ("Location", "string"), ("TraceId", "string"),
+                             ("HttpMethod", "string"), ("Url", "string"), ("StatusCode", "string"),
+                             ("DurationMs", "string"), ("Headers", "string"), ("_ResourceId", "string"),
+                             ("Type", "string")],
+}
+_DURATION = re.compile(r"^P(?:(?P<d>\d+(?:\.\d+)?)D)?(?:T(?:(?P<h>\d+(?:\.\d+)?)H)?(?:(?P<m>\d+(?:\.\d+)?)M)?"
+                       r"(?:(?P<s>\d+(?:\.\d+)?)S)?)?$", re.IGNORECASE)
+_RID_EQ = re.compile(r"_ResourceId\s*(?P<op>=~|==)\s*(?P<q>['\"])(?P<id>.*?)(?P=q)", re.IGNORECASE)
+_RID_IN = re.compile(r"_ResourceId\s+(?P<op>in~|in)\s*\((?P<ids>[^)]*)\)", re.IGNORECASE)
+_AGO = re.compile(r"TimeGenerated\s*>=?\s*ago\(\s*(?P<n>\d+)\s*(?P<unit>[mhd])\s*\)", re.IGNORECASE)
+_UNITS = {"m": "minutes", "h": "hours", "d": "days"}
+
+
+class LogAnalytics(Service):
+    name = "logs"
+    audience = "https://api.loganalytics.io"
+    case_insensitive_paths = True
+
+    def __init__(self, world) -> None:  # noqa: ANN001
+        super().__init__(world)
+        for method in ("POST", "GET"):
+            self.route(method, r"/v1/workspaces/(?P<ws>[^/]+)/query", "logs.query")(self.query_workspace)
+            self.route(method, r"/v1/+(?P<rid>subscriptions/.+)/query", "logs.queryResource")(self.query_resource)
+
+    def matches(self, host: str) -> bool:
+        return host == "api.loganalytics.io"
+
+    def error(self, status: int, code: str, message: str, headers: dict[str, str] | None = None,
+              inner: dict[str, Any] | None = None) -> web.Response:
+        body: dict[str, Any] = {"message": message, "code": code, "correlationId": str(uuid.uuid4())}
+        if inner:
+            body["innererror"] = inner
+        return web.json_response({"error": body}, status=status, headers=headers)
+
+    async def query_workspace(self, call: Call) -> web.StreamResponse:
+        ws = self.world.workspace(call.group("ws"))
+        if ws is None:
+            return self._not_found(call.group("ws"))
+        return await self._run(call, [ws], resource_id=None, scope=ws.id)
+
+    async def query_resource(self, call: Call) -> web.StreamResponse:
+        rid = "/" + call.group("rid").rstrip("/")
+        ws = self.world.workspace(rid)
+        if ws is not None:
+            return await self._run(call, [ws], resource_id=None, scope=ws.id)
+        res = self.world.resource(rid)
+        if res is None:
+            return self.error(404, "PathNotFoundError", f"The requested path does not exist: resource '{rid}'.")
+        targets = [w for w in (self.world.workspace(d.workspace_id) for d in res.diagnostics) if w is not None]
+        return await self._run(call, list({w.id: w for w in targets}.values()), resource_id=res.id, scope=res.id)
+
+    def _not_found(self, name: str) -> web.Response:
+        return self.error(404, "WorkspaceNotFoundError", f"The workspace '{name}' could not be found.")
+
+    async def _run(self, call: Call, workspaces: list[Workspace], resource_id: str | None,
+                   scope: str) -> web.StreamResponse:
+        if call.request.method == "GET":
+            query, timespan, extra = call.request.query.get("query"), call.request.query.get("timespan"), []
+        else:
+            body = call.json()
+            if not isinstance(body, dict):
+                raise BadRequest("The request body must be a JSON object.")
+            query, timespan, extra = body.get("query"), body.get("timespan"), body.get("workspaces") or []
+        if not query or not isinstance(query, str):
+            return self._bad("Parameter 'query' cannot be null or empty", "QueryValidationError")
+        for name in extra:
+            ws = self.world.workspace(name) or next(
+                (w for w in self.world.workspaces.values() if w.name.lower() == str(name).lower()), None)
+            if ws is None:
+                return self._not_found(name)
+            workspaces.append(ws)
+        # Workspace-context access needs rights on the workspace; resource-context on the resource.
+        scopes = [scope] if resource_id is not None else [ws.id for ws in workspaces]
+        if any(self.world.denial("logs", s) for s in scopes) or (
+                resource_id is None and any(ws.forbidden for ws in workspaces)):
+            return self.error(403, "InsufficientAccessError",
+                              "The provided credentials have insufficient access to perform the requested operation")
+        try:
+            window = _timespan(timespan)
+        except ValueError:
+            return self._bad(f"Invalid timespan '{timespan}': expected an ISO 8601 interval or duration.",
+                             "InvalidTimespan")
+        with self.world.lock:
+            known = dict.fromkeys(list(COLUMNS) + [t for w in self.world.workspaces.values() for t in w.tables])
+            tables = [t for t in known if re.search(rf"\b{re.escape(t)}\b", query)]
+            tables.sort(key=lambda t: re.search(rf"\b{re.escape(t)}\b", query).start())  # type: ignore[union-attr]
+            if not tables:
+                return self._bad("'where' operator: Failed to resolve table or column expression.", "SemanticError")
+            result = _result(workspaces, tables, query, window, resource_id)
+            partial = [ws.partial_error for ws in workspaces if ws.partial_error]
+        body: dict[str, Any] = {"tables": [result]}
+        prefer = {p.strip().split("=")[0].lower(): p.strip() for p in call.request.headers.get("Prefer", "").split(",")
+                  if p.strip()}
+        if "include-statistics" in prefer:
+            body["statistics"] = {"query": {"executionTime": 0.01, "resourceUsage": {}, "inputDatasetStatistics": {}}}
+        if "include-render" in prefer:
+            body["render"] = {}
+        if partial:
+            body["error"] = {"code": "PartialError", "message": "There were some errors when processing your query.",
+                             "details": [{"code": "EngineError", "message": m} for m in partial]}
+        headers = {"Preference-Applied": ",".join(prefer.values())} if prefer else None
+        return json_response(body, headers=headers)
+
+    def _bad(self, message: str, inner_code: str) -> web.Response:
+        return self.error(400, "BadArgumentError", "The request had some invalid properties",
+                          inner={"code": inner_code, "message": message})
+
+
+def _result(workspaces: list[Workspace], tables: list[str], query: str,
+            window: tuple[datetime | None, datetime | None], resource_id: str | None) -> dict[str, Any]:
+    columns: dict[str, str] = {}
+    for table in tables:
+        for name, kind in COLUMNS.get(table, _columns_of(workspaces, table)):
+            columns.setdefault(name, kind)
+    wanted = _resource_filter(query)
+    since = _ago(query)
+    start, end = window
+    rows = []
+    for table in tables:
+        for ws in workspaces:
+            for row in ws.tables.get(table, []):
+                rid = str(row.get("_ResourceId", "")).lower()
+                at = row["TimeGenerated"]
+                if resource_id is not None and rid != resource_id.lower():
+                    continue
+                if wanted is not None and not wanted(rid):
+                    continue
+                if (start and at < start) or (end and at >= end) or (since and at <= since):
+                    continue
+                cells = {**row, "_ResourceId": rid, "Type": table}
+                rows.append((at, [_cell(cells.get(name)) for name in columns]))
+    rows.sort(key=lambda r: r[0])
+    return {"name": "PrimaryResult", "columns": [{"name": n, "type": t} for n, t in columns.items()],
+            "rows": [cells for _, cells in rows]}
+
+
+def _columns_of(workspaces: list[Workspace], table: str) -> list[tuple[str, str]]:
+    """A table the scenario invents: the columns its rows use."""
+    names = dict.fromkeys(k for ws in workspaces for row in ws.tables.get(table, []) for k in row)
+    return [(n, "datetime" if n == "TimeGenerated" else "string") for n in names] + [("Type", "string")]
+
+
+def _resource_filter(query: str):  # noqa: ANN202 - a predicate or None
+    m = _RID_EQ.search(query)
+    if m:
+        ids, insensitive = [m["id"]], m["op"] == "=~"
+    else:
+        m = _RID_IN.search(query)
+        if not m:
+            return None
+        ids, insensitive = re.findall(r"['\"]([^'\"]+)['\"]", m["ids"]), m["op"].lower() == "in~"
+    if insensitive:
+        lowered = {i.lower() for i in ids}
+        return lambda rid: rid in lowered
+    return lambda rid: rid in set(ids)
+
+
+def _ago(query: str) -> datetime | None:
+    m = _AGO.search(query)
+    return utcnow() - timedelta(**{_UNITS[m["unit"].lower()]: int(m["n"])}) if m else None
+
+
+def _timespan(raw: str | None) -> tuple[datetime | None, datetime | None]:
+    """ISO 8601: a duration back from now, start/end, start/duration or duration/end."""
+    if not raw:
+        return None, None
+    if "/" not in raw:
+        return utcnow() - _duration(raw), None
+    first, second = raw.split("/", 1)
+    if first.upper().startswith("P"):
+        end = _time(second)
+        return end - _duration(first), end
+    start = _time(first)
+    return start, (start + _duration(second) if second.upper().startswith("P") else _time(second))
+
+
+def _duration(raw: str) -> timedelta:
+    m = _DURATION.match(raw.strip())
+    if not m or raw.strip().upper() in ("P", "PT"):
+        raise ValueError(raw)
+    return timedelta(days=float(m["d"] or 0), hours=float(m["h"] or 0), minutes=float(m["m"] or 0),
+                     seconds=float(m["s"] or 0))
+
+
+def _time(raw: str) -> datetime:
+    value = datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, datetime):  # Log Analytics writes datetimes with 7 fractional digits
+        return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f") + "0Z"
+    return value
