@@ -15,8 +15,6 @@ from typing import AbstractSet, Iterable, Mapping
 from watchdog.ledger.base import FindingState, NotifyState
 from watchdog.models import Finding
 
-KINDS = ("firing", "reminder", "fixed", "resolved")  # what a message can say; "none" = say nothing
-
 
 @dataclass(frozen=True)
 class Decision:
