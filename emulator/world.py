@@ -76,6 +76,9 @@ class Hub:
     name: str
     event_handlers: list[EventHandler] = field(default_factory=list)
     anonymous_connect_policy: str = "deny"
+    # Live client connections (data plane): connection id -> user id, and group -> connection ids.
+    connections: dict[str, str | None] = field(default_factory=dict)
+    groups: dict[str, set[str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -316,6 +319,23 @@ class Denial:
     role: str = ""
 
 
+# Who changes the world through the control API: a person in the portal, as far as Azure can tell.
+OUT_OF_BAND_CALLER = "admin@contoso.com"
+
+
+@dataclass
+class ActivityEvent:
+    """One entry of the subscription's activity log (Administrative category)."""
+
+    at: datetime
+    resource_id: str
+    operation: str  # e.g. Microsoft.SignalRService/WebPubSub/regenerateKey/action
+    caller: str
+    status: str = "Succeeded"
+    event_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    correlation_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+
 @dataclass
 class World:
     name: str
@@ -326,6 +346,8 @@ class World:
     vaults: dict[str, Vault] = field(default_factory=dict)  # name -> vault
     workspaces: dict[str, Workspace] = field(default_factory=dict)  # lower-case id -> workspace
     autoscale: list[AutoscaleSetting] = field(default_factory=list)
+    resource_groups: set[str] = field(default_factory=set)  # "<sub>/<rg>", lower-case: ARM's 404s need them
+    activity: list[ActivityEvent] = field(default_factory=list)  # oldest first
     hosts: dict[str, CustomerHost] = field(default_factory=dict)
     faults: dict[str, Faults] = field(default_factory=dict)  # service -> faults
     denials: list[Denial] = field(default_factory=list)
@@ -392,21 +414,27 @@ class World:
 
     # -- behaviour over time (the control API calls these too) -------------------------------
 
-    def regenerate_key(self, resource_id: str, which: str) -> None:
+    def regenerate_key(self, resource_id: str, which: str, caller: str = OUT_OF_BAND_CALLER) -> None:
         with self.lock:
             res = self.resource(resource_id)
             if res is None:
                 raise KeyError(resource_id)
             which = which.lower()
             res.key_generation[which] += 1
+            self.record_activity(res.id, f"{RESOURCE_TYPE}/regenerateKey/action", caller)
 
-    def set_capacity(self, resource_id: str, capacity: int) -> None:
+    def set_capacity(self, resource_id: str, capacity: int, caller: str = OUT_OF_BAND_CALLER) -> None:
         with self.lock:
             res = self.resource(resource_id)
             if res is None:
                 raise KeyError(resource_id)
             res.capacity = capacity
             res.provisioning_state = "Succeeded"
+            self.record_activity(res.id, f"{RESOURCE_TYPE}/write", caller)
+
+    def record_activity(self, resource_id: str, operation: str, caller: str) -> None:
+        with self.lock:
+            self.activity.append(ActivityEvent(utcnow(), resource_id, operation, caller))
 
     def take_arm_token(self, subscription: str, caller: str, write: bool) -> tuple[bool, float, int]:
         kind = "writes" if write else "reads"
