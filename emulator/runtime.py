@@ -155,7 +155,7 @@ class Emulator:
         app = web.Application()
         app.router.add_get("/msi/token", self._token)
         app.router.add_get("/admin/journal", self._admin_journal)
-        app.router.add_get("/admin/env", lambda r: web.json_response(self.env))
+        app.router.add_get("/admin/env", self._admin_env)
         app.router.add_get("/admin/deliveries/{host}", self._admin_deliveries)
         app.router.add_post("/admin/{action}", self._admin_action)
         return app
@@ -170,6 +170,9 @@ class Emulator:
                                      status=400)
         self.journal.add(_identity_entry(resource))
         return web.json_response(issue_token(self.world, resource))
+
+    async def _admin_env(self, request: web.Request) -> web.Response:
+        return web.json_response(self.env)
 
     async def _admin_journal(self, request: web.Request) -> web.Response:
         return web.json_response([e.to_json() for e in self.journal])
