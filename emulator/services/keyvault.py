@@ -85,7 +85,8 @@ class KeyVault(Service):
 
     async def get_secret(self, call: Call) -> web.StreamResponse:
         vault, name = self._begin(call, GET)
-        found = self._version(vault, name, call.match.group("version"))
+        with self.world.lock:
+            found = self._version(vault, name, call.match.group("version"))
         if not found.enabled:
             raise Refused("Operation get is not allowed on a disabled secret.", "Forbidden", 403, "SecretDisabled")
         return json_response(self._bundle(vault, name, found, with_value=True))
@@ -155,14 +156,16 @@ class KeyVault(Service):
         return vault, name
 
     def _authorize(self, call: Call, vault: Vault, name: str, action: str) -> None:
+        """Raise Key Vault's RBAC 403. A denial's scope may be a vault name, a vault URL or a secret id."""
         scope = f"{vault.url}/secrets/{name}" if name else vault.url
-        denied = (vault.forbidden or (name and name in vault.forbidden_secrets)
+        denied = (vault.forbidden or name in vault.forbidden_secrets
                   or (vault.read_only and action in (SET, UPDATE))
-                  or self.world.denial("keyvault", vault.name, action)
-                  or self.world.denial("keyvault", scope, action))
+                  or self.world.denial("keyvault", vault.name, action) is not None
+                  or self.world.denial("keyvault", scope, action) is not None)
         if not denied:
             return
         claims = call.caller or {}
+        # Our managed identity's tokens carry no appid: its object id stands in for it.
         resource = (f"/subscriptions/{vault.subscription_id}/resourcegroups/{vault.resource_group}"
                     f"/providers/microsoft.keyvault/vaults/{vault.name}" + (f"/secrets/{name}" if name else ""))
         raise Refused(
