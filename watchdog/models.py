@@ -256,6 +256,7 @@ class Outcome:
     verified: bool | None = None
     proof: str = ""
     at: datetime | None = None
+    guard: str | None = None  # for skipped: the safety rule that stopped it (autoscale, cooldown, ...)
 
 
 # --- the report ---------------------------------------------------------------------------
