@@ -130,8 +130,8 @@ class LogAnalytics(Service):
                              "InvalidTimespan")
         with self.world.lock:
             known = dict.fromkeys(list(COLUMNS) + [t for w in self.world.workspaces.values() for t in w.tables])
-            tables = [t for t in known if re.search(rf"\b{re.escape(t)}\b", query)]
-            tables.sort(key=lambda t: re.search(rf"\b{re.escape(t)}\b", query).start())  # type: ignore[union-attr]
+            found = {t: m.start() for t in known if (m := re.search(rf"\b{re.escape(t)}\b", query))}
+            tables = sorted(found, key=found.__getitem__)  # in order of appearance, as a union's columns
             if not tables:
                 return self._bad("'where' operator: Failed to resolve table or column expression.", "SemanticError")
             result = _result(workspaces, tables, query, window, resource_id)
