@@ -50,7 +50,7 @@ METRICS = {
     "OutboundTraffic": ("Bytes", "Total", "Outbound Traffic"),
 }
 CLOSE_DIMENSION = "ConnectionCloseCategory"
-AGGREGATIONS = {"average": "average", "minimum": "minimum", "maximum": "maximum", "total": "total", "count": "count"}
+AGGREGATIONS = ("average", "minimum", "maximum", "total", "count")
 
 
 def iso(when: datetime) -> str:
@@ -239,7 +239,9 @@ class Arm(Service):
         categories = res.close_categories()
         series: list[tuple[list[dict[str, Any]], Callable[[int], float | None]]] = []
         if split:
-            for cat in categories if wanted == "*" else [c for c in categories if c.lower() == wanted.lower()] or [wanted]:
+            # A named category with no data still gets its (empty) series, as Azure answers it.
+            named = [c for c in categories if c.lower() == wanted.lower()] or [wanted]
+            for cat in categories if wanted == "*" else named:
                 meta = [{"name": {"value": CLOSE_DIMENSION, "localizedValue": CLOSE_DIMENSION}, "value": cat}]
                 series.append((meta, lambda ago, c=cat: res.metric(name, ago, c)))
         elif name == "ConnectionCloseCount":
@@ -352,7 +354,7 @@ class Arm(Service):
         if offset + size < len(items):
             query = {k: v for k, v in call.request.query.items() if k.lower() != "$skiptoken"}
             query["$skipToken"] = _encode_token(offset + size)
-            body["nextLink"] = f"{ARM}{call.request.path}?{urlencode(query)}"
+            body["nextLink"] = f"{ARM}{call.request.path}?{urlencode(query, safe='$')}"
         return json_response(body)
 
     def _accepted(self, call: Call, res: WebPubSub, kind: str, body: dict[str, Any] | None,
@@ -418,7 +420,8 @@ def _wps_body(res: WebPubSub, world: World) -> dict[str, Any]:
             "networkACLs": {"defaultAction": "Deny",
                             "publicNetwork": {"allow": ["ServerConnection", "ClientConnection", "RESTAPI", "Trace"]},
                             "privateEndpoints": [],
-                            "ipRules": [{"value": "0.0.0.0/0", "action": "Allow"}, {"value": "::/0", "action": "Allow"}]},
+                            "ipRules": [{"value": "0.0.0.0/0", "action": "Allow"},
+                                        {"value": "::/0", "action": "Allow"}]},
             "publicNetworkAccess": res.public_network_access,
             "disableLocalAuth": res.disable_local_auth,
             "disableAadAuth": False,
