@@ -2,7 +2,7 @@
 
 Swagger 2.0 schemas are turned into JSON Schema: `$ref`s are inlined (across files), `allOf` is
 flattened so that properties a spec does not declare are refused (strict: an emulator typo fails),
-`x-nullable` admits null, and `x-ms-enum` with `modelAsString: true` is an open enum, as Azure's
+`x-nullable` admits null, a bare `{"type": "object"}` is any value (as AutoRest reads it), and `x-ms-enum` with `modelAsString: true` is an open enum, as Azure's
 SDKs treat it. A `$ref` into a file that was not copied here is unconstrained (any value), as
 azure-specs/SOURCES.md asks.
 """
@@ -55,6 +55,8 @@ def _convert(schema: dict[str, Any], base: Path, depth: int = 0) -> dict[str, An
         if doc is None:
             return {}  # the referenced file was not copied: unconstrained
         return _convert(_pointer(doc, pointer), target, depth + 1)
+    if schema.get("type") == "object" and not ({"properties", "additionalProperties", "allOf"} & schema.keys()):
+        return {}  # a bare object is AutoRest's "any value" (e.g. Log Analytics row cells)
     out: dict[str, Any] = {}
     properties: dict[str, Any] = {}
     required: list[str] = []

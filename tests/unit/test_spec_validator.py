@@ -26,6 +26,9 @@ def test_microsofts_examples_pass() -> None:
     validate_response(WPS, RES, "GET", 200, wps_get_body())
     keys = example("webpubsub/resource-manager/Microsoft.SignalRService/stable/2024-03-01/examples/WebPubSub_ListKeys.json")
     validate_response(WPS, RES + "/listKeys", "POST", 200, keys["responses"]["200"]["body"])
+    la = example("operationalinsights/data-plane/Microsoft.OperationalInsights/stable/v1/examples/la-get-example.json")
+    validate_response("operationalinsights/data-plane/Microsoft.OperationalInsights/stable/2022-10-27/OperationalInsights.json",
+                      "/workspaces/{workspaceId}/query", "GET", 200, la["responses"]["200"]["body"])
     batch = example("monitor/data-plane/Microsoft.Insights/stable/2024-02-01/examples/MetricBatchExample.json")
     validate_response(BATCH, "/subscriptions/{subscriptionId}/metrics:getBatch", "POST", 200, batch["responses"]["200"]["body"])
 
