@@ -70,7 +70,7 @@ def minutes_to_limit(points: list[tuple[datetime, float]], limit: float, now: da
     t0 = points[0][0]
     xs = [(t - t0) / timedelta(minutes=1) for t, _ in points]
     ys = [v for _, v in points]
-    n, mx, my = len(xs), sum(xs) / len(xs), sum(ys) / len(ys)
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
     sxx = sum((x - mx) ** 2 for x in xs)
     if sxx == 0:
         return None
