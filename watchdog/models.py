@@ -274,6 +274,7 @@ class Report:
     outcomes: list[Outcome] = field(default_factory=list)
     notifications: list[Mapping[str, Any]] = field(default_factory=list)
     api_calls: dict[str, int] = field(default_factory=dict)  # kind -> count
+    throttled: dict[str, int] = field(default_factory=dict)  # kind -> 429/529 answers met (then retried)
     timings: dict[str, float] = field(default_factory=dict)  # stage -> seconds
 
     @property

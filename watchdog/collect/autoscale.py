@@ -1,0 +1,22 @@
+"""Which resources an Azure Monitor autoscale setting targets (the watchdog never scales those)."""
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+ACTION = "Microsoft.Insights/autoscalesettings/read"
+
+
+def targets(settings: Iterable[Any]) -> dict[str, tuple[str, ...]]:
+    """Lower-case target resource id -> names of the autoscale settings that target it. Disabled
+    settings count too: someone chose to manage the resource's scale there."""
+    out: dict[str, list[str]] = {}
+    for setting in settings:
+        target = (setting.target_resource_uri or "").rstrip("/").lower()
+        if target:
+            out.setdefault(target, []).append(setting.name)
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def list_in_group(client: Any, resource_group: str) -> dict[str, tuple[str, ...]]:
+    """`client`: a MonitorManagementClient. One paged list per resource group."""
+    return targets(client.autoscale_settings.list_by_resource_group(resource_group))

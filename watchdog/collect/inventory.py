@@ -1,0 +1,123 @@
+"""Discovery: the Web PubSub resources of a subscription, their allowed unit counts and hubs."""
+from __future__ import annotations
+
+import threading
+from typing import Any, Iterable
+from urllib.parse import urlsplit
+
+from watchdog import tags
+from watchdog.models import EventHandler, Resource, Sensitive
+
+SKU_ACTION = "Microsoft.SignalRService/WebPubSub/skus/read"
+HUBS_ACTION = "Microsoft.SignalRService/WebPubSub/hubs/read"
+READ_ACTION = "Microsoft.SignalRService/WebPubSub/read"
+
+
+def resource_group_of(resource_id: str) -> str:
+    parts = resource_id.split("/")
+    return parts[4] if len(parts) > 4 else ""
+
+
+def ignored(resource_tags: dict[str, str]) -> bool:
+    """Tag watchdog-ignore with any value but "false" opts a resource out (tag names are
+    case-insensitive in ARM)."""
+    for name, value in resource_tags.items():
+        if name.lower() == tags.IGNORE:
+            return (value or "").strip().lower() != "false"
+    return False
+
+
+def to_resource(subscription_id: str, item: Any) -> Resource:
+    sku = item.sku
+    host = item.host_name or f"{item.name.lower()}.webpubsub.azure.com"
+    return Resource(
+        id=item.id,
+        subscription_id=subscription_id.lower(),
+        resource_group=resource_group_of(item.id),
+        name=item.name,
+        location=(item.location or "").replace(" ", "").lower(),
+        host_name=host.lower(),
+        sku_name=sku.name if sku else "",
+        sku_tier=(sku.tier if sku else "") or "",
+        capacity=(sku.capacity if sku and sku.capacity is not None else 1),
+        tags=dict(item.tags or {}),
+        disable_local_auth=bool(item.disable_local_auth),
+        public_network_access=item.public_network_access or "Enabled",
+        provisioning_state=item.provisioning_state or "Succeeded",
+    )
+
+
+def list_resources(client: Any, subscription_id: str) -> list[Resource]:
+    """Every Web PubSub resource in the subscription, minus those tagged watchdog-ignore.
+    `client`: a WebPubSubManagementClient for that subscription."""
+    resources = (to_resource(subscription_id, item) for item in client.web_pub_sub.list_by_subscription())
+    return [r for r in resources if not ignored(dict(r.tags))]
+
+
+class SkuCache:
+    """Allowed unit counts per SKU name. They are the same for every resource of a SKU, so one
+    list_skus per SKU name serves the process; the lock makes concurrent sweeps ask once."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._allowed: dict[str, tuple[int, ...]] = {}
+
+    def get(self, sku_name: str) -> tuple[int, ...] | None:
+        with self._lock:
+            return self._allowed.get(sku_name.lower())
+
+    def load(self, client: Any, resource: Resource) -> tuple[int, ...]:
+        """list_skus on `resource`; caches every SKU it returns. An unknown SKU gives ()."""
+        found: dict[str, tuple[int, ...]] = {}
+        for entry in client.web_pub_sub.list_skus(resource.resource_group, resource.name).value or ():
+            name = entry.sku.name if entry.sku else None
+            allowed = entry.capacity.allowed_values if entry.capacity else None
+            if name and allowed:
+                found[name.lower()] = tuple(sorted(int(v) for v in allowed))
+        with self._lock:
+            self._allowed.update(found)
+        return found.get(resource.sku_name.lower(), ())
+
+
+def redact_url(url: str) -> tuple[str, str]:
+    """(scheme://host[:port]/path, host) of a URL template: never the query string or fragment,
+    which carry function keys and signatures, nor user info."""
+    parts = urlsplit(url.strip())
+    host = (parts.hostname or "").lower()
+    netloc = host + (f":{parts.port}" if _port(parts) else "")
+    return f"{parts.scheme.lower()}://{netloc}{parts.path}", host
+
+
+def _port(parts: Any) -> int | None:
+    try:
+        return parts.port
+    except ValueError:
+        return None
+
+
+def list_handlers(client: Any, resource: Resource) -> list[tuple[EventHandler, Sensitive]]:
+    """Each configured event handler, with its full URL template kept as Sensitive: the probe must
+    call the URL the service calls (an Azure Functions handler needs its ?code=), but the template
+    is never stored or logged; the model keeps only the redacted URL."""
+    handlers: list[tuple[EventHandler, Sensitive]] = []
+    for hub in client.web_pub_sub_hubs.list(resource.resource_group, resource.name):
+        props = hub.properties
+        for h in (props.event_handlers or ()) if props else ():
+            url, host = redact_url(h.url_template or "")
+            handler = EventHandler(
+                hub=hub.name,
+                url_redacted=url,
+                host=host,
+                user_event_pattern=h.user_event_pattern,
+                system_events=tuple(h.system_events or ()),
+                auth_type=(h.auth.type if h.auth and h.auth.type else "None"),
+            )
+            handlers.append((handler, Sensitive(h.url_template or "")))
+    return handlers
+
+
+def by_subscription(resources: Iterable[Resource]) -> dict[str, list[Resource]]:
+    out: dict[str, list[Resource]] = {}
+    for r in resources:
+        out.setdefault(r.subscription_id, []).append(r)
+    return out

@@ -1,0 +1,58 @@
+"""Access keys: listKeys (a POST that spends ARM write budget) and when it is worth calling.
+
+Change-driven: the ledger keeps the fingerprints of the keys last listed. Keys are re-listed only
+when something says they may differ from the record: no record yet, a bound secret that matches
+neither recorded key (a new secret version, or drift to confirm with fresh keys), a data-plane
+proof that rejected a key (a regeneration since), or the record is older than the full
+reconciliation interval. Otherwise the record stands in for listKeys: the data-plane proof,
+made every sweep, still catches a regeneration the record does not know of.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, Sequence
+
+from watchdog.ledger.base import KeyRecord
+from watchdog.models import BoundSecret, KeyFingerprints, Resource, Sensitive
+
+ACTION = "Microsoft.SignalRService/WebPubSub/listKeys/action"
+RECONCILE_AFTER = timedelta(hours=24)
+
+
+def list_keys(client: Any, resource: Resource, now: datetime) -> KeyFingerprints:
+    """`client`: the subscription's WebPubSubManagementClient. The keys exist here only as
+    Sensitive and leave as fingerprints."""
+    keys = client.web_pub_sub.list_keys(resource.resource_group, resource.name)
+    return KeyFingerprints(primary=Sensitive(keys.primary_key or "").fingerprint(),
+                           secondary=Sensitive(keys.secondary_key or "").fingerprint(), read_at=now)
+
+
+def why_list(resource: Resource, secrets: Sequence[BoundSecret], last: KeyRecord | None,
+             now: datetime) -> str | None:
+    """The reason keys must be listed this sweep, or None when the ledger's record will do.
+
+    Never for a resource without bound secrets (nothing to compare) or with local auth disabled
+    (its keys do not work). Fingerprints are keyed per process, so a record written by another
+    process matches no secret and costs one re-list, never a false verdict."""
+    if resource.disable_local_auth or not secrets:
+        return None
+    if last is None:
+        return "no key record"
+    if now - last.seen_at >= RECONCILE_AFTER:
+        return "reconciliation due"
+    recorded = {last.primary_fp, last.secondary_fp}
+    for secret in secrets:
+        if secret.proof is not None and secret.proof.outcome == "rejected":
+            return "a stored key was rejected"
+        if secret.key_fingerprint is not None and secret.key_fingerprint not in recorded:
+            return "a secret holds a key the record does not know"
+    return None
+
+
+def from_record(record: KeyRecord) -> KeyFingerprints:
+    return KeyFingerprints(primary=record.primary_fp, secondary=record.secondary_fp, read_at=record.seen_at)
+
+
+def to_record(resource_id: str, keys: KeyFingerprints) -> KeyRecord:
+    return KeyRecord(resource_id=resource_id, primary_fp=keys.primary, secondary_fp=keys.secondary,
+                     seen_at=keys.read_at)

@@ -1,0 +1,128 @@
+"""Event-handler failures in the resource logs: one query per workspace per sweep.
+
+The tables have no Hub column and no error-kind column: failures appear only in Message text
+(AZURE-FACTS "Resource logs"), so they are parsed here. URLs inside messages are redacted.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any, Iterable, Sequence
+
+from watchdog.collect.errors import scrub
+from watchdog.collect.inventory import redact_url
+from watchdog.models import EventHandler, HandlerLogError
+from watchdog.permissions import LOG_TABLES
+
+ACTION = "Microsoft.OperationalInsights/workspaces/query/read"
+UNEXPECTED = "HttpHandlerUnexpectedResponse"
+MISSING_ORIGIN = "AbuseProtectionResponseMissingAllowedOrigin"
+INVALID_STATUS = "AbuseProtectionResponseInvalidStatusCode"
+UNKNOWN_HUB = "(unknown)"
+
+# Only rows that can be handler failures leave the workspace; grouping happens here, where the
+# Message text is parsed.
+QUERY = (
+    f"union isfuzzy=true {', '.join(LOG_TABLES)}\n"
+    '| where Message has "status code" or Message has "Abuse protection"\n'
+    "| project TimeGenerated, _ResourceId, Message"
+)
+
+_UNEXPECTED = re.compile(
+    r"hub:(?P<hub>[^,\s]+),\s*event:(?P<event>[^,\s]+).*?unexpected response with status code (?P<status>\d{3})",
+    re.I | re.S)
+_ORIGIN = re.compile(r"Abuse protection for '(?P<url>[^']*)' missing allowed origins", re.I)
+_ABUSE_STATUS = re.compile(r"Abuse protection for '(?P<url>[^']*)' failed: (?P<status>\d{3})", re.I)
+
+
+@dataclass(frozen=True)
+class ParsedFailure:
+    hub: str
+    event: str
+    status: str
+    kind: str
+    url: str | None = None  # redacted handler URL (abuse-protection messages name it, not the hub)
+
+
+def parse_message(message: str) -> ParsedFailure | None:
+    """One Message → the failure it reports, or None when it reports none."""
+    if m := _UNEXPECTED.search(message):
+        return ParsedFailure(m["hub"], m["event"], m["status"], UNEXPECTED)
+    if m := _ORIGIN.search(message):
+        return ParsedFailure(UNKNOWN_HUB, "validate", "missing-allowed-origin", MISSING_ORIGIN,
+                             redact_url(m["url"])[0])
+    if m := _ABUSE_STATUS.search(message):
+        return ParsedFailure(UNKNOWN_HUB, "validate", m["status"], INVALID_STATUS, redact_url(m["url"])[0])
+    return None
+
+
+def _hub_of(url: str | None, handlers: Sequence[EventHandler]) -> str:
+    """Abuse-protection messages name the handler URL, not the hub: find the hub whose handler
+    has that URL. Templates hold {event}/{hub} placeholders, which the message has filled in."""
+    if url is None:
+        return UNKNOWN_HUB
+    hubs = {h.hub for h in handlers if _template_matches(h.url_redacted, url)}
+    return hubs.pop() if len(hubs) == 1 else UNKNOWN_HUB
+
+
+def _template_matches(template: str, url: str) -> bool:
+    pattern = re.escape(template.lower()).replace(re.escape("{event}"), "[^/]+").replace(re.escape("{hub}"), "[^/]+")
+    return re.fullmatch(pattern, url.lower().rstrip("/")) is not None or template.lower() == url.lower()
+
+
+def group_rows(rows: Iterable[tuple[datetime | None, str, str]],
+               handlers_by_resource: dict[str, Sequence[EventHandler]]) -> dict[str, tuple[HandlerLogError, ...]]:
+    """(TimeGenerated, _ResourceId, Message) rows → failures per lower-case resource id, grouped
+    by hub, event, status and kind; every resource in `handlers_by_resource` gets an entry."""
+    groups: dict[tuple[str, str, str, str, str], dict[str, Any]] = {}
+    for at, resource_id, message in rows:
+        rid = (resource_id or "").rstrip("/").lower()
+        if rid not in handlers_by_resource:
+            continue
+        parsed = parse_message(message or "")
+        if parsed is None:
+            continue
+        hub = parsed.hub if parsed.hub != UNKNOWN_HUB else _hub_of(parsed.url, handlers_by_resource[rid])
+        key = (rid, hub, parsed.event, parsed.status, parsed.kind)
+        group = groups.setdefault(key, {"count": 0, "last": None, "sample": scrub(message)})
+        group["count"] += 1
+        if at is not None and (group["last"] is None or at > group["last"]):
+            group["last"] = at
+    out: dict[str, list[HandlerLogError]] = {rid: [] for rid in handlers_by_resource}
+    for (rid, hub, event, status, kind), g in sorted(groups.items()):
+        out[rid].append(HandlerLogError(hub=hub, event=event, status=status, kind=kind, count=g["count"],
+                                        last_seen=g["last"], sample=g["sample"]))
+    return {rid: tuple(errors) for rid, errors in out.items()}
+
+
+def query_workspace(client: Any, workspace_id: str, window_minutes: int,
+                    now: datetime | None = None) -> tuple[list[tuple[datetime | None, str, str]], str | None]:
+    """Run the query against the workspace's ARM id. Returns the rows and, for a partial result,
+    the (scrubbed) partial error; a full failure raises."""
+    end = now or datetime.now(timezone.utc)
+    result = client.query_resource(workspace_id, QUERY, timespan=(end - timedelta(minutes=window_minutes), end))
+    partial_error = None
+    tables = getattr(result, "tables", None)
+    if tables is None:  # LogsQueryPartialResult
+        tables = result.partial_data or []
+        error = result.partial_error
+        partial_error = scrub(f"{getattr(error, 'code', '')}: {getattr(error, 'message', '')}")
+    rows = []
+    for table in tables:
+        columns = list(table.columns)
+        at_i, rid_i, msg_i = (columns.index(c) for c in ("TimeGenerated", "_ResourceId", "Message"))
+        for row in table.rows:
+            at = row[at_i]
+            rows.append((at if isinstance(at, datetime) else None, str(row[rid_i] or ""), str(row[msg_i] or "")))
+    return rows, partial_error
+
+
+def assign_workspaces(diagnostics: dict[str, tuple[str, ...]]) -> dict[str, list[str]]:
+    """Lower-case resource id → its workspaces, into workspace → resource ids. A resource sending
+    to several workspaces is read from one (the copies would double its counts)."""
+    out: dict[str, list[str]] = {}
+    for rid, workspaces in diagnostics.items():
+        if workspaces:
+            out.setdefault(sorted(w.lower() for w in workspaces)[0], []).append(rid)
+    return out

@@ -1,0 +1,405 @@
+"""run_sweep: discover → collect → diagnose → (remediate → notify) → Report.
+
+Every trigger (timer, HTTP, CLI) calls `run_sweep`. Only collect touches Azure here; diagnose is
+the pure `watchdog.checks.diagnose`. Calls run on one bounded thread pool
+(WATCHDOG_CONCURRENCY); the main thread only submits work and waits, so no pool thread ever
+waits on another (a bounded pool cannot deadlock that way). A failed call becomes an
+ObservationError and the sweep goes on.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable, Iterator, Mapping, Sequence, TypeVar
+
+from watchdog.azure import PROBE, AzureClients
+from watchdog.checks import diagnose
+from watchdog.collect import autoscale, diagnostics, handlers, inventory, keys, logs, metrics, secrets
+from watchdog.collect.errors import to_error
+from watchdog.ledger.base import Ledger
+from watchdog.models import (
+    BoundSecret, Diagnostics, EventHandler, Finding, HandlerLogError, HandlerProbe, KeyFingerprints, Observation,
+    ObservationError, Outcome, Report, Resource, ResourceMetrics, Sensitive,
+)
+from watchdog.scope import Scope
+from watchdog.settings import Settings
+
+log = logging.getLogger("watchdog.sweep")
+T = TypeVar("T")
+LOG_QUERY_CONCURRENCY = 5  # Log Analytics allows 5 concurrent queries per user
+SKUS = inventory.SkuCache()  # allowed unit counts per SKU name: the same for the whole process
+
+
+# -- the hook for what follows diagnosis -------------------------------------------------------
+
+
+@dataclass
+class SweepContext:
+    """What the stages after diagnosis get: the sweep's inputs, observations and findings."""
+
+    settings: Settings
+    mode: Mapping[str, str]  # action kind -> off/plan/on
+    clients: AzureClients
+    ledger: Ledger | None
+    notify: bool
+    now: datetime
+    observations: list[Observation]
+    findings: list[Finding]
+    report: Report
+
+
+def remediation_stage(ctx: SweepContext) -> list[Outcome]:
+    """HOOK (remediation owner): plan → re-check → act → verify per action, honouring ctx.mode;
+    returns the outcomes for Report.outcomes. Until it lands, nothing is planned or done."""
+    return []
+
+
+def notification_stage(ctx: SweepContext) -> list[Mapping[str, Any]]:
+    """HOOK (lead engineer): when ctx.notify, `watchdog.notify.notify(ctx.report, ctx.ledger,
+    targets, ctx.now)`; returns its summaries for Report.notifications."""
+    return []
+
+
+# -- plumbing ----------------------------------------------------------------------------------
+
+
+@dataclass
+class _Errors:
+    """Errors collected from pool threads: per resource (lower-case id) and sweep-wide."""
+
+    by_resource: dict[str, list[ObservationError]] = field(default_factory=dict)
+    general: list[ObservationError] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, error: ObservationError) -> None:
+        with self.lock:
+            if error.resource_id:
+                found = self.by_resource.setdefault(error.resource_id.lower(), [])
+                if error not in found:
+                    found.append(error)
+            else:
+                self.general.append(error)
+
+    def of(self, resource_id: str) -> tuple[ObservationError, ...]:
+        return tuple(self.by_resource.get(resource_id.lower(), ()))
+
+
+class _Runner:
+    """Submits calls to the bounded pool; each failure becomes an ObservationError."""
+
+    def __init__(self, pool: ThreadPoolExecutor, errors: _Errors) -> None:
+        self.pool = pool
+        self.errors = errors
+
+    def submit(self, fn: Callable[[], T], source: str, *, resource_id: str | None = None,
+               subject: str | None = None, action: str | None = None) -> Future[T | None]:
+        def call() -> T | None:
+            try:
+                return fn()
+            except Exception as exc:  # noqa: BLE001 - every failure is reported, none stops the sweep
+                log.warning("%s call failed for %s: %s", source, resource_id or subject or "-", type(exc).__name__)
+                self.errors.add(to_error(exc, source, resource_id=resource_id, subject=subject, action=action))
+                return None
+
+        return self.pool.submit(call)
+
+
+def _results(futures: Mapping[str, Future[T | None]]) -> dict[str, T]:
+    return {key: value for key, f in futures.items() if (value := f.result()) is not None}
+
+
+@contextmanager
+def _stage(timings: dict[str, float], name: str) -> Iterator[None]:
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[name] = round(time.perf_counter() - started, 3)
+
+
+def _delta(after: Mapping[str, int], before: Mapping[str, int]) -> dict[str, int]:
+    return {k: v - before.get(k, 0) for k, v in after.items() if v - before.get(k, 0)}
+
+
+# -- the sweep ---------------------------------------------------------------------------------
+
+
+def run_sweep(
+    settings: Settings,
+    scope: Scope | None = None,
+    mode: Mapping[str, str] | None = None,
+    *,
+    clients: AzureClients | None = None,
+    ledger: Ledger | None = None,
+    notify: bool = False,
+    now: datetime | None = None,
+) -> Report:
+    """One sweep. `scope` narrows subscriptions and resources (ids or names); `mode` maps action
+    kind to off/plan/on (default: all off); `clients` lets a caller reuse clients (and their
+    call counter) across sweeps; `ledger` holds key records, cooldowns and notification state."""
+    scope = scope or Scope()
+    now = now or datetime.now(timezone.utc)
+    mode = dict(mode) if mode is not None else {kind: "off" for kind in settings.modes()}
+    own_clients = clients is None
+    clients = clients or AzureClients(settings)
+    calls_before, throttled_before = clients.counter.calls(), clients.counter.throttled()
+    subscriptions = tuple(s.lower() for s in scope.subscriptions_of(settings.subscriptions))
+    report = Report(started_at=now, subscriptions=subscriptions, mode=mode)
+    errors = _Errors()
+    started = time.perf_counter()
+    pool = ThreadPoolExecutor(max_workers=settings.concurrency, thread_name_prefix="watchdog")
+    try:
+        runner = _Runner(pool, errors)
+        with _stage(report.timings, "discover"):
+            resources = _discover(runner, clients, subscriptions, scope)
+        with _stage(report.timings, "collect"):
+            observations = _collect(runner, clients, settings, resources, ledger, errors, now)
+        with _stage(report.timings, "diagnose"):
+            findings = diagnose(observations, errors.general, settings, now)
+        report.resources = [o.resource for o in observations]
+        report.findings = findings
+        report.errors = [*errors.general, *(e for o in observations for e in o.errors)]
+        ctx = SweepContext(settings, mode, clients, ledger, notify, now, observations, findings, report)
+        with _stage(report.timings, "remediate"):
+            report.outcomes = remediation_stage(ctx)
+        with _stage(report.timings, "notify"):
+            report.notifications = list(notification_stage(ctx))
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        report.timings["total"] = round(time.perf_counter() - started, 3)
+        report.api_calls = _delta(clients.counter.calls(), calls_before)
+        report.throttled = _delta(clients.counter.throttled(), throttled_before)
+        if own_clients:
+            clients.close()
+    report.finished_at = datetime.now(timezone.utc)
+    return report
+
+
+def _discover(runner: _Runner, clients: AzureClients, subscriptions: Sequence[str], scope: Scope) -> list[Resource]:
+    futures = {sub: runner.submit(lambda sub=sub: inventory.list_resources(clients.webpubsub(sub), sub),
+                                  "inventory", subject=f"/subscriptions/{sub}", action=inventory.READ_ACTION)
+               for sub in subscriptions}
+    found = [r for listed in _results(futures).values() for r in listed]
+    return sorted((r for r in found if scope.includes(r.id, r.name)), key=lambda r: r.id.lower())
+
+
+@dataclass
+class _Collected:
+    """What the collect stage has learnt so far, keyed by lower-case resource id."""
+
+    handlers: dict[str, list[tuple[EventHandler, Sensitive]]] = field(default_factory=dict)
+    diagnostics: dict[str, Diagnostics] = field(default_factory=dict)
+    autoscale: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    autoscale_known: set[str] = field(default_factory=set)
+    metrics: dict[str, ResourceMetrics] = field(default_factory=dict)
+    secrets: dict[str, list[BoundSecret]] = field(default_factory=dict)
+    probes: dict[str, list[HandlerProbe]] = field(default_factory=dict)
+    log_errors: dict[str, tuple[HandlerLogError, ...]] = field(default_factory=dict)
+    keys: dict[str, KeyFingerprints] = field(default_factory=dict)
+
+
+def _collect(runner: _Runner, clients: AzureClients, settings: Settings, resources: list[Resource],
+             ledger: Ledger | None, errors: _Errors, now: datetime) -> list[Observation]:
+    got = _Collected()
+    by_id = {r.id.lower(): r for r in resources}
+
+    # Wave 1: everything that needs only the inventory, all at once.
+    skus = _submit_skus(runner, clients, resources)
+    hubs = {rid: runner.submit(lambda r=r: inventory.list_handlers(clients.webpubsub(r.subscription_id), r),
+                               "hubs", resource_id=r.id, action=inventory.HUBS_ACTION) for rid, r in by_id.items()}
+    diags = {rid: runner.submit(lambda r=r: diagnostics.read(clients.diagnostic_settings, r.id), "diagnostics",
+                                resource_id=r.id, action=diagnostics.ACTION) for rid, r in by_id.items()}
+    scales = _submit_autoscale(runner, clients, resources)
+    metric_calls = _submit_metrics(runner, clients, settings, resources, now)
+    bindings, vault_calls = _submit_bindings(runner, clients, settings, resources, errors)
+
+    for future in skus:
+        future.result()
+    got.handlers = _results(hubs)
+    got.diagnostics = _results(diags)
+    for (sub, group), future in scales.items():
+        targets = future.result()
+        if targets is not None:
+            got.autoscale.update(targets)
+            got.autoscale_known.update(rid for rid, r in by_id.items()
+                                       if (r.subscription_id, r.resource_group.lower()) == (sub, group))
+    got.metrics = _fold_metrics(metric_calls, settings.window_minutes, errors)
+    for vault_url, future in vault_calls.items():
+        bindings.extend(future.result() or ())
+
+    # Wave 2: what needs wave 1 (handlers to probe, workspaces to query, secrets to read).
+    probes = _submit_probes(runner, clients, settings, by_id, got.handlers)
+    log_calls, log_members = _submit_logs(runner, clients, settings, got, now)
+    secret_calls = _submit_secrets(runner, clients, by_id, bindings)
+    for rid, futures in probes.items():
+        got.probes[rid] = [p for f in futures if (p := f.result()) is not None]
+    for rid, futures in secret_calls.items():
+        got.secrets[rid] = [s for f in futures if (s := f.result()) is not None]
+    for workspace, future in log_calls.items():
+        rows = future.result()
+        if rows is not None:
+            members = {rid: [h for h, _ in got.handlers.get(rid, ())] for rid in log_members[workspace]}
+            got.log_errors.update(logs.group_rows(rows, members))
+
+    # Wave 3: keys, only where the bound secrets say they are needed (listKeys spends ARM writes).
+    _collect_keys(runner, clients, by_id, got, ledger, now)
+
+    return [_observation(r, got, errors, now) for r in resources]
+
+
+def _submit_skus(runner: _Runner, clients: AzureClients, resources: list[Resource]) -> list[Future[Any]]:
+    first_of_sku: dict[str, Resource] = {}
+    for r in resources:
+        if SKUS.get(r.sku_name) is None:
+            first_of_sku.setdefault(r.sku_name.lower(), r)
+    return [runner.submit(lambda r=r: SKUS.load(clients.webpubsub(r.subscription_id), r), "skus",
+                          resource_id=r.id, action=inventory.SKU_ACTION) for r in first_of_sku.values()]
+
+
+def _submit_autoscale(runner: _Runner, clients: AzureClients,
+                      resources: list[Resource]) -> dict[tuple[str, str], Future[Any]]:
+    groups = sorted({(r.subscription_id, r.resource_group.lower()) for r in resources})
+    return {(sub, group): runner.submit(lambda sub=sub, group=group: autoscale.list_in_group(clients.monitor(sub), group),
+                                        "autoscale", subject=f"/subscriptions/{sub}/resourceGroups/{group}",
+                                        action=autoscale.ACTION)
+            for sub, group in groups}
+
+
+def _submit_metrics(runner: _Runner, clients: AzureClients, settings: Settings, resources: list[Resource],
+                    now: datetime) -> list[tuple[metrics.Batch, metrics.MetricSet, Future[Any]]]:
+    calls = []
+    for batch in metrics.plan_batches(resources):
+        for metric_set in metrics.METRIC_SETS:
+            def call(batch: metrics.Batch = batch, metric_set: metrics.MetricSet = metric_set) -> Any:
+                try:
+                    return metrics.query_set(clients.metrics(batch.region), batch, metric_set,
+                                             settings.window_minutes, now)
+                except Exception as exc:  # noqa: BLE001 - reported per resource of the batch below
+                    return exc
+            calls.append((batch, metric_set, runner.pool.submit(call)))
+    return calls
+
+
+def _fold_metrics(calls: list[tuple[metrics.Batch, metrics.MetricSet, Future[Any]]], window_minutes: int,
+                  errors: _Errors) -> dict[str, ResourceMetrics]:
+    acc: dict[str, Any] = {}
+    failed: dict[str, int] = {}
+    for batch, metric_set, future in calls:
+        outcome = future.result()
+        ids = [r.id for r in batch.resources]
+        if isinstance(outcome, Exception):
+            for r in batch.resources:
+                failed[r.id.lower()] = failed.get(r.id.lower(), 0) + 1
+                errors.add(to_error(outcome, "metrics", resource_id=r.id, action=metrics.ACTION))
+            continue
+        metrics.fold(outcome, metric_set, ids, acc)
+    out: dict[str, ResourceMetrics] = {}
+    for batch, _, _ in calls:
+        for r in batch.resources:
+            rid = r.id.lower()
+            # Nothing read at all: unknown (None), not "no data points".
+            if failed.get(rid, 0) < len(metrics.METRIC_SETS):
+                out[rid] = metrics.to_metrics(acc.get(rid), window_minutes)
+    return out
+
+
+def _submit_bindings(runner: _Runner, clients: AzureClients, settings: Settings, resources: list[Resource],
+                     errors: _Errors) -> tuple[list[secrets.Binding], dict[str, Future[Any]]]:
+    bindings, bad = secrets.from_resource_tags(resources)
+    for resource_id, entry in bad:
+        errors.add(ObservationError("secrets", "error", f"tag watchdog-secrets holds {entry[:80]!r}, "
+                                    "not a secret URI (https://<vault>.vault.azure.net/secrets/<name>)",
+                                    resource_id=resource_id))
+    ids = {r.id.lower() for r in resources}
+    vault_calls = {vault: runner.submit(lambda vault=vault: secrets.from_vault(clients.secrets(vault), vault, ids),
+                                        "secrets", subject=vault, action=secrets.LIST_ACTION)
+                   for vault in settings.key_vaults}
+    return bindings, vault_calls
+
+
+def _submit_secrets(runner: _Runner, clients: AzureClients, by_id: dict[str, Resource],
+                    bindings: list[secrets.Binding]) -> dict[str, list[Future[Any]]]:
+    prove = secrets.proof_for(clients.dataplane)
+    out: dict[str, list[Future[Any]]] = {}
+    for b in dict.fromkeys(bindings):  # a secret bound both ways is read once
+        resource = by_id.get(b.resource_id)
+        if resource is None:
+            continue
+        out.setdefault(b.resource_id, []).append(runner.submit(
+            lambda b=b, r=resource: secrets.read_bound(clients.secrets(b.vault_url), b, r, prove),
+            "secrets", resource_id=resource.id, subject=b.uri, action=secrets.GET_ACTION))
+    return out
+
+
+def _submit_probes(runner: _Runner, clients: AzureClients, settings: Settings, by_id: dict[str, Resource],
+                   found: dict[str, list[tuple[EventHandler, Sensitive]]]) -> dict[str, list[Future[Any]]]:
+    def probe(handler: EventHandler, template: Sensitive, resource: Resource) -> HandlerProbe:
+        clients.counter.add(PROBE)
+        return handlers.probe(handler, template, resource.host_name, settings.probe_timeout_seconds,
+                              clients.session())
+
+    return {rid: [runner.submit(lambda h=h, t=t, r=by_id[rid]: probe(h, t, r), "handlers", resource_id=by_id[rid].id,
+                                subject=h.url_redacted) for h, t in pairs]
+            for rid, pairs in found.items()}
+
+
+def _submit_logs(runner: _Runner, clients: AzureClients, settings: Settings, got: _Collected,
+                 now: datetime) -> tuple[dict[str, Future[Any]], dict[str, list[str]]]:
+    members = logs.assign_workspaces({rid: d.workspace_ids for rid, d in got.diagnostics.items()})
+    gate = threading.BoundedSemaphore(LOG_QUERY_CONCURRENCY)
+
+    def query(workspace: str) -> list[tuple[datetime | None, str, str]]:
+        with gate:
+            rows, partial = logs.query_workspace(clients.logs(), workspace, settings.window_minutes, now)
+        if partial:
+            runner.errors.add(ObservationError("logs", "error", f"partial result: {partial}", subject=workspace))
+        return rows
+
+    calls = {ws: runner.submit(lambda ws=ws: query(ws), "logs", subject=ws, action=logs.ACTION) for ws in members}
+    return calls, members
+
+
+def _collect_keys(runner: _Runner, clients: AzureClients, by_id: dict[str, Resource], got: _Collected,
+                  ledger: Ledger | None, now: datetime) -> None:
+    calls = {}
+    for rid, bound in got.secrets.items():
+        resource = by_id[rid]
+        record = ledger.key_fingerprints(resource.id) if ledger is not None else None
+        reason = keys.why_list(resource, bound, record, now)
+        if reason is None:
+            if record is not None and bound and not resource.disable_local_auth:
+                got.keys[rid] = keys.from_record(record)
+            continue
+        log.info("listing keys of %s: %s", resource.name, reason)
+        calls[rid] = runner.submit(lambda r=resource: keys.list_keys(clients.webpubsub(r.subscription_id), r, now),
+                                   "keys", resource_id=resource.id, action=keys.ACTION)
+    for rid, listed in _results(calls).items():
+        got.keys[rid] = listed
+        if ledger is not None:
+            ledger.put_key_fingerprints(keys.to_record(by_id[rid].id, listed))
+
+
+def _observation(r: Resource, got: _Collected, errors: _Errors, now: datetime) -> Observation:
+    rid = r.id.lower()
+    return Observation(
+        resource=r,
+        allowed_capacities=SKUS.get(r.sku_name) or (),
+        keys=got.keys.get(rid),
+        secrets=tuple(got.secrets.get(rid, ())),
+        metrics=got.metrics.get(rid),
+        diagnostics=got.diagnostics.get(rid),
+        autoscale=got.autoscale.get(rid, ()) if rid in got.autoscale_known else None,
+        handlers=tuple(h for h, _ in got.handlers.get(rid, ())),
+        probes=tuple(got.probes.get(rid, ())),
+        log_errors=got.log_errors.get(rid),
+        errors=errors.of(r.id),
+        collected_at=now,
+    )
+
+
+__all__ = ["SweepContext", "notification_stage", "remediation_stage", "run_sweep"]
