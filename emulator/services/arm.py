@@ -29,7 +29,10 @@ VERSIONS = {
     "WebPubSub": {SIGNALR_VERSION},
     "diagnosticSettings": {"2021-05-01-preview"},
     "autoscalesettings": {"2022-10-01"},
-    "metrics": {"2024-02-01"},
+    # 2018-01-01: what azure-mgmt-monitor 2.x (Cloud Custodian's pin) sends; Azure still serves it.
+    "metrics": {"2018-01-01", "2024-02-01"},
+    # Microsoft.Resources (generic resources and resource groups), stable versions.
+    "resources": {"2021-04-01", "2022-09-01", "2024-03-01", "2024-07-01", "2024-11-01", "2025-03-01"},
     "eventtypes": {"2015-04-01"},
 }
 READ = f"{RESOURCE_TYPE}/read"
@@ -60,6 +63,9 @@ def iso(when: datetime) -> str:
 class Arm(Service):
     name = "arm"
     audience = ARM
+    # ARM also accepts tokens for its classic resource id, which older tools (Cloud Custodian's
+    # session, azure-cli's default) still request.
+    other_audiences = ("https://management.core.windows.net",)
     case_insensitive_paths = True
 
     def __init__(self, world: World) -> None:
@@ -85,6 +91,10 @@ class Arm(Service):
             self.autoscale)
         r("GET", SUB + r"/providers/Microsoft\.Insights/eventtypes/management/values", "arm.activityLog")(
             self.activity_log)
+        # Microsoft.Resources: what generic tools (az resource list, Cloud Custodian) discover with.
+        r("GET", SUB + r"/resources", "arm.listResources")(self.list_resources)
+        r("GET", RG + r"/resources", "arm.listResourcesByResourceGroup")(self.list_resources)
+        r("GET", SUB + r"/resourcegroups", "arm.listResourceGroups")(self.list_resource_groups)
 
     def matches(self, host: str) -> bool:
         return host == "management.azure.com"
@@ -183,7 +193,9 @@ class Arm(Service):
                       "status": "Succeeded" if op["done"] else "InProgress", "startTime": iso(op["started"])}
             if op["done"]:
                 status["endTime"] = iso(op["ends"])
-            return json_response(status)
+                return json_response(status)
+            # Without Retry-After the SDK falls back to polling every 30 s.
+            return json_response(status, headers={"Retry-After": self._lro_headers(op)["Retry-After"]})
         if not op["done"]:
             return web.Response(status=202, headers=self._lro_headers(op))
         res = self.world.resource(op["resource"])
@@ -269,6 +281,64 @@ class Arm(Service):
         if select:
             bodies = [{k: v for k, v in b.items() if k in select} for b in bodies]
         return self._page(call, bodies)
+
+    # -- Microsoft.Resources -------------------------------------------------------------------
+
+    async def list_resources(self, call: Call) -> web.Response:
+        """Resources_List / Resources_ListByResourceGroup: every resource type of the scenario, as
+        GenericResourceExpanded, filtered by RBAC like ARM's collections."""
+        self._api_version(call, "resources")
+        sub = self._subscription(call)
+        rg = call.match.groupdict().get("rg")
+        scope = f"/subscriptions/{sub}" + (f"/resourceGroups/{rg}" if rg else "")
+        self._authorize(call, scope, "Microsoft.Resources/subscriptions/resources/read")
+        if rg:
+            self._resource_group(sub, rg)
+        wanted = _resource_type_filter(call.request.query.get("$filter"))
+        groups = self._group_locations(sub)
+        items = [{"id": r.id, "name": r.name, "type": RESOURCE_TYPE, "kind": "WebPubSub", "location": r.location,
+                  "sku": {"name": r.sku, "tier": r.tier, "size": r.sku.split("_")[1], "capacity": r.capacity},
+                  "tags": dict(r.tags)} for r in self._visible(call, lambda r: True)]
+        items += [{"id": f"/subscriptions/{v.subscription_id}/resourceGroups/{v.resource_group}/providers/"
+                         f"Microsoft.KeyVault/vaults/{v.name}", "name": v.name, "type": "Microsoft.KeyVault/vaults",
+                   "location": groups[v.resource_group.lower()][1], "tags": {}} for v in self.world.vaults.values()
+                  if v.subscription_id.lower() == sub.lower()]
+        items += [{"id": w.id, "name": w.name, "type": "Microsoft.OperationalInsights/workspaces",
+                   "location": groups[w.resource_group.lower()][1], "tags": {}}
+                  for w in self.world.workspaces.values() if w.subscription_id.lower() == sub.lower()]
+        # ARM lists autoscale settings with the lower-case type it registered them under.
+        items += [{"id": a.id, "name": a.name, "type": "microsoft.insights/autoscalesettings", "location": a.location,
+                   "tags": {}} for a in self.world.autoscale if a.subscription_id.lower() == sub.lower()]
+        items = sorted((i for i in items if (not rg or i["id"].lower().split("/")[4] == rg.lower())
+                        and (wanted is None or i["type"].lower() == wanted)), key=lambda i: i["id"].lower())
+        return self._page(call, items)
+
+    async def list_resource_groups(self, call: Call) -> web.Response:
+        self._api_version(call, "resources")
+        sub = self._subscription(call)
+        self._authorize(call, f"/subscriptions/{sub}", "Microsoft.Resources/subscriptions/resourceGroups/read")
+        return self._page(call, [{"id": f"/subscriptions/{sub}/resourceGroups/{name}", "name": name,
+                                  "type": "Microsoft.Resources/resourceGroups", "location": location,
+                                  "properties": {"provisioningState": "Succeeded"}}
+                                 for name, location in sorted(self._group_locations(sub).values())])
+
+    def _group_locations(self, sub: str) -> dict[str, tuple[str, str]]:
+        """Lower-case group name -> (name as written, location). The world keeps groups lower-cased
+        and without their location; both come from what the group holds (UNCONFIRMED only for a
+        group holding vaults or workspaces alone, whose location is then the first resource's)."""
+        found: dict[str, tuple[str, str]] = {}
+        fallback = next(iter(self.world.resources.values())).location if self.world.resources else "eastus"
+        for r in self.world.resources.values():
+            if r.subscription_id.lower() == sub.lower():
+                found.setdefault(r.resource_group.lower(), (r.resource_group, r.location))
+        for holder in [*self.world.vaults.values(), *self.world.workspaces.values()]:
+            if holder.subscription_id.lower() == sub.lower():
+                found.setdefault(holder.resource_group.lower(), (holder.resource_group, fallback))
+        for key in self.world.resource_groups:
+            group_sub, _, name = key.partition("/")
+            if group_sub == sub.lower():
+                found.setdefault(name, (name, fallback))
+        return found
 
     # -- the common checks, in ARM's order -----------------------------------------------------
 
@@ -652,6 +722,17 @@ def _sum(values: Iterable[float | None]) -> float | None:
 
 
 # -- activity log filter ---------------------------------------------------------------------------
+
+def _resource_type_filter(text: str | None) -> str | None:
+    """The `$filter` of Resources_List, for the form tools use: `resourceType eq '<type>'`."""
+    if not text:
+        return None
+    m = re.fullmatch(r"\s*resourceType\s+eq\s+'([^']+)'\s*", text, re.IGNORECASE)
+    if m is None:
+        raise BadRequest(f"The emulator understands only $filter=resourceType eq '<type>', not {text!r}.",
+                         "InvalidFilterInQueryString")
+    return m.group(1).lower()
+
 
 def _activity_filter(text: str | None) -> Callable[[ActivityEvent], bool]:
     """The clauses the activity log accepts: eventTimestamp ge/le (ge required), resourceUri,

@@ -156,3 +156,22 @@ def test_cli_serve_writes_an_env_file_and_admin_changes_state(tmp_path: Path) ->
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
+
+
+def test_an_sdk_only_script_does_everything_the_issue_lists_inside_emulator_run() -> None:
+    """The emulator issue's definition of done, run exactly as a user would."""
+    out = subprocess.run([sys.executable, "-m", "emulator", "run", "--scenario", "demo", "--",
+                          sys.executable, "emulator/examples/sdk_tour.py"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    steps = dict(line.split(None, 1) if " " in line else (line, "") for line in
+                 (" ".join(line.split()).replace("diagnostic settings", "diagnostic-settings")
+                  .replace("autoscale settings", "autoscale-settings").replace("batch metrics", "batch-metrics")
+                  .replace("log rows", "log-rows").replace("get secret", "get-secret")
+                  .replace("set secret", "set-secret") for line in out.stdout.splitlines()))
+    assert steps["resources"] == "['chat-prod', 'free-dev', 'notify-prod', 'presence-eu', 'telemetry-eu']"
+    assert steps["diagnostic-settings"] == "law-demo"
+    assert steps["batch-metrics"] == "1840.0"
+    assert steps["log-rows"] == "3"
+    assert steps["regenerateKey"] == "True"
+    assert steps["scale"] == "2 -> 3 units"
