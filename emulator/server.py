@@ -134,7 +134,10 @@ class HttpsApp:
             return faulted, ""
         claims = None
         if service.audience:
-            claims = verify_token(request.headers.get("Authorization"), service.audience)
+            for audience in (service.audience, *service.other_audiences):
+                claims = verify_token(request.headers.get("Authorization"), audience)
+                if claims is not None:
+                    break
             if claims is None:
                 return self._unauthorized(service, request), ""
         caller = (claims or {}).get("oid", "")

@@ -61,6 +61,7 @@ class Route:
 class Service:
     name: str = "service"
     audience: str | None = None  # bearer tokens must be issued for this resource
+    other_audiences: tuple[str, ...] = ()  # further audiences the service accepts as well
     case_insensitive_paths = False
 
     def __init__(self, world: World) -> None:
