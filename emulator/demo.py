@@ -62,8 +62,10 @@ def main() -> int:
         _banner("What the generic webhook received (critical only)")
         for delivery in emulator.deliveries(WEBHOOK_HOST):
             body = delivery.json()
-            print(f"{delivery.headers.get('X-Watchdog-Delivery', '')} {body.get('data', {}).get('essentials', {}).get('monitorCondition', '')}"
-                  f" {len(body.get('data', {}).get('alertContext', {}).get('findings', []))} finding(s) -> {delivery.status}")
+            alerts = [f"{a['data']['essentials']['monitorCondition']} {a['data']['essentials']['alertRule']}"
+                      f" on {a['data']['essentials']['configurationItems'][0]}" for a in body["alerts"]]
+            print(f"delivery {body['deliveryId'][:12]}, signed {delivery.headers.get('X-Watchdog-Signature', '')[:19]}..., "
+                  f"answered {delivery.status}: {'; '.join(alerts) or 'no alerts'}")
         _banner("What the watchdog asked of Azure (the emulator's journal)")
         calls = Counter(f"{e.service}:{e.op or e.method}" for e in emulator.journal if e.service != "proxy")
         for op, count in sorted(calls.items()):

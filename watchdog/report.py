@@ -190,7 +190,7 @@ def render_text(report: Report, color: bool = False) -> str:
                 lines.append(f"    {o.reason}")
     if report.notifications:
         lines += ["", f"NOTIFICATIONS ({len(report.notifications)})"]
-        lines += [f"  {_params(n)}" for n in report.notifications]
+        lines += [f"  {_notification_line(n)}" for n in report.notifications]
     if report.resources:
         lines += ["", f"RESOURCES ({len(report.resources)})"]
         lines += [f"  {line}" for line in _resource_lines(report)]
@@ -201,6 +201,15 @@ def render_text(report: Report, color: bool = False) -> str:
         if timings:
             lines.append(f"Timings: {timings}")
     return "\n".join(lines) + "\n"
+
+
+def _notification_line(summary: Mapping[str, Any]) -> str:
+    """One line a target: where it went, whether it was accepted, what it carried."""
+    counts = ", ".join(f"{n} {kind}" for kind, n in (summary.get("counts") or {}).items() if n)
+    head = f"{summary.get('target')} ({summary.get('kind')}): {summary.get('status')}"
+    if summary.get("http_status"):
+        head += f" HTTP {summary['http_status']}"
+    return f"{head}; {counts or 'nothing due'}" + (f"; {summary['detail']}" if summary.get("status") != "delivered" else "")
 
 
 def _worst_by_resource(report: Report) -> dict[str, Severity]:

@@ -152,3 +152,15 @@ def test_no_rendering_contains_a_planted_key(fmt):
     out = report.render(r, fmt)
     assert PLANTED not in out
     assert "<redacted>" in out or "\\<redacted\\>" in out
+
+
+def test_text_report_gives_one_line_per_notification_target() -> None:
+    rendered = report.render_text(make_report(notifications=[
+        {"target": "teams", "kind": "teams", "status": "delivered", "http_status": 202,
+         "counts": {"firing": 3, "fixed": 1, "reminder": 0, "resolved": 0}, "detail": "HTTP 202", "items": [{"x": 1}]},
+        {"target": "ops", "kind": "webhook", "status": "retryable", "http_status": 503,
+         "counts": {"firing": 2}, "detail": "HTTP 503 from https://hooks.contoso.com/w, retried 3 times"},
+    ]))
+    assert "  teams (teams): delivered HTTP 202; 3 firing, 1 fixed\n" in rendered
+    assert "  ops (webhook): retryable HTTP 503; 2 firing; HTTP 503 from https://hooks.contoso.com/w, retried 3 times\n" in rendered
+    assert "items" not in rendered
