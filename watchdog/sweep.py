@@ -54,15 +54,20 @@ class SweepContext:
 
 
 def remediation_stage(ctx: SweepContext) -> list[Outcome]:
-    """HOOK (remediation owner): plan → re-check → act → verify per action, honouring ctx.mode;
-    returns the outcomes for Report.outcomes. Until it lands, nothing is planned or done."""
-    return []
+    """Plan → re-check → act → verify → record per action, honouring ctx.mode (watchdog/remediate)."""
+    return remediate(ctx.observations, ctx.findings, ctx.settings, ctx.mode, ctx.clients, ctx.ledger, ctx.now)
 
 
 def notification_stage(ctx: SweepContext) -> list[Mapping[str, Any]]:
-    """HOOK (lead engineer): when ctx.notify, `watchdog.notify.notify(ctx.report, ctx.ledger,
-    targets, ctx.now)`; returns its summaries for Report.notifications."""
-    return []
+    """Send what the lifecycle says is due (after remediation, so a message can say what was
+    fixed); returns the per-target delivery summaries for Report.notifications."""
+    if not ctx.notify:
+        return []
+    if ctx.ledger is None:
+        raise ValueError("notifications need a ledger to remember what was sent; pass ledger=")
+    from .notify import notify
+
+    return notify(ctx.report, ctx.ledger, ctx.settings.notify, ctx.now)
 
 
 # -- plumbing ----------------------------------------------------------------------------------
