@@ -1,0 +1,166 @@
+"""One benchmark run: per size, a generated subscription in the emulator (ARM throttling on, Azure-like
+latency), then the watchdog's first and steady-state sweeps and the baselines, each in a fresh
+process; plus cold start. Returns plain data for results.py."""
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+from emulator import scenario as scenario_mod
+from emulator.runtime import Emulator, child_env
+from emulator.scenarios.generate import LATENCY, PAGE_SIZE, generate
+
+from . import calls, child
+from .subjects import C7N, C7N_ENV, PER_RESOURCE, REPO, WATCHDOG, Subject, ensure_c7n_venv
+
+SIZES = (10, 100, 1000, 5000)
+QUICK_SIZES = (10, 100)
+BASELINES_MAX = 1000
+CHILD_TIMEOUT_S = 900  # past the Functions 10-minute timeout, so a slow sweep is measured, not cut
+COLD_RUNS = 5
+Log = Callable[[str], None]
+
+
+def machine() -> dict[str, Any]:
+    with open("/proc/meminfo") as f:
+        mem_kb = int(next(line for line in f if line.startswith("MemTotal")).split()[1])
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
+               platform.processor())
+    return {"hostname": platform.node(), "nproc": os.cpu_count(), "memory_gib": round(mem_kb / 1024 ** 2, 1),
+            "cpu": cpu, "python": platform.python_version(), "platform": platform.platform()}
+
+
+def _env(emu: Emulator, state: Path) -> dict[str, str]:
+    env = child_env(emu)
+    for name in ("AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_USERNAME", "MSI_ENDPOINT", "MSI_SECRET"):
+        env.pop(name, None)
+    env.update({"WATCHDOG_LEDGER": "sqlite", "WATCHDOG_SQLITE_PATH": str(state / "ledger.sqlite3"),
+                "WATCHDOG_KEY_VAULTS": ",".join(emu.vault_urls()), "PYTHONPATH": str(REPO),
+                "HOME": str(state)})  # c7n writes its cache and config under HOME
+    return env
+
+
+def _fresh_budget(emu: Emulator) -> None:
+    """Forget past calls and refill ARM's buckets: sweeps run minutes apart (the timer's default is
+    5 minutes), long enough for 250 reads at 25/s to refill, so each measurement starts as a timer
+    sweep would."""
+    with emu.world.lock:
+        emu.world.buckets.clear()
+    emu.journal.clear()
+
+
+def measure(subject: Subject, emu: Emulator, env: dict[str, str], run_dir: Path) -> dict[str, Any]:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    _fresh_budget(emu)
+    result = child.run(subject.command(run_dir), env, run_dir, CHILD_TIMEOUT_S)
+    counted = calls.count(emu.journal)
+    out: dict[str, Any] = {"exit_code": result.exit_code, "wall_s": result.wall_s, "cpu_s": result.cpu_s,
+                           "peak_rss_mb": result.peak_rss_mb, "timed_out": result.timed_out,
+                           "calls": {k: counted[k] for k in calls.KINDS}, "calls_total": counted["total"],
+                           "throttled_429": counted["throttled"]}
+    try:
+        out.update(subject.parse(result.stdout, run_dir, result.stderr))
+        out["ok"] = not result.timed_out
+    except (ValueError, KeyError, OSError) as exc:
+        out.update(ok=False, error=f"{type(exc).__name__}: {exc}", stderr_tail=result.stderr[-2000:])
+    return out
+
+
+def run_size(n: int, seed: int, baselines: bool, c7n: bool, log: Log) -> dict[str, Any]:
+    data = generate(n, seed)
+    world = scenario_mod.load(data)
+    summary = {"resources": len(world.resources), "resource_groups": len(world.resource_groups),
+               "regions": len({r.location for r in world.resources.values()}),
+               "workspaces": len(world.workspaces), "vaults": len(world.vaults),
+               "secrets": sum(len(v.secrets) for v in world.vaults.values()),
+               "hubs": sum(len(r.hubs) for r in world.resources.values()),
+               "event_handlers": sum(len(h.event_handlers) for r in world.resources.values() for h in r.hubs.values())}
+    runs: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix=f"wps-bench-{n}-") as tmp, Emulator(world) as emu:
+        state = Path(tmp)
+        env = _env(emu, state)
+        plan = [("watchdog_first", WATCHDOG, {}), ("watchdog_steady", WATCHDOG, {})]
+        if baselines:
+            plan.append(("per_resource", PER_RESOURCE, {}))
+        if baselines and c7n:
+            plan.append(("c7n", C7N, C7N_ENV))
+        for label, subject, extra in plan:
+            log(f"  {n:>5} resources: {label} ...")
+            child_env_ = {**env, **extra}
+            if subject is C7N:
+                child_env_.pop("PYTHONPATH")  # c7n runs in its own venv; keep this repo off its path
+            runs[label] = measure(subject, emu, child_env_, state / label)
+            r = runs[label]
+            log(f"  {n:>5} resources: {label}: {r['wall_s']:.1f} s, {r['calls_total']} calls, "
+                f"{r['throttled_429']} x 429, {r['peak_rss_mb']:.0f} MB{'' if r['ok'] else ' FAILED: ' + r.get('error', '')}")
+    return {"size": n, "scenario": summary, "runs": runs, "ratios": ratios(runs)}
+
+
+def ratios(runs: dict[str, Any]) -> dict[str, Any]:
+    """How many times fewer calls and less wall time the watchdog's steady sweep needs."""
+    steady = runs.get("watchdog_steady")
+    out: dict[str, Any] = {}
+    if not steady or not steady["ok"]:
+        return out
+    for base in ("per_resource", "c7n"):
+        b = runs.get(base)
+        if b and b["ok"]:
+            out[base] = {"calls": round(b["calls_total"] / max(1, steady["calls_total"]), 1),
+                         "wall": round(b["wall_s"] / max(0.001, steady["wall_s"]), 1)}
+    return out
+
+
+def cold_start(log: Log) -> dict[str, Any]:
+    """Median wall time of fresh processes: bare interpreter, importing function_app, and a first
+    sweep of the demo scenario (fresh ledger each time)."""
+    env = {k: v for k, v in os.environ.items()}
+    env["PYTHONPATH"] = str(REPO)
+    out: dict[str, Any] = {"runs": COLD_RUNS}
+    with tempfile.TemporaryDirectory(prefix="wps-bench-cold-") as tmp:
+        base = Path(tmp)
+        for label, cmd in (("python_pass", [sys.executable, "-c", "pass"]),
+                           ("import_function_app", [sys.executable, "-c", "import function_app"])):
+            out[label] = _median_run(cmd, env, base / label, log, label)
+        with Emulator("demo") as emu:
+            runs = []
+            for i in range(COLD_RUNS):
+                state = base / f"demo-{i}"
+                state.mkdir()
+                _fresh_budget(emu)
+                result = child.run(WATCHDOG.command(state), _env(emu, state), state, CHILD_TIMEOUT_S)
+                runs.append(result.wall_s)
+            out["demo_first_sweep"] = {"median_s": round(statistics.median(runs), 3), "all_s": runs}
+            log(f"  cold start: demo_first_sweep {out['demo_first_sweep']['median_s']:.2f} s")
+    return out
+
+
+def _median_run(cmd: list[str], env: dict[str, str], where: Path, log: Log, label: str) -> dict[str, Any]:
+    where.mkdir()
+    runs = [child.run(cmd, env, where, 120).wall_s for _ in range(COLD_RUNS)]
+    log(f"  cold start: {label} {statistics.median(runs):.2f} s")
+    return {"median_s": round(statistics.median(runs), 3), "all_s": runs}
+
+
+def run(sizes: tuple[int, ...], seed: int, baselines_max: int, c7n: bool, cold: bool, log: Log) -> dict[str, Any]:
+    started = time.perf_counter()
+    result: dict[str, Any] = {
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine(), "seed": seed,
+        "settings": {"latency_ms": LATENCY, "arm_throttling": True, "page_size": PAGE_SIZE,
+                     "watchdog_command": "python -m watchdog check --format json (report only, SQLite ledger)",
+                     "concurrency": int(os.environ.get("WATCHDOG_CONCURRENCY", "16")),
+                     "baselines_max": baselines_max},
+    }
+    if c7n and any(n <= baselines_max for n in sizes):
+        result["c7n_version"] = ensure_c7n_venv(log)
+    if cold:
+        result["cold_start"] = cold_start(log)
+    result["sizes"] = [run_size(n, seed, n <= baselines_max, c7n, log) for n in sizes]
+    result["total_s"] = round(time.perf_counter() - started, 1)
+    return result

@@ -1,0 +1,104 @@
+"""Results: the JSON file, the targets verdicts, and the Markdown tables for bench/README.md."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+README = Path(__file__).resolve().parent / "README.md"
+BEGIN, END = "<!-- results -->", "<!-- /results -->"
+RUN_LABELS = {"watchdog_first": "watchdog, first sweep", "watchdog_steady": "watchdog, steady state",
+              "per_resource": "per-resource script", "c7n": "Cloud Custodian"}
+
+
+def _run(result: dict[str, Any], size: int, label: str) -> dict[str, Any] | None:
+    for entry in result["sizes"]:
+        if entry["size"] == size:
+            return entry["runs"].get(label)
+    return None
+
+
+def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """Issue 7's targets, each with the measured figure and met / missed / not measured."""
+    out: list[dict[str, Any]] = []
+
+    def check(name: str, run: dict[str, Any] | None, value: Any, ok: bool) -> None:
+        out.append({"target": name, "measured": value if run else None,
+                    "verdict": "not measured" if run is None else "met" if ok else "missed"})
+
+    s = _run(result, 1000, "watchdog_steady")
+    check("1,000: steady sweep ≤ 10 s wall", s, s and s["wall_s"], bool(s) and s["ok"] and s["wall_s"] <= 10)
+    check("1,000: steady sweep ≤ 40 batch metrics calls", s, s and s["calls"]["batch_metrics"],
+          bool(s) and s["calls"]["batch_metrics"] <= 40)
+    check("1,000: steady sweep ≤ 60 ARM reads", s, s and s["calls"]["arm_reads"], bool(s) and s["calls"]["arm_reads"] <= 60)
+    check("1,000: no ARM writes when nothing changed", s, s and s["calls"]["arm_writes"],
+          bool(s) and s["calls"]["arm_writes"] == 0)
+    watchdog_runs = [r for e in result["sizes"] for k, r in e["runs"].items() if k.startswith("watchdog")]
+    unhandled = sum(r.get("unhandled_429", 0) for r in watchdog_runs)
+    check("no unhandled 429 at any size", watchdog_runs or None, unhandled,
+          all(r["ok"] for r in watchdog_runs) and unhandled == 0)
+    big = [r for r in (_run(result, 5000, "watchdog_first"), _run(result, 5000, "watchdog_steady")) if r]
+    peak = max((r["peak_rss_mb"] for r in big), default=None)
+    check("5,000: peak memory ≤ 250 MB", big or None, peak, bool(big) and peak <= 250)
+    slowest = max((r["wall_s"] for r in big), default=None)
+    check("5,000: sweep inside the 10-minute function timeout", big or None, slowest,
+          bool(big) and all(r["ok"] for r in big) and slowest < 600)
+    ratios = next((e["ratios"] for e in result["sizes"] if e["size"] == 1000), {})
+    for base, title in (("per_resource", "per-resource way"), ("c7n", "Cloud Custodian")):
+        r = ratios.get(base)
+        check(f"1,000: ≥ 10× fewer calls than the {title}", r, r and r["calls"], bool(r) and r["calls"] >= 10)
+        check(f"1,000: ≥ 5× less wall time than the {title}", r, r and r["wall"], bool(r) and r["wall"] >= 5)
+    return out
+
+
+def write_json(result: dict[str, Any]) -> Path:
+    RESULTS_DIR.mkdir(exist_ok=True)
+    path = RESULTS_DIR / f"{result['date'][:10]}-{result['machine']['hostname']}.json"
+    path.write_text(json.dumps({**result, "targets": targets(result)}, indent=1) + "\n")
+    return path
+
+
+def markdown(result: dict[str, Any]) -> str:
+    m = result["machine"]
+    lines = [f"Run of {result['date']} on `{m['hostname']}`: {m['nproc']} cores ({m['cpu']}), "
+             f"{m['memory_gib']} GiB, Python {m['python']}; total {result['total_s']:.0f} s"
+             + (f"; {result['c7n_version']}" if result.get("c7n_version") else "") + ".", "",
+             "| resources | run | wall s | sweep s | CPU s | peak MB | calls | ARM reads | ARM writes (listKeys) "
+             "| ARM metrics | batch metrics | log queries | Key Vault | data plane | handler probes | 429 met "
+             "| 429 unhandled |",
+             "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for entry in result["sizes"]:
+        for label, r in entry["runs"].items():
+            c = r["calls"]
+            sweep = f"{r['sweep_s']:.1f}" if r.get("sweep_s") is not None else ""
+            name = RUN_LABELS[label] + ("" if r["ok"] else " (FAILED)")
+            lines.append(f"| {entry['size']:,} | {name} | {r['wall_s']:.1f} | {sweep} | {r['cpu_s']:.1f} "
+                         f"| {r['peak_rss_mb']:.0f} | {r['calls_total']:,} | {c['arm_reads']:,} "
+                         f"| {c['arm_writes']:,} ({c['list_keys']:,}) | {c['arm_metrics']:,} | {c['batch_metrics']:,} "
+                         f"| {c['log_queries']:,} | {c['keyvault']:,} | {c['dataplane']:,} | {c['handler_probes']:,} "
+                         f"| {r['throttled_429']:,} | {r.get('unhandled_429', '')} |")
+    ratio_rows = [f"| {e['size']:,} | {base.replace('_', '-')} | {r['calls']}× | {r['wall']}× |"
+                  for e in result["sizes"] for base, r in e["ratios"].items()]
+    if ratio_rows:
+        lines += ["", "Watchdog steady-state sweep against each baseline (how many times fewer calls, less wall time):",
+                  "", "| resources | baseline | calls | wall time |", "|---:|---|---:|---:|", *ratio_rows]
+    cold = result.get("cold_start")
+    if cold:
+        lines += ["", f"Cold start (median of {cold['runs']} fresh processes): `python -c pass` "
+                      f"{cold['python_pass']['median_s']:.2f} s, `import function_app` "
+                      f"{cold['import_function_app']['median_s']:.2f} s, first sweep of the demo scenario "
+                      f"{cold['demo_first_sweep']['median_s']:.2f} s."]
+    lines += ["", "| target | measured | verdict |", "|---|---:|---|"]
+    lines += [f"| {t['target']} | {'' if t['measured'] is None else t['measured']} | {t['verdict']} |"
+              for t in targets(result)]
+    return "\n".join(lines)
+
+
+def update_readme(result: dict[str, Any], readme: Path = README) -> None:
+    """Replace the table between the results markers of bench/README.md."""
+    text = readme.read_text()
+    block = f"{BEGIN}\n{markdown(result)}\n{END}"
+    text = re.sub(re.escape(BEGIN) + r".*?" + re.escape(END), lambda _m: block, text, flags=re.S)
+    readme.write_text(text)
