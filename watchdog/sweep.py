@@ -26,6 +26,7 @@ from watchdog.models import (
     BoundSecret, Diagnostics, EventHandler, Finding, HandlerLogError, HandlerProbe, KeyFingerprints, Observation,
     ObservationError, Outcome, Report, Resource, ResourceMetrics, Sensitive,
 )
+from watchdog.remediate import remediate
 from watchdog.scope import Scope
 from watchdog.settings import Settings
 
@@ -134,6 +135,33 @@ def _delta(after: Mapping[str, int], before: Mapping[str, int]) -> dict[str, int
 # -- the sweep ---------------------------------------------------------------------------------
 
 
+@dataclass
+class Observed:
+    """What discover and collect saw: one Observation per resource, and sweep-wide errors
+    (a subscription, vault or workspace that could not be read)."""
+
+    observations: list[Observation]
+    errors: list[ObservationError]
+
+
+def observe(settings: Settings, scope: Scope | None = None, *, clients: AzureClients,
+            ledger: Ledger | None = None, now: datetime | None = None,
+            timings: dict[str, float] | None = None) -> Observed:
+    """Discover and collect, on a bounded pool. Stage durations go into `timings`."""
+    scope = scope or Scope()
+    now = now or datetime.now(timezone.utc)
+    timings = timings if timings is not None else {}
+    subscriptions = tuple(s.lower() for s in scope.subscriptions_of(settings.subscriptions))
+    errors = _Errors()
+    with ThreadPoolExecutor(max_workers=settings.concurrency, thread_name_prefix="watchdog") as pool:
+        runner = _Runner(pool, errors)
+        with _stage(timings, "discover"):
+            resources = _discover(runner, clients, subscriptions, scope)
+        with _stage(timings, "collect"):
+            observations = _collect(runner, clients, settings, resources, ledger, errors, now)
+    return Observed(observations, list(errors.general))
+
+
 def run_sweep(
     settings: Settings,
     scope: Scope | None = None,
@@ -146,36 +174,31 @@ def run_sweep(
 ) -> Report:
     """One sweep. `scope` narrows subscriptions and resources (ids or names); `mode` maps action
     kind to off/plan/on (default: all off); `clients` lets a caller reuse clients (and their
-    call counter) across sweeps; `ledger` holds key records, cooldowns and notification state."""
+    call counter) across sweeps; `ledger` holds key records, cooldowns and notification state;
+    `notify` lets the notification stage send (the timer and `check --notify` do)."""
     scope = scope or Scope()
     now = now or datetime.now(timezone.utc)
     mode = dict(mode) if mode is not None else {kind: "off" for kind in settings.modes()}
     own_clients = clients is None
     clients = clients or AzureClients(settings)
     calls_before, throttled_before = clients.counter.calls(), clients.counter.throttled()
-    subscriptions = tuple(s.lower() for s in scope.subscriptions_of(settings.subscriptions))
-    report = Report(started_at=now, subscriptions=subscriptions, mode=mode)
-    errors = _Errors()
+    report = Report(started_at=now, subscriptions=tuple(s.lower() for s in scope.subscriptions_of(settings.subscriptions)),
+                    mode=mode)
     started = time.perf_counter()
-    pool = ThreadPoolExecutor(max_workers=settings.concurrency, thread_name_prefix="watchdog")
     try:
-        runner = _Runner(pool, errors)
-        with _stage(report.timings, "discover"):
-            resources = _discover(runner, clients, subscriptions, scope)
-        with _stage(report.timings, "collect"):
-            observations = _collect(runner, clients, settings, resources, ledger, errors, now)
+        observed = observe(settings, scope, clients=clients, ledger=ledger, now=now, timings=report.timings)
+        observations = observed.observations
         with _stage(report.timings, "diagnose"):
-            findings = diagnose(observations, errors.general, settings, now)
+            findings = diagnose(observations, observed.errors, settings, now)
         report.resources = [o.resource for o in observations]
         report.findings = findings
-        report.errors = [*errors.general, *(e for o in observations for e in o.errors)]
+        report.errors = [*observed.errors, *(e for o in observations for e in o.errors)]
         ctx = SweepContext(settings, mode, clients, ledger, notify, now, observations, findings, report)
         with _stage(report.timings, "remediate"):
             report.outcomes = remediation_stage(ctx)
         with _stage(report.timings, "notify"):
             report.notifications = list(notification_stage(ctx))
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
         report.timings["total"] = round(time.perf_counter() - started, 3)
         report.api_calls = _delta(clients.counter.calls(), calls_before)
         report.throttled = _delta(clients.counter.throttled(), throttled_before)
@@ -407,4 +430,4 @@ def _observation(r: Resource, got: _Collected, errors: _Errors, now: datetime) -
     )
 
 
-__all__ = ["SweepContext", "notification_stage", "remediation_stage", "run_sweep"]
+__all__ = ["Observed", "SweepContext", "notification_stage", "observe", "remediation_stage", "run_sweep"]

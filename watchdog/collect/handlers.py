@@ -10,6 +10,7 @@ import ipaddress
 import socket
 from typing import Any
 
+from watchdog.azure import USER_AGENT
 from watchdog.collect.errors import scrub
 from watchdog.models import EventHandler, HandlerProbe, Sensitive
 
@@ -108,7 +109,7 @@ def probe(handler: EventHandler, template: Sensitive, resource_host: str, timeou
     reason = blocked_reason(url)
     if reason is not None:
         return HandlerProbe(handler, ok=False, cause="blocked", detail=reason)
-    headers = {"WebHook-Request-Origin": resource_host, "ce-awpsversion": "1.0"}
+    headers = {"WebHook-Request-Origin": resource_host, "ce-awpsversion": "1.0", "User-Agent": USER_AGENT}
     try:
         response = session.request("OPTIONS", url, headers=headers, allow_redirects=False, timeout=timeout)
     except requests.RequestException as exc:
