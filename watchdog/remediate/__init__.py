@@ -1,0 +1,123 @@
+"""Remediation: plan -> re-check -> act -> verify -> record, per action, per mode.
+
+`remediate(...)` is the sweep's remediation stage. `mode` maps each action kind (secret-sync,
+scale, scale-in) to off, plan or on:
+- off: the kind is not even planned;
+- plan: its actions come back as `planned` outcomes and nothing is written anywhere in Azure
+  (not even listKeys, a POST that spends the subscription's ARM write budget);
+- on: each action runs under the resource's lease in the ledger, so two overlapping sweeps
+  (timer and HTTP) never both act on one resource, and is recorded in the ledger's audit trail.
+Guards that stop an action come back as `skipped` outcomes that name the guard and say why.
+"""
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import datetime
+from typing import TYPE_CHECKING, Iterable, Mapping
+
+from watchdog.ledger.base import Ledger
+from watchdog.models import Action, Finding, Observation, Outcome
+from watchdog.remediate import plan as policy
+from watchdog.remediate import scale, secret_sync, sizing
+from watchdog.remediate._common import failure, outcome, planned, record
+from watchdog.remediate.plan import KINDS, SCALE, SCALE_IN, SECRET_SYNC, Plan, ScaleFacts
+from watchdog.settings import Settings
+
+if TYPE_CHECKING:
+    from watchdog.azure import AzureClients
+
+__all__ = ["KINDS", "G_LEASE", "remediate"]
+
+log = logging.getLogger("watchdog.remediate")
+G_LEASE = "lease"
+_LEASE_MARGIN_SECONDS = 120  # the lease outlives the longest wait for a scale operation
+
+
+def remediate(
+    observations: Iterable[Observation],
+    findings: Iterable[Finding],
+    settings: Settings,
+    mode: Mapping[str, str] | None,
+    clients: AzureClients,
+    ledger: Ledger | None,
+    now: datetime,
+) -> list[Outcome]:
+    """Outcomes of this sweep's remediation: skipped ones (with their guard) first, then the
+    planned, done or failed ones. `mode` None means the configured modes (Settings.modes()).
+    Without a ledger nothing is acted on: there would be no lease, cooldown or audit trail."""
+    modes = dict(settings.modes() if mode is None else mode)
+    if all(modes.get(kind, "off") == "off" for kind in KINDS):
+        return []
+    observations = list(observations)
+    facts = _facts(observations, settings, modes, ledger, now) if ledger is not None else {}
+    the_plan = policy.plan(observations, findings, settings, modes, facts, now)
+    results = list(the_plan.skipped)
+    results += [planned(a, now) for a in the_plan.actions if modes.get(a.kind) == "plan"]
+    if ledger is None:
+        results += [outcome(a, "skipped", "no ledger: without a lease, cooldown and audit trail the watchdog "
+                                          "does not act", now, guard=G_LEASE)
+                    for a in the_plan.actions if modes.get(a.kind) == "on"]
+    else:
+        results += _act(the_plan, observations, clients, ledger, settings, modes, now)
+    return results
+
+
+def _facts(observations: list[Observation], settings: Settings, modes: Mapping[str, str], ledger: Ledger,
+           now: datetime) -> dict[str, ScaleFacts]:
+    """Ledger facts the plan needs, updating the scale-in hysteresis on the way. That bookkeeping
+    is the one ledger write plan mode makes: without it a dry run could never show a scale-in."""
+    if modes.get(SCALE, "off") == "off" and modes.get(SCALE_IN, "off") == "off":
+        return {}
+    facts: dict[str, ScaleFacts] = {}
+    for obs in observations:
+        rid = obs.resource.id
+        low_since = ledger.low_since(rid)
+        if modes.get(SCALE_IN, "off") != "off":
+            updated = sizing.next_low_since(obs, settings, low_since, now)
+            if updated != low_since:
+                ledger.set_low_since(rid, updated)
+            low_since = updated
+        facts[rid.lower()] = ScaleFacts(last_scaled=ledger.last_scaled(rid), low_since=low_since)
+    return facts
+
+
+def _act(the_plan: Plan, observations: list[Observation], clients: AzureClients, ledger: Ledger,
+         settings: Settings, modes: Mapping[str, str], now: datetime) -> list[Outcome]:
+    by_id = {o.resource.id.lower(): o for o in observations}
+    per_resource: dict[str, list[Action]] = {}
+    for action in the_plan.actions:
+        if modes.get(action.kind) == "on":
+            per_resource.setdefault(action.resource_id.lower(), []).append(action)
+    sweep_id = uuid.uuid4().hex
+    ttl = settings.operation_timeout_seconds + _LEASE_MARGIN_SECONDS
+    results: list[Outcome] = []
+    for rid, actions in per_resource.items():
+        # Secrets first: a stale key is an outage now, and a scale may take minutes.
+        actions.sort(key=lambda a: a.kind != SECRET_SYNC)
+        if not ledger.acquire_lease(rid, sweep_id, ttl, now):
+            results += [outcome(a, "skipped", "another sweep holds this resource's lease and is acting on it",
+                                now, guard=G_LEASE) for a in actions]
+            continue
+        try:
+            results += [_run(a, by_id[rid], clients, ledger, settings, now, sweep_id) for a in actions]
+        finally:
+            ledger.release_lease(rid, sweep_id)
+    return results
+
+
+def _run(action: Action, obs: Observation, clients: AzureClients, ledger: Ledger, settings: Settings,
+         now: datetime, sweep_id: str) -> Outcome:
+    entry_id = uuid.uuid4().hex
+    # Recorded before acting, so a sweep that dies mid-action still leaves its intent in the trail.
+    record(ledger, entry_id, sweep_id, planned(action, now))
+    try:
+        if action.kind == SECRET_SYNC:
+            result = secret_sync.execute(action, obs, clients, now)
+        else:
+            result = scale.execute(action, obs, clients, ledger, settings, now)
+    except Exception as exc:  # noqa: BLE001 - one failed action must not stop the sweep
+        result = outcome(action, "failed", failure(exc), now)
+    log.info("%s %s on %s: %s", result.status, action.kind, obs.resource.name, result.reason)
+    record(ledger, entry_id, sweep_id, result)
+    return result
