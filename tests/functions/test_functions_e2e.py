@@ -1,0 +1,86 @@
+"""The timer and HTTP functions, called as the host calls them, against the emulator and Azurite."""
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import azure.functions as func
+import jsonschema
+import pytest
+
+from tests.functions.test_wiring import call_check, functions
+from watchdog.ledger import open_ledger
+from watchdog.models import Severity
+from watchdog.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+TEAMS = "prod-27.westeurope.logic.azure.com"
+
+
+class Timer(func.TimerRequest):
+    def __init__(self, past_due: bool = False) -> None:
+        self._past_due = past_due
+
+    @property
+    def past_due(self) -> bool:
+        return self._past_due
+
+
+@pytest.fixture
+def demo(emulator, azurite_table, monkeypatch):  # noqa: ANN001, ANN201
+    """The demo subscription, and host storage (Azurite) as the Functions host has it."""
+    monkeypatch.setenv("WATCHDOG_KEY_VAULTS", ",".join(emulator.vault_urls()))
+    monkeypatch.setenv("WATCHDOG_SCHEDULE", "0 */5 * * * *")
+    monkeypatch.setenv("AzureWebJobsStorage", azurite_table)
+    monkeypatch.setenv("WATCHDOG_LEDGER_TABLE", f"t{uuid.uuid4().hex[:12]}")  # Azurite is shared by the session
+    return emulator
+
+
+def test_http_check_returns_the_report_as_json_matching_its_schema(demo) -> None:
+    response = call_check("GET", {"format": "json"})
+    assert response.status_code == 200 and response.mimetype == "application/json"
+    document = json.loads(response.get_body())
+    jsonschema.validate(document, json.loads((ROOT / "docs" / "report-schema.json").read_text()))
+    assert len(document["findings"]) == 17
+    assert demo.journal.writes() == [e for e in demo.journal.writes() if e.op == "arm.listKeys"]
+
+
+def test_http_check_narrows_to_one_resource_by_name_and_renders_markdown(demo) -> None:
+    response = call_check("POST", body=json.dumps({"resource": "free-dev", "format": "markdown"}).encode())
+    assert response.status_code == 200 and response.mimetype == "text/markdown"
+    text = response.get_body().decode()
+    assert "free-dev" in text and "chat-prod" not in text
+
+
+def test_http_check_plan_mode_plans_without_writing(demo) -> None:
+    response = call_check("GET", {"mode": "plan", "format": "json"})
+    document = json.loads(response.get_body())
+    assert {o["status"] for o in document["outcomes"]} <= {"planned", "skipped"}
+    assert any(o["status"] == "planned" for o in document["outcomes"])
+    assert not [e for e in demo.journal.writes() if e.op != "arm.listKeys"]
+
+
+def test_timer_sweep_notifies_and_records_in_table_storage(demo, monkeypatch) -> None:
+    monkeypatch.setenv("WATCHDOG_NOTIFY_TARGETS", "teams")
+    monkeypatch.setenv("WATCHDOG_NOTIFY_TEAMS_KIND", "teams")
+    monkeypatch.setenv("WATCHDOG_NOTIFY_TEAMS_URL", f"https://{TEAMS}/workflows/w/triggers/manual/paths/invoke?sig=s3cret")
+
+    functions()["sweep"].get_user_function()(Timer())
+
+    cards = demo.deliveries(TEAMS)
+    assert len(cards) == 1 and cards[0].json()["attachments"][0]["contentType"] == "application/vnd.microsoft.card.adaptive"
+    ledger = open_ledger(Settings.from_env())
+    try:
+        states = ledger.finding_states()
+        assert len(states) == 17 and {s.status for s in states.values()} == {"firing"}
+        # The target's minimum severity is warning (the default): info findings are not sent.
+        assert set(ledger.notify_states("teams")) == {fp for fp, s in states.items() if s.severity >= Severity.WARNING}
+    finally:
+        ledger.close()
+    # The timer's modes come from settings (plan by default): nothing was changed.
+    assert not [e for e in demo.journal.writes() if e.op != "arm.listKeys"]
+
+    # A second run finds nothing new to say: no duplicate message.
+    functions()["sweep"].get_user_function()(Timer(past_due=True))
+    assert len(demo.deliveries(TEAMS)) == 1
