@@ -27,7 +27,7 @@ from watchdog.settings import Settings
 if TYPE_CHECKING:
     from watchdog.azure import AzureClients
 
-__all__ = ["KINDS", "G_LEASE", "remediate"]
+__all__ = ["G_LEASE", "KINDS", "remediate"]
 
 log = logging.getLogger("watchdog.remediate")
 G_LEASE = "lease"

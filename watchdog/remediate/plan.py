@@ -198,7 +198,7 @@ def _scale_out(obs: Observation, findings: list[Finding], settings: Settings, fa
         guidance = next((f.guidance for f in findings if f.rule == capacity.RULE and f.guidance),
                         "Upgrade to Standard_S1 by hand at a quiet moment.")
         _skip(out, _scale_action(obs, SCALE, res.capacity, why, urgent), G_FREE,
-              f"Free tier cannot add units; the watchdog never changes tier. {guidance}")
+              f"Free tier cannot add units. {guidance}")
         return True
     if res.sku_tier.lower() not in ("standard", "premium"):
         _skip(out, _scale_action(obs, SCALE, res.capacity, why, urgent), G_TIER,

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from watchdog import connstr, tags
 from watchdog.collect import dataplane
 from watchdog.models import Action, DataPlaneProof, Observation, Outcome, Sensitive
-from watchdog.remediate._common import WATCHDOG, failure, outcome
+from watchdog.remediate._common import WATCHDOG, outcome
 
 if TYPE_CHECKING:
     from watchdog.azure import AzureClients
