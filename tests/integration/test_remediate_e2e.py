@@ -8,6 +8,7 @@ guards are exercised.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
@@ -96,9 +97,11 @@ def only(outcomes, kind: str):
 
 # --- the two fixes -----------------------------------------------------------------------------
 
-def test_demo_drifted_secret_is_rewritten_once_verified_and_then_healthy(env):
+def test_demo_drifted_secret_is_rewritten_once_verified_and_then_healthy(env, caplog):
     emulator, settings, clients, ledger = env
-    outcomes = act(env, observe(emulator, clients, "chat-prod"), modes("off", secret_sync="on"))
+    obs = observe(emulator, clients, "chat-prod")
+    caplog.set_level(logging.DEBUG)
+    outcomes = act(env, obs, modes("off", secret_sync="on"))
 
     result = only(outcomes, "secret-sync")
     assert result.status == "done" and result.verified is True, result
@@ -118,6 +121,8 @@ def test_demo_drifted_secret_is_rewritten_once_verified_and_then_healthy(env):
     assert (entry.kind, entry.status, entry.verified) == ("secret-sync", "done", True)
     stored = json.dumps([entry.before, entry.after, entry.reason, entry.proof])
     assert chat.key("primary") not in stored and "AccessKey" not in stored
+    assert "chat-prod-connection" in caplog.text  # the SDKs did log the calls
+    assert chat.key("primary") not in caplog.text and chat.key("primary") not in repr(outcomes)
 
     again = observe(emulator, clients, "chat-prod")
     assert not [f for f in diagnose([again], [], settings, datetime.now(timezone.utc)) if f.rule == "key-drift"]
