@@ -8,15 +8,15 @@ from __future__ import annotations
 import enum
 import hashlib
 import hmac
-import os
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Mapping
 
-# A per-process random key makes fingerprints useless as a dictionary attack target when they
-# leak, while staying stable within a process. The ledger uses `stable_fingerprint`, keyed by a
-# setting, so fingerprints survive restarts (see ledger/).
-_PROCESS_KEY = os.urandom(32)
+# Fingerprints must compare across processes (the ledger keeps them between sweeps, cold starts
+# and CLI runs), so the HMAC key is fixed rather than per process. That is safe because what is
+# hashed is an Azure access key, 256 random bits: a 64-bit fingerprint of it cannot be reversed
+# or guessed, keyed or not. The key only keeps these fingerprints from matching other tools' hashes.
+_FINGERPRINT_KEY = b"webpubsub-watchdog/key-fingerprint/v1"
 
 
 def stable_fingerprint(value: str, key: bytes) -> str:
@@ -35,7 +35,7 @@ class Sensitive:
     def reveal(self) -> str:
         return self._value
 
-    def fingerprint(self, key: bytes = _PROCESS_KEY) -> str:
+    def fingerprint(self, key: bytes = _FINGERPRINT_KEY) -> str:
         return stable_fingerprint(self._value, key)
 
     def __eq__(self, other: object) -> bool:

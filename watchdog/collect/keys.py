@@ -32,8 +32,7 @@ def why_list(resource: Resource, secrets: Sequence[BoundSecret], last: KeyRecord
     """The reason keys must be listed this sweep, or None when the ledger's record will do.
 
     Never for a resource without bound secrets (nothing to compare) or with local auth disabled
-    (its keys do not work). Fingerprints are keyed per process, so a record written by another
-    process matches no secret and costs one re-list, never a false verdict."""
+    (its keys do not work)."""
     if resource.disable_local_auth or not secrets:
         return None
     if last is None:
