@@ -83,7 +83,7 @@ def _finding(f: Finding) -> dict[str, Any]:
 
 def _outcome(o: Outcome) -> dict[str, Any]:
     return _plain({
-        "action": _fields(o.action), "status": o.status, "reason": o.reason, "before": o.before,
+        "action": _fields(o.action), "status": o.status, "guard": o.guard, "reason": o.reason, "before": o.before,
         "after": o.after, "verified": o.verified, "proof": o.proof, "at": o.at,
     })
 
@@ -185,9 +185,13 @@ def render_text(report: Report, color: bool = False) -> str:
         lines += ["", f"ACTIONS ({len(report.outcomes)})"]
         for o in report.outcomes:
             a = o.action
-            lines.append(f"  {o.status:<8} {a.kind} {_name(names, a.resource_id)} {a.subject} {_params(a.params)}".rstrip())
+            status = f"{o.status} ({o.guard})" if o.guard else o.status
+            lines.append(f"  {status:<8} {a.kind} {_name(names, a.resource_id)} {a.subject} {_params(a.params)}".rstrip())
             if o.reason:
                 lines.append(f"    {o.reason}")
+            if o.verified is not None or o.proof:
+                verdict = {True: "verified", False: "NOT verified", None: "unverified"}[o.verified]
+                lines.append(f"    {verdict}{': ' + o.proof if o.proof else ''}")
     if report.notifications:
         lines += ["", f"NOTIFICATIONS ({len(report.notifications)})"]
         lines += [f"  {_notification_line(n)}" for n in report.notifications]

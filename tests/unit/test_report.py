@@ -164,3 +164,19 @@ def test_text_report_gives_one_line_per_notification_target() -> None:
     assert "  teams (teams): delivered HTTP 202; 3 firing, 1 fixed\n" in rendered
     assert "  ops (webhook): retryable HTTP 503; 2 firing; HTTP 503 from https://hooks.contoso.com/w, retried 3 times\n" in rendered
     assert "items" not in rendered
+
+
+def test_outcomes_show_their_guard_and_proof_in_text_and_json() -> None:
+    scale = Action("scale", "/subscriptions/s/resourceGroups/g/providers/Microsoft.SignalRService/WebPubSub/free-dev",
+                   "capacity", "at cap")
+    sync = Action("secret-sync", scale.resource_id, "https://kv.vault.azure.net/secrets/s", "stale key")
+    rep = make_report(outcomes=[
+        Outcome(scale, "skipped", reason="Free tier: upgrade by hand", guard="free-tier"),
+        Outcome(sync, "done", reason="wrote version abc", verified=True, proof="the service accepted the new key (404)"),
+    ])
+    text = report.render_text(rep)
+    assert "skipped (free-tier) scale" in text
+    assert "    verified: the service accepted the new key (404)" in text
+    document = json.loads(report.render_json(rep))
+    assert [o["guard"] for o in document["outcomes"]] == ["free-tier", None]
+    assert not list(VALIDATOR.iter_errors(document))
