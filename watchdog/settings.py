@@ -87,7 +87,7 @@ def _get(env: Mapping[str, str], name: str) -> str:
     return value.strip()
 
 
-def _int(env: Mapping[str, str], name: str, lo: int, hi: int) -> int:
+def int_setting(env: Mapping[str, str], name: str, lo: int, hi: int) -> int:
     raw = _get(env, name)
     try:
         value = int(raw)
@@ -169,8 +169,8 @@ class Settings:
                 raise ConfigError(
                     f"WATCHDOG_KEY_VAULTS: {vault!r} is not a vault URL; use https://<name>.vault.azure.net"
                 )
-        warn = _int(env, "WATCHDOG_CAPACITY_WARN_PCT", 1, 100)
-        crit = _int(env, "WATCHDOG_CAPACITY_CRIT_PCT", 1, 100)
+        warn = int_setting(env, "WATCHDOG_CAPACITY_WARN_PCT", 1, 100)
+        crit = int_setting(env, "WATCHDOG_CAPACITY_CRIT_PCT", 1, 100)
         if warn > crit:
             raise ConfigError(
                 f"WATCHDOG_CAPACITY_WARN_PCT={warn} is above WATCHDOG_CAPACITY_CRIT_PCT={crit}; the warning must come first"
@@ -178,8 +178,8 @@ class Settings:
         ledger = _get(env, "WATCHDOG_LEDGER").lower()
         if ledger not in ("table", "sqlite"):
             raise ConfigError(f"WATCHDOG_LEDGER={ledger!r}: use table or sqlite")
-        target = _int(env, "WATCHDOG_SCALE_TARGET_PCT", 10, 100)
-        threshold = _int(env, "WATCHDOG_SCALE_THRESHOLD_PCT", 10, 100)
+        target = int_setting(env, "WATCHDOG_SCALE_TARGET_PCT", 10, 100)
+        threshold = int_setting(env, "WATCHDOG_SCALE_THRESHOLD_PCT", 10, 100)
         if target >= threshold:
             raise ConfigError(
                 f"WATCHDOG_SCALE_TARGET_PCT={target} must be below WATCHDOG_SCALE_THRESHOLD_PCT={threshold}, "
@@ -189,24 +189,24 @@ class Settings:
             subscriptions=subs,
             schedule=_get(env, "WATCHDOG_SCHEDULE"),
             key_vaults=vaults,
-            window_minutes=_int(env, "WATCHDOG_WINDOW_MINUTES", 5, 1440),
+            window_minutes=int_setting(env, "WATCHDOG_WINDOW_MINUTES", 5, 1440),
             capacity_warn_pct=warn,
             capacity_crit_pct=crit,
-            server_load_warn_pct=_int(env, "WATCHDOG_SERVER_LOAD_WARN_PCT", 1, 100),
-            secret_expiry_days=_int(env, "WATCHDOG_SECRET_EXPIRY_DAYS", 0, 365),
-            concurrency=_int(env, "WATCHDOG_CONCURRENCY", 1, 64),
-            probe_timeout_seconds=_int(env, "WATCHDOG_PROBE_TIMEOUT_SECONDS", 1, 30),
+            server_load_warn_pct=int_setting(env, "WATCHDOG_SERVER_LOAD_WARN_PCT", 1, 100),
+            secret_expiry_days=int_setting(env, "WATCHDOG_SECRET_EXPIRY_DAYS", 0, 365),
+            concurrency=int_setting(env, "WATCHDOG_CONCURRENCY", 1, 64),
+            probe_timeout_seconds=int_setting(env, "WATCHDOG_PROBE_TIMEOUT_SECONDS", 1, 30),
             secret_sync=_mode(env, "WATCHDOG_SECRET_SYNC"),
             scale=_mode(env, "WATCHDOG_SCALE"),
             scale_in=_mode(env, "WATCHDOG_SCALE_IN"),
             scale_threshold_pct=threshold,
             scale_target_pct=target,
-            max_units=_int(env, "WATCHDOG_MAX_UNITS", 1, 1000),
-            min_units=_int(env, "WATCHDOG_MIN_UNITS", 1, 1000),
-            scale_in_below_pct=_int(env, "WATCHDOG_SCALE_IN_BELOW_PCT", 1, 100),
-            scale_in_after_minutes=_int(env, "WATCHDOG_SCALE_IN_AFTER_MINUTES", 5, 10080),
-            scale_cooldown_minutes=_int(env, "WATCHDOG_SCALE_COOLDOWN_MINUTES", 0, 1440),
-            operation_timeout_seconds=_int(env, "WATCHDOG_OPERATION_TIMEOUT_SECONDS", 10, 3600),
+            max_units=int_setting(env, "WATCHDOG_MAX_UNITS", 1, 1000),
+            min_units=int_setting(env, "WATCHDOG_MIN_UNITS", 1, 1000),
+            scale_in_below_pct=int_setting(env, "WATCHDOG_SCALE_IN_BELOW_PCT", 1, 100),
+            scale_in_after_minutes=int_setting(env, "WATCHDOG_SCALE_IN_AFTER_MINUTES", 5, 10080),
+            scale_cooldown_minutes=int_setting(env, "WATCHDOG_SCALE_COOLDOWN_MINUTES", 0, 1440),
+            operation_timeout_seconds=int_setting(env, "WATCHDOG_OPERATION_TIMEOUT_SECONDS", 10, 3600),
             ledger=ledger,
             ledger_table=_get(env, "WATCHDOG_LEDGER_TABLE"),
             sqlite_path=_get(env, "WATCHDOG_SQLITE_PATH"),

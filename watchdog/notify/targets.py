@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 from watchdog import tags
 from watchdog.models import Finding, Sensitive, Severity
-from watchdog.settings import ConfigError, SETTINGS
+from watchdog.settings import SETTINGS, ConfigError, int_setting
 
 KINDS = ("teams", "webhook")
 _NAME = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
@@ -194,19 +194,8 @@ def load_notify_config(env: Mapping[str, str]) -> NotifyConfig:
                     f"WATCHDOG_NOTIFY_DEFAULT names {name!r}, which is not in WATCHDOG_NOTIFY_TARGETS"
                 )
 
-    repeat_hours = _int(env, "WATCHDOG_NOTIFY_REPEAT_HOURS", 0, 24 * 30)
-    deadline = _int(env, "WATCHDOG_NOTIFY_DEADLINE_SECONDS", 5, 600)
+    repeat_hours = int_setting(env, "WATCHDOG_NOTIFY_REPEAT_HOURS", 0, 24 * 30)
+    deadline = int_setting(env, "WATCHDOG_NOTIFY_DEADLINE_SECONDS", 5, 600)
     return NotifyConfig(
         targets=targets, defaults=defaults, repeat=timedelta(hours=repeat_hours), deadline_seconds=deadline
     )
-
-
-def _int(env: Mapping[str, str], name: str, lo: int, hi: int) -> int:
-    raw = _value(env, name)
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a whole number; set it to a number from {lo} to {hi}") from None
-    if not lo <= value <= hi:
-        raise ConfigError(f"{name}={value} is out of range; set it to a number from {lo} to {hi}")
-    return value
