@@ -178,3 +178,22 @@ def test_keys_are_listed_only_when_the_secrets_call_for_it(emulator, monkeypatch
         assert ("stale-key", "presence-eu") in drift
     finally:
         ledger.close()
+
+
+def test_a_warm_sweep_rereads_hubs_and_diagnostics_only_where_the_activity_log_shows_a_change(
+        emulator, monkeypatch):
+    settings = settings_for(emulator, monkeypatch)
+    run_sweep(settings)
+    first = len(emulator.journal.where(op="arm.listHubs"))
+    assert first == 5
+    chat = emulator.world.resource_by_name("chat-prod")
+    chat.hubs["chat"].event_handlers[0].url_template = "https://events.fabrikam.com/api/{event}"
+    emulator.world.record_activity(f"{chat.id}/hubs/chat", "Microsoft.SignalRService/WebPubSub/hubs/write",
+                                   "admin@contoso.com")
+
+    report = run_sweep(settings)
+    assert len(emulator.journal.where(op="arm.listHubs")) == first + 1
+    assert len(emulator.journal.where(op="arm.diagnosticSettings")) == 6
+    assert len(emulator.journal.where(op="arm.activityLog")) == 1
+    probe = next(f for f in report.findings if f.rule == "upstream" and f.resource_id == chat.id)
+    assert "events.fabrikam.com" in probe.summary
