@@ -259,6 +259,7 @@ def test_secret_changed_since_collection_is_not_overwritten(env):
     outcomes = act(env, obs, modes("off", secret_sync="on"))
     assert_skipped(outcomes, "secret-sync", "secret-changed", "changed since collection", theirs.version)
     assert ops(emulator, "keyvault.setSecret") == []
+    assert ops(emulator, "arm.listKeys") == []  # the abort spent no ARM write budget
     assert emulator.world.vaults[VAULT].latest(SECRET) is theirs
     [entry] = ledger.actions(chat.id)
     assert (entry.status, entry.verified) == ("skipped", None)

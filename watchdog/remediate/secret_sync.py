@@ -43,6 +43,11 @@ def execute(action: Action, obs: Observation, clients: AzureClients, now: dateti
         return outcome(action, "skipped", f"{res.name} is {fresh.provisioning_state} now, not Succeeded", now,
                        guard=G_PROVISIONING, before=before)
 
+    # Checked before listKeys too: an abort then spends none of the subscription's ARM write budget.
+    client = clients.secrets(action.params["vault_url"])
+    if (version := client.get_secret(name).properties.version) != collected:
+        return _changed(action, collected, version, before, now)
+
     keys = mgmt.list_keys(res.resource_group, res.name)
     value = Sensitive((keys.primary_connection_string if which == "primary" else keys.secondary_connection_string)
                       or "")
@@ -52,13 +57,10 @@ def execute(action: Action, obs: Observation, clients: AzureClients, now: dateti
         return outcome(action, "failed", f"listKeys returned an endpoint for {parsed.host}, not {res.host_name}",
                        now, before=before)
 
-    client = clients.secrets(action.params["vault_url"])
+    # Key Vault has no compare-and-set: re-read right before writing, to keep the window small.
     latest = client.get_secret(name).properties
     if latest.version != collected:
-        return outcome(action, "skipped",
-                       f"secret {name} changed since collection (version {collected} -> {latest.version}): "
-                       "someone else wrote it; the next sweep judges the new version", now,
-                       guard=G_SECRET_CHANGED, before=before)
+        return _changed(action, collected, latest.version, before, now)
     written = client.set_secret(
         name, value.reveal(), content_type=latest.content_type,
         tags={**(latest.tags or {}), tags.WRITTEN_BY: WATCHDOG, tags.WRITTEN_KEY: which},
@@ -71,6 +73,12 @@ def execute(action: Action, obs: Observation, clients: AzureClients, now: dateti
               + ("the service accepts it" if verified else f"but the proof did not pass ({proof.outcome})"))
     return outcome(action, "done", reason, now, before=before, after=after, verified=verified,
                    proof=_proof_text(proof))
+
+
+def _changed(action: Action, collected: str, latest: str | None, before: dict, now: datetime) -> Outcome:
+    return outcome(action, "skipped", f"secret {action.params['name']} changed since collection (version {collected} "
+                   f"-> {latest}): someone else wrote it; the next sweep judges the new version", now,
+                   guard=G_SECRET_CHANGED, before=before)
 
 
 def _proof_text(proof: DataPlaneProof) -> str:
