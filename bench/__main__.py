@@ -1,5 +1,5 @@
 """python -m bench [--quick | --sizes 10,100,1000,5000] [--no-baselines | --baselines-max N] [--no-c7n]
-                 [--no-cold-start] [--no-write]
+                 [--no-cold-start] [--no-write] | --render RESULT_JSON ...
 
 Measures the watchdog's sweeps against generated subscriptions in the emulator, beside the
 per-resource way and Cloud Custodian; writes bench/results/<date>-<machine>.json and the table in
@@ -8,7 +8,9 @@ bench/README.md. See bench/README.md for the method.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from pathlib import Path
 
 from . import harness, results
 
@@ -39,7 +41,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-c7n", action="store_true", help="skip Cloud Custodian (and its venv)")
     parser.add_argument("--no-cold-start", action="store_true", help="skip the cold-start measurements")
     parser.add_argument("--no-write", action="store_true", help="print the table; write no result files")
+    parser.add_argument("--render", nargs="+", type=Path, metavar="RESULT_JSON",
+                        help="measure nothing: put these result files' tables in bench/README.md")
     args = parser.parse_args(argv)
+    if args.render:
+        runs = [json.loads(path.read_text()) for path in args.render]
+        results.update_readme(*runs)
+        print("\n\n".join(results.markdown(r) for r in runs))
+        return 0
 
     def log(message: str) -> None:
         print(message, file=sys.stderr, flush=True)

@@ -41,3 +41,8 @@ def count(entries: Iterable[JournalEntry]) -> dict[str, int]:
         elif e.service == "customer":
             counts["handler_probes" if e.method == "OPTIONS" else "notifications"] += 1
     return {**counts, "total": total, "throttled": throttled}
+
+
+def arm_operations(entries: Iterable[JournalEntry]) -> dict[str, int]:
+    """ARM calls by operation (e.g. arm.listHubs): where the read and write budgets went."""
+    return dict(Counter(e.op or f"{e.method} (no route)" for e in entries if e.service == "arm").most_common())

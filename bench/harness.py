@@ -18,7 +18,7 @@ from emulator.runtime import Emulator, child_env
 from emulator.scenarios.generate import LATENCY, PAGE_SIZE, generate
 
 from . import calls, child
-from .subjects import C7N, C7N_ENV, PER_RESOURCE, REPO, WATCHDOG, Subject, ensure_c7n_venv
+from .subjects import C7N, C7N_ENV, PER_RESOURCE, REPO, THROTTLE_LINE, WATCHDOG, Subject, ensure_c7n_venv
 
 SIZES = (10, 100, 1000, 5000)
 QUICK_SIZES = (10, 100)
@@ -64,12 +64,13 @@ def measure(subject: Subject, emu: Emulator, env: dict[str, str], run_dir: Path)
     out: dict[str, Any] = {"exit_code": result.exit_code, "wall_s": result.wall_s, "cpu_s": result.cpu_s,
                            "peak_rss_mb": result.peak_rss_mb, "timed_out": result.timed_out,
                            "calls": {k: counted[k] for k in calls.KINDS}, "calls_total": counted["total"],
-                           "throttled_429": counted["throttled"]}
+                           "throttled_429": counted["throttled"], "arm_operations": calls.arm_operations(emu.journal)}
     try:
         out.update(subject.parse(result.stdout, run_dir, result.stderr))
         out["ok"] = not result.timed_out
     except (ValueError, KeyError, OSError) as exc:
-        out.update(ok=False, error=f"{type(exc).__name__}: {exc}", stderr_tail=result.stderr[-2000:])
+        out.update(ok=False, error=f"{type(exc).__name__}: {exc}", stderr_tail=result.stderr[-2000:],
+                   unhandled_429=len(THROTTLE_LINE.findall(result.stderr)))
     return out
 
 

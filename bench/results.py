@@ -56,6 +56,8 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
 def write_json(result: dict[str, Any]) -> Path:
     RESULTS_DIR.mkdir(exist_ok=True)
     path = RESULTS_DIR / f"{result['date'][:10]}-{result['machine']['hostname']}.json"
+    if path.exists():  # a second run the same day keeps the first: name it by its time too
+        path = path.with_name(f"{path.stem}-{result['date'][11:16].replace(':', '')}.json")
     path.write_text(json.dumps({**result, "targets": targets(result)}, indent=1) + "\n")
     return path
 
@@ -96,9 +98,9 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def update_readme(result: dict[str, Any], readme: Path = README) -> None:
-    """Replace the table between the results markers of bench/README.md."""
+def update_readme(*runs: dict[str, Any], readme: Path = README) -> None:
+    """Replace the tables between the results markers of bench/README.md with these runs'."""
     text = readme.read_text()
-    block = f"{BEGIN}\n{markdown(result)}\n{END}"
+    block = BEGIN + "\n" + "\n\n".join(markdown(r) for r in runs) + "\n" + END
     text = re.sub(re.escape(BEGIN) + r".*?" + re.escape(END), lambda _m: block, text, flags=re.S)
     readme.write_text(text)

@@ -25,7 +25,7 @@ C7N_POLICY = {"policies": [{
     ],
 }]}
 # A 429 the client gave up on shows up in its log as the error code or status (retries do not log).
-_THROTTLE_LINE = re.compile(r"TooManyRequests|\(429\)|status(?: code)?:? 429", re.IGNORECASE)
+THROTTLE_LINE = re.compile(r"TooManyRequests|\(429\)|status(?: code)?:? 429", re.IGNORECASE)
 
 
 @dataclass
@@ -47,12 +47,12 @@ def _watchdog_outcome(stdout: str, _run_dir: Path, _stderr: str) -> dict[str, An
 def _per_resource_outcome(stdout: str, _run_dir: Path, stderr: str) -> dict[str, Any]:
     data = json.loads(stdout)
     return {"resources": data["resources"], "findings": data["over_threshold"],
-            "unhandled_429": len(_THROTTLE_LINE.findall(stderr))}
+            "unhandled_429": len(THROTTLE_LINE.findall(stderr))}
 
 
 def _c7n_outcome(_stdout: str, run_dir: Path, stderr: str) -> dict[str, Any]:
     matched = json.loads((run_dir / "out" / C7N_POLICY["policies"][0]["name"] / "resources.json").read_text())
-    return {"findings": len(matched), "unhandled_429": len(_THROTTLE_LINE.findall(stderr))}
+    return {"findings": len(matched), "unhandled_429": len(THROTTLE_LINE.findall(stderr))}
 
 
 WATCHDOG = Subject("watchdog", lambda _d: [sys.executable, "-m", "watchdog", "check", "--format", "json"],

@@ -13,7 +13,7 @@ from emulator.server import JournalEntry
 from emulator.world import utcnow
 
 RUN_FIELDS = {"exit_code", "wall_s", "cpu_s", "peak_rss_mb", "timed_out", "calls", "calls_total", "throttled_429",
-              "ok", "findings", "unhandled_429"}
+              "arm_operations", "ok", "findings", "unhandled_429"}
 
 
 @pytest.fixture(scope="module")
@@ -37,6 +37,7 @@ def test_every_measurement_runs_and_reports_every_field(run: dict) -> None:
         assert watchdog["resources"] == 4 and watchdog["sweep_s"] is not None
         assert watchdog["calls"]["batch_metrics"] >= 1 and watchdog["calls"]["arm_metrics"] == 0
     assert size["runs"]["per_resource"]["calls"]["arm_metrics"] == 4
+    assert size["runs"]["per_resource"]["arm_operations"]["arm.metrics"] == 4
     assert set(size["ratios"]) == {"per_resource"} and set(size["ratios"]["per_resource"]) == {"calls", "wall"}
 
 
@@ -47,7 +48,7 @@ def test_results_file_and_table(run: dict, tmp_path: Path, monkeypatch: pytest.M
     assert len(data["targets"]) == 11
     readme = tmp_path / "README.md"
     readme.write_text(f"before\n{results.BEGIN}\nold\n{results.END}\nafter\n")
-    results.update_readme({**run, "total_s": 1.0}, readme)
+    results.update_readme({**run, "total_s": 1.0}, readme=readme)
     text = readme.read_text()
     assert text.startswith("before\n") and text.endswith("after\n") and "old" not in text
     assert "| 4 | watchdog, steady state |" in text and "| target | measured | verdict |" in text
