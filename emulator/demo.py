@@ -58,7 +58,7 @@ def main() -> int:
         teams = emulator.deliveries(TEAMS_HOST)
         print(f"{len(teams)} message(s) accepted with 202")
         if teams:
-            print(json.dumps(teams[-1].json(), indent=2)[:6000])
+            print(json.dumps(teams[-1].json(), indent=2, ensure_ascii=False)[:6000])
         _banner("What the generic webhook received (critical only)")
         for delivery in emulator.deliveries(WEBHOOK_HOST):
             body = delivery.json()
