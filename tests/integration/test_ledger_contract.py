@@ -13,6 +13,7 @@ from typing import Callable
 import pytest
 
 from watchdog.ledger import AuditEntry, FindingState, KeyRecord, Ledger, NotifyState, open_ledger
+from watchdog.ledger.base import MAX_CACHED_CHARS, CacheEntry
 from watchdog.ledger.sqlite import SqliteLedger
 from watchdog.ledger.table import TableLedger
 from watchdog.models import Severity
@@ -236,6 +237,62 @@ def test_state_is_stored_not_cached(open_same: Factory):
     assert reader.key_fingerprints(RID) == KeyRecord(RID, "p", "s", T0)
     assert list(reader.finding_states()) == ["fp-a"]
     assert list(reader.notify_states("t")) == ["fp-a"]
+
+
+# --- cache ---------------------------------------------------------------------------------
+
+
+def test_cache_round_trips_json_payloads_per_kind_and_key(ledger: Ledger):
+    hubs = CacheEntry("hubs", RID.lower(), {"handlers": [{"url": "https://h/api/{event}", "events": ["connect"]}],
+                                            "n": 1, "none": None, "ok": True}, T0)
+    mark = CacheEntry("activity-log", "00000000-0000-0000-0000-000000000001", {}, T0 + timedelta(minutes=5))
+    assert ledger.put_cached(hubs, mark) == []
+    assert ledger.cached("hubs", RID.lower()) == hubs
+    assert ledger.cached("hubs", RID) is None  # keys compare exactly: callers normalise
+    assert ledger.cached("other-kind", RID.lower()) is None
+    assert ledger.cached_all("hubs") == {RID.lower(): hubs}
+    assert ledger.cached_all("activity-log") == {mark.key: mark}
+    assert ledger.cached_all("nothing") == {}
+
+
+def test_cache_upserts_drops_and_batches(ledger: Ledger):
+    first = CacheEntry("hubs", "a", [1], T0)
+    ledger.put_cached(first)
+    newer = replace(first, payload=[2], fetched_at=T0 + timedelta(hours=1))
+    # More than one Table transaction's worth, with the same key twice: the last one wins.
+    many = [CacheEntry("hubs", f"r{i:03}", {"i": i}, T0) for i in range(250)]
+    assert ledger.put_cached(*many, first, newer) == []
+    stored = ledger.cached_all("hubs")
+    assert len(stored) == 251 and stored["a"] == newer and stored["r249"].payload == {"i": 249}
+    ledger.drop_cached("hubs", "a")
+    ledger.drop_cached("hubs", "never-there")  # absent is fine
+    assert ledger.cached("hubs", "a") is None and len(ledger.cached_all("hubs")) == 250
+
+
+def test_cache_skips_a_payload_too_large_and_drops_the_stale_one(ledger: Ledger, caplog):
+    ledger.put_cached(CacheEntry("hubs", "big", {"small": True}, T0))
+    huge = CacheEntry("hubs", "big", {"text": "x" * MAX_CACHED_CHARS}, T0 + timedelta(minutes=1))
+    fits = CacheEntry("hubs", "fits", {"text": "x" * (MAX_CACHED_CHARS - 20)}, T0)
+    assert ledger.put_cached(huge, fits) == [huge]
+    assert ledger.cached("hubs", "big") is None  # the old value would be stale now
+    assert ledger.cached("hubs", "fits") == fits
+    assert "not caching hubs big" in caplog.text
+
+
+def test_cache_keys_with_awkward_characters_and_across_instances(open_same: Factory):
+    writer = open_same()
+    entry = CacheEntry("kind/#?'", AWKWARD, {"ü": "ß"}, T0)
+    writer.put_cached(entry)
+    reader = open_same()
+    assert reader.cached("kind/#?'", AWKWARD) == entry
+    assert reader.cached_all("kind/#?'") == {AWKWARD: entry}
+
+
+def test_cache_entry_refuses_naive_times_and_empty_keys():
+    with pytest.raises(ValueError, match="timezone-aware"):
+        CacheEntry("hubs", "a", {}, datetime(2025, 1, 1))
+    with pytest.raises(ValueError, match="kind and a key"):
+        CacheEntry("hubs", "", {}, T0)
 
 
 # --- leases --------------------------------------------------------------------------------

@@ -14,6 +14,9 @@ from typing import Any, Protocol
 from watchdog.models import Severity
 
 ACTION_STATUSES = ("planned", "done", "skipped", "failed")
+# A cached payload's JSON text (ASCII) may be at most this long. Table Storage keeps a string
+# property in at most 64 KiB of UTF-16, i.e. 32,768 characters; both backends refuse the same.
+MAX_CACHED_CHARS = 32_000
 FINDING_STATUSES = ("firing", "resolved")
 
 
@@ -105,6 +108,24 @@ class NotifyState:
         _require_one_of("NotifyState", "last_state", self.last_state, FINDING_STATUSES)
 
 
+@dataclass(frozen=True)
+class CacheEntry:
+    """A slow-changing Azure read kept between sweeps and processes (watchdog/collect/cache.py),
+    keyed by (`kind`, `key`); keys compare exactly, so callers normalise them (lower-case ids).
+    `payload` is JSON-able and must never hold a secret: the cache is stored like every other
+    ledger row, readable by whoever reads the storage account."""
+
+    kind: str
+    key: str
+    payload: Any
+    fetched_at: datetime
+
+    def __post_init__(self) -> None:
+        _require_aware("CacheEntry", fetched_at=self.fetched_at)
+        if not self.kind or not self.key:
+            raise ValueError("CacheEntry needs a kind and a key")
+
+
 class Ledger(Protocol):
     """State kept between sweeps. Every `put_*`/`set_*` is an upsert."""
 
@@ -145,6 +166,23 @@ class Ledger(Protocol):
         ...
 
     def put_notify_state(self, state: NotifyState) -> None: ...
+
+    # --- cache of slow-changing reads (hubs, diagnostic settings, activity-log marks) -------
+    def cached(self, kind: str, key: str) -> CacheEntry | None: ...
+
+    def cached_all(self, kind: str) -> dict[str, CacheEntry]:
+        """key -> entry for one kind, in one read (one partition query on Table Storage)."""
+        ...
+
+    def put_cached(self, *entries: CacheEntry) -> list[CacheEntry]:
+        """Upserts the entries (batched where the backend can) and returns those not kept: a
+        payload whose JSON exceeds MAX_CACHED_CHARS is skipped with a warning, and any older
+        entry under its key is dropped, since it would be stale."""
+        ...
+
+    def drop_cached(self, kind: str, key: str) -> None:
+        """Removes the entry; an absent one is fine."""
+        ...
 
     # --- per-resource lease: two overlapping sweeps never both act on one resource ---------
     def acquire_lease(self, resource_id: str, owner: str, ttl_seconds: int, now: datetime) -> bool:

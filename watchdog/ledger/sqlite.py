@@ -7,8 +7,8 @@ import threading
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from watchdog.ledger.base import AuditEntry, FindingState, KeyRecord, NotifyState
-from watchdog.ledger.codec import from_iso, resource_key, to_iso, to_iso_or_none
+from watchdog.ledger.base import AuditEntry, CacheEntry, FindingState, KeyRecord, NotifyState
+from watchdog.ledger.codec import cache_entry, cache_text, from_iso, resource_key, to_iso, to_iso_or_none
 from watchdog.models import Severity
 
 _SCHEMA = """
@@ -37,6 +37,10 @@ CREATE TABLE IF NOT EXISTS notify (
     target TEXT NOT NULL, fingerprint TEXT NOT NULL, last_state TEXT NOT NULL,
     last_notified_at TEXT, last_delivery_id TEXT NOT NULL, pending INTEGER NOT NULL,
     PRIMARY KEY (target, fingerprint)
+);
+CREATE TABLE IF NOT EXISTS cache (
+    kind TEXT NOT NULL, key TEXT NOT NULL, payload TEXT NOT NULL, fetched_at TEXT NOT NULL,
+    PRIMARY KEY (kind, key)
 );
 CREATE TABLE IF NOT EXISTS leases (
     resource_key TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at TEXT NOT NULL
@@ -173,6 +177,38 @@ class SqliteLedger:
             (state.target, state.fingerprint, state.last_state, to_iso_or_none(state.last_notified_at),
              state.last_delivery_id, int(state.pending)),
         )
+
+    # --- cache ----------------------------------------------------------------------------
+    def cached(self, kind: str, key: str) -> CacheEntry | None:
+        rows = self._run("SELECT payload, fetched_at FROM cache WHERE kind = ? AND key = ?", (kind, key))
+        return cache_entry(kind, key, *rows[0]) if rows else None
+
+    def cached_all(self, kind: str) -> dict[str, CacheEntry]:
+        rows = self._run("SELECT key, payload, fetched_at FROM cache WHERE kind = ?", (kind,))
+        return {key: cache_entry(kind, key, text, at) for key, text, at in rows}
+
+    def put_cached(self, *entries: CacheEntry) -> list[CacheEntry]:
+        skipped = []
+        with self._lock:
+            # One transaction: a thousand upserts commit once instead of a thousand times.
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for entry in entries:
+                    text = cache_text(entry)
+                    if text is None:
+                        skipped.append(entry)
+                        self._db.execute("DELETE FROM cache WHERE kind = ? AND key = ?", (entry.kind, entry.key))
+                    else:
+                        self._db.execute("INSERT OR REPLACE INTO cache VALUES (?,?,?,?)",
+                                         (entry.kind, entry.key, text, to_iso(entry.fetched_at)))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return skipped
+
+    def drop_cached(self, kind: str, key: str) -> None:
+        self._run("DELETE FROM cache WHERE kind = ? AND key = ?", (kind, key))
 
     # --- leases ----------------------------------------------------------------------------
     def acquire_lease(self, resource_id: str, owner: str, ttl_seconds: int, now: datetime) -> bool:

@@ -18,12 +18,15 @@ from azure.core import MatchConditions
 from azure.core.exceptions import HttpResponseError
 from azure.data.tables import TableClient, TableServiceClient, UpdateMode
 
-from watchdog.ledger.base import AuditEntry, FindingState, KeyRecord, NotifyState
-from watchdog.ledger.codec import from_iso, resource_key, to_iso, to_iso_or_none
+from watchdog.ledger.base import AuditEntry, CacheEntry, FindingState, KeyRecord, NotifyState
+from watchdog.ledger.codec import cache_entry, cache_text, from_iso, resource_key, to_iso, to_iso_or_none
 from watchdog.models import Severity
 from watchdog.settings import ConfigError
 
-_KINDS = ("audit", "scaling", "keys", "findings", "notify", "leases")
+_KINDS = ("audit", "scaling", "keys", "findings", "notify", "leases", "cache")
+# Table Storage's limits per entity group transaction: 100 operations and a 4 MiB body.
+_TRANSACTION_OPS = 100
+_TRANSACTION_CHARS = 3_000_000
 _TABLE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]{2,62}$")
 _FINDINGS_PARTITION = "finding"
 
@@ -182,6 +185,60 @@ class TableLedger:
             "last_notified_at": to_iso_or_none(state.last_notified_at),
             "last_delivery_id": state.last_delivery_id, "pending": state.pending,
         })
+
+    # --- cache: one partition per kind, so a sweep reads a kind in one partition query -------
+    def cached(self, kind: str, key: str) -> CacheEntry | None:
+        entity = self._get("cache", encode_key(kind), encode_key(key))
+        return None if entity is None else cache_entry(kind, key, entity["payload"], entity["fetched_at"])
+
+    def cached_all(self, kind: str) -> dict[str, CacheEntry]:
+        return {e["key"]: cache_entry(kind, e["key"], e["payload"], e["fetched_at"])
+                for e in self._query("cache", encode_key(kind))}
+
+    def put_cached(self, *entries: CacheEntry) -> list[CacheEntry]:
+        skipped = []
+        operations: dict[tuple[str, str], tuple[Any, ...]] = {}  # a transaction touches a row once
+        for entry in entries:
+            pk, rk = encode_key(entry.kind), encode_key(entry.key)
+            text = cache_text(entry)
+            if text is None:
+                skipped.append(entry)
+                operations[(pk, rk)] = ("delete", {"PartitionKey": pk, "RowKey": rk})
+            else:
+                operations[(pk, rk)] = ("upsert", {
+                    "PartitionKey": pk, "RowKey": rk, "kind": entry.kind, "key": entry.key, "payload": text,
+                    "fetched_at": to_iso(entry.fetched_at)}, {"mode": UpdateMode.REPLACE})
+        by_partition: dict[str, list[tuple[Any, ...]]] = {}
+        for (pk, _), operation in operations.items():
+            by_partition.setdefault(pk, []).append(operation)
+        table = self._table("cache")
+        for batch in by_partition.values():
+            chunk: list[tuple[Any, ...]] = []
+            size = 0
+            for operation in batch:
+                length = len(operation[1].get("payload", ""))
+                if chunk and (len(chunk) == _TRANSACTION_OPS or size + length > _TRANSACTION_CHARS):
+                    self._submit(table, chunk)
+                    chunk, size = [], 0
+                chunk.append(operation)
+                size += length
+            if chunk:
+                self._submit(table, chunk)
+        return skipped
+
+    @staticmethod
+    def _submit(table: TableClient, operations: list[tuple[Any, ...]]) -> None:
+        deletes = [op for op in operations if op[0] == "delete"]
+        # A delete of an absent row fails a whole transaction (404): delete those one by one,
+        # where the SDK treats absent as done, and send the upserts as one transaction.
+        for _, entity in deletes:
+            table.delete_entity(entity["PartitionKey"], entity["RowKey"])
+        upserts = [op for op in operations if op[0] != "delete"]
+        if upserts:
+            table.submit_transaction(upserts)
+
+    def drop_cached(self, kind: str, key: str) -> None:
+        self._table("cache").delete_entity(encode_key(kind), encode_key(key))  # absent is fine
 
     # --- leases ----------------------------------------------------------------------------
     def acquire_lease(self, resource_id: str, owner: str, ttl_seconds: int, now: datetime) -> bool:
