@@ -133,7 +133,8 @@ FEATURES: tuple[Feature, ...] = (
     Feature(
         "activity-log",
         SUBSCRIPTION,
-        "Read the activity log to notice key regenerations and recent scale operations.",
+        "Read the activity log to notice changed hubs, event handlers and diagnostic settings; "
+        "without it every sweep re-reads them for every resource (two ARM reads each).",
         actions=("Microsoft.Insights/eventtypes/values/read",),
     ),
     Feature(

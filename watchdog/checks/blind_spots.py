@@ -28,6 +28,15 @@ _SOURCES: dict[str, tuple[str, str]] = {
                     "Microsoft.Insights/diagnosticSettings/read (Monitoring Reader)"),
     "autoscale": ("whether an autoscale setting manages the resource",
                   "Microsoft.Insights/autoscalesettings/read (Monitoring Reader)"),
+    # Without the activity log the sweep cannot tell which cached hubs and diagnostic settings
+    # changed, so it trusts none of them: nothing is missed, but every resource costs two more
+    # ARM reads per sweep (see watchdog/collect/cache.py) until the log can be read again.
+    "activity-log": ("which hubs, event handlers and diagnostic settings changed since the last sweep, so "
+                     "this sweep re-read them for every resource of the subscription (two ARM reads each, "
+                     "which spend the subscription's throttling budget); without the log, a change is seen "
+                     "only by such a full re-read",
+                     "Microsoft.Insights/eventtypes/values/read on the subscription "
+                     "(in the watchdog's custom role; Reader has it)"),
     "hubs": ("the hubs and their event handlers", "Microsoft.SignalRService/WebPubSub/hubs/read (Reader)"),
     "handlers": ("whether the event handlers answer", "network access from the Function App to the handler"),
     "dataplane": ("whether the stored key works (data-plane proof)",
