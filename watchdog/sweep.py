@@ -34,7 +34,7 @@ log = logging.getLogger("watchdog.sweep")
 T = TypeVar("T")
 LOG_QUERY_CONCURRENCY = 5  # Log Analytics allows 5 concurrent queries per user
 SKUS = inventory.SkuCache()  # allowed unit counts per SKU name: the same for the whole process
-RESOURCES = cache.ResourceCache()  # hubs and diagnostic settings between sweeps (see collect/cache.py)
+RESOURCES = cache.ResourceCache()  # hubs and diagnostics between sweeps without a ledger (collect/cache.py)
 
 
 # -- the hook for what follows diagnosis -------------------------------------------------------
@@ -239,24 +239,27 @@ def _collect(runner: _Runner, clients: AzureClients, settings: Settings, resourc
 
     # Wave 1: everything that needs only the inventory, all at once.
     skus = _submit_skus(runner, clients, resources)
-    _refresh_cache(runner, clients, resources, now)
-    cached = {rid: entry for rid in by_id if (entry := RESOURCES.get(rid, now)) is not None}
-    stale = {rid: r for rid, r in by_id.items() if rid not in cached}
+    resource_cache = cache.ResourceCache(ledger) if ledger is not None else RESOURCES
+    _refresh_cache(runner, clients, resource_cache, resources, now)
+    cached = resource_cache.load(by_id, now)
+    need_hubs = {rid: r for rid, r in by_id.items() if rid not in cached or cached[rid].handlers is None}
+    need_diags = {rid: r for rid, r in by_id.items() if rid not in cached}
     hubs = {rid: runner.submit(lambda r=r: inventory.list_handlers(clients.webpubsub(r.subscription_id), r),
-                               "hubs", resource_id=r.id, action=inventory.HUBS_ACTION) for rid, r in stale.items()}
+                               "hubs", resource_id=r.id, action=inventory.HUBS_ACTION) for rid, r in need_hubs.items()}
     diags = {rid: runner.submit(lambda r=r: diagnostics.read(clients.diagnostic_settings, r.id), "diagnostics",
-                                resource_id=r.id, action=diagnostics.ACTION) for rid, r in stale.items()}
+                                resource_id=r.id, action=diagnostics.ACTION) for rid, r in need_diags.items()}
     scales = _submit_autoscale(runner, clients, resources)
     metric_calls = _submit_metrics(runner, clients, settings, resources, now)
     bindings, vault_calls = _submit_bindings(runner, clients, settings, resources, errors)
 
     for future in skus:
         future.result()
-    got.handlers = {rid: e.handlers for rid, e in cached.items()} | _results(hubs)
+    got.handlers = {rid: e.handlers for rid, e in cached.items() if e.handlers is not None} | _results(hubs)
     got.diagnostics = {rid: e.diagnostics for rid, e in cached.items()} | _results(diags)
-    for rid in stale:
-        if rid in got.handlers and rid in got.diagnostics:
-            RESOURCES.put(rid, cache.Entry(got.handlers[rid], got.diagnostics[rid], now))
+    # Only entries read whole this sweep: one whose hubs alone were re-read (templates the ledger
+    # may not keep) is already stored as it can be.
+    resource_cache.put({rid: cache.Entry(got.handlers[rid], got.diagnostics[rid], now) for rid in need_diags
+                        if rid in got.handlers and rid in got.diagnostics})
     for (sub, group), future in scales.items():
         targets = future.result()
         if targets is not None:
@@ -287,24 +290,22 @@ def _collect(runner: _Runner, clients: AzureClients, settings: Settings, resourc
     return [_observation(r, got, errors, now) for r in resources]
 
 
-def _refresh_cache(runner: _Runner, clients: AzureClients, resources: list[Resource], now: datetime) -> None:
+def _refresh_cache(runner: _Runner, clients: AzureClients, resource_cache: cache.ResourceCache,
+                   resources: list[Resource], now: datetime) -> None:
     """Drop cached hubs/diagnostics of resources the activity log shows changed since the last
-    sweep (one read per subscription, and only when something is cached to be dropped)."""
+    check by any process (one read per subscription with a record to keep up to date)."""
     subs = sorted({r.subscription_id for r in resources})
-    since = {sub: checked for sub in subs if (checked := RESOURCES.last_checked(sub)) is not None}
+    since = {sub: checked for sub in subs if (checked := resource_cache.last_checked(sub)) is not None}
     calls = {sub: runner.submit(lambda sub=sub: cache.changed_resources(clients.monitor(sub), sub,
                                                                         since[sub] - cache.OVERLAP, now),
                                 "activity-log", subject=f"/subscriptions/{sub}", action=cache.ACTION)
              for sub in since}
     for sub in subs:
-        if sub not in calls:
-            RESOURCES.apply_changes(sub, set(), now)  # nothing cached yet: start the record here
-            continue
-        changed = calls[sub].result()
-        if changed is None:
-            RESOURCES.forget_subscription(sub)
+        changed = calls[sub].result() if sub in calls else None
+        if changed is None:  # no record yet, or the log could not be read: nothing cached is trusted
+            resource_cache.restart(sub, now)
         else:
-            RESOURCES.apply_changes(sub, changed, now)
+            resource_cache.apply_changes(sub, changed, now)
 
 
 def _submit_skus(runner: _Runner, clients: AzureClients, resources: list[Resource]) -> list[Future[Any]]:
