@@ -248,7 +248,9 @@ def _collect(runner: _Runner, clients: AzureClients, settings: Settings, resourc
                                "hubs", resource_id=r.id, action=inventory.HUBS_ACTION) for rid, r in need_hubs.items()}
     diags = {rid: runner.submit(lambda r=r: diagnostics.read(clients.diagnostic_settings, r.id), "diagnostics",
                                 resource_id=r.id, action=diagnostics.ACTION) for rid, r in need_diags.items()}
-    scales = _submit_autoscale(runner, clients, resources)
+    scales = {sub: runner.submit(lambda sub=sub: autoscale.list_in_subscription(clients.monitor(sub)), "autoscale",
+                                 subject=f"/subscriptions/{sub}", action=autoscale.ACTION)
+              for sub in sorted({r.subscription_id for r in resources})}
     metric_calls = _submit_metrics(runner, clients, settings, resources, now)
     bindings, vault_calls = _submit_bindings(runner, clients, settings, resources, errors)
 
@@ -260,12 +262,11 @@ def _collect(runner: _Runner, clients: AzureClients, settings: Settings, resourc
     # may not keep) is already stored as it can be.
     resource_cache.put({rid: cache.Entry(got.handlers[rid], got.diagnostics[rid], now) for rid in need_diags
                         if rid in got.handlers and rid in got.diagnostics})
-    for (sub, group), future in scales.items():
+    for sub, future in scales.items():
         targets = future.result()
         if targets is not None:
             got.autoscale.update(targets)
-            got.autoscale_known.update(rid for rid, r in by_id.items()
-                                       if (r.subscription_id, r.resource_group.lower()) == (sub, group))
+            got.autoscale_known.update(rid for rid, r in by_id.items() if r.subscription_id == sub)
     got.metrics = _fold_metrics(metric_calls, settings.window_minutes, errors)
     for vault_url, future in vault_calls.items():
         bindings.extend(future.result() or ())
@@ -315,15 +316,6 @@ def _submit_skus(runner: _Runner, clients: AzureClients, resources: list[Resourc
             first_of_sku.setdefault(r.sku_name.lower(), r)
     return [runner.submit(lambda r=r: SKUS.load(clients.webpubsub(r.subscription_id), r), "skus",
                           resource_id=r.id, action=inventory.SKU_ACTION) for r in first_of_sku.values()]
-
-
-def _submit_autoscale(runner: _Runner, clients: AzureClients,
-                      resources: list[Resource]) -> dict[tuple[str, str], Future[Any]]:
-    groups = sorted({(r.subscription_id, r.resource_group.lower()) for r in resources})
-    return {(sub, group): runner.submit(lambda sub=sub, group=group: autoscale.list_in_group(clients.monitor(sub), group),
-                                        "autoscale", subject=f"/subscriptions/{sub}/resourceGroups/{group}",
-                                        action=autoscale.ACTION)
-            for sub, group in groups}
 
 
 def _submit_metrics(runner: _Runner, clients: AzureClients, settings: Settings, resources: list[Resource],

@@ -71,7 +71,7 @@ def observe(emulator, clients: AzureClients, name: str) -> Observation:
     peak = wres.metric("TotalConnectionCount", 0)
     metrics = ResourceMetrics(series={"TotalConnectionCount:Maximum": tuple(
         MetricPoint(now - timedelta(minutes=m), peak) for m in range(30, 0, -1))})
-    managing = autoscale.list_in_group(clients.monitor(res.subscription_id), res.resource_group)
+    managing = autoscale.list_in_subscription(clients.monitor(res.subscription_id))
     return Observation(
         resource=res, secrets=tuple(bound), metrics=metrics, autoscale=managing.get(res.id.lower(), ()),
         keys=None if res.disable_local_auth else keys.list_keys(mgmt, res, now), collected_at=now)

@@ -140,6 +140,20 @@ def test_an_unreadable_activity_log_trusts_no_cached_entry_and_says_why(emulator
     assert reads(emulator, "arm.diagnosticSettings", mark) == []
 
 
+def test_autoscale_is_listed_once_per_subscription_and_found_in_any_resource_group(emulator, monkeypatch):
+    from emulator.world import AutoscaleSetting
+
+    chat = emulator.world.resource_by_name("chat-prod")
+    with emulator.world.lock:  # a setting in another group than its target (rg-ops, not rg-chat)
+        emulator.world.autoscale.append(AutoscaleSetting("chat-scale", chat.subscription_id, "rg-ops",
+                                                         chat.location, chat.id))
+    settings = settings_for(emulator, monkeypatch)
+    report = run_sweep(settings)
+    assert len(emulator.journal.where(op="arm.autoscaleBySubscription")) == 1
+    assert emulator.journal.where(op="arm.autoscaleByResourceGroup") == []
+    assert any(f.rule == "posture" and f.check == "autoscale" and f.resource_id == chat.id for f in report.findings)
+
+
 def test_the_in_process_cache_still_serves_sweeps_without_a_ledger(emulator, monkeypatch):
     settings = settings_for(emulator, monkeypatch)
     run_sweep(settings)

@@ -17,6 +17,7 @@ def targets(settings: Iterable[Any]) -> dict[str, tuple[str, ...]]:
     return {k: tuple(v) for k, v in out.items()}
 
 
-def list_in_group(client: Any, resource_group: str) -> dict[str, tuple[str, ...]]:
-    """`client`: a MonitorManagementClient. One paged list per resource group."""
-    return targets(client.autoscale_settings.list_by_resource_group(resource_group))
+def list_in_subscription(client: Any) -> dict[str, tuple[str, ...]]:
+    """`client`: the subscription's MonitorManagementClient. One paged list per subscription, not
+    per resource group (20 groups would cost 20 ARM reads); a setting may live in any group."""
+    return targets(client.autoscale_settings.list_by_subscription())
