@@ -140,9 +140,13 @@ def _resource(**kw) -> Resource:
     return Resource(**{**base, **kw})
 
 
-def _secret(fp: str | None, outcome: str = "accepted") -> BoundSecret:
+def _secret(fp: str | None, outcome: str = "accepted", updated: datetime | None = NOW) -> BoundSecret:
     return BoundSecret(uri="u", vault_url="v", name="n", version="1", enabled=True, expires_on=None,
-                       content_type=None, tags={}, key_fingerprint=fp, proof=DataPlaneProof(404, outcome))
+                       content_type=None, tags={}, key_fingerprint=fp, updated_on=updated,
+                       proof=DataPlaneProof(404 if outcome == "accepted" else 401, outcome))
+
+
+BEFORE = NOW - timedelta(hours=1)
 
 
 @pytest.mark.parametrize("resource, secrets, record, listed", [
@@ -151,8 +155,12 @@ def _secret(fp: str | None, outcome: str = "accepted") -> BoundSecret:
     (_resource(), [_secret("p")], None, True),  # no record yet
     (_resource(), [_secret("p")], KeyRecord(RID, "p", "s", NOW), False),  # matches the record
     (_resource(), [_secret("s")], KeyRecord(RID, "p", "s", NOW), False),
-    (_resource(), [_secret("x")], KeyRecord(RID, "p", "s", NOW), True),  # a new or drifted key
-    (_resource(), [_secret("p", "rejected")], KeyRecord(RID, "p", "s", NOW), True),  # regenerated since
+    (_resource(), [_secret("x")], KeyRecord(RID, "p", "s", BEFORE), True),  # written since: new or drifted
+    (_resource(), [_secret("x", "rejected", BEFORE)], KeyRecord(RID, "p", "s", NOW), False),  # known stale
+    (_resource(), [_secret("x", updated=None)], KeyRecord(RID, "p", "s", NOW), True),  # no date: list
+    (_resource(), [_secret("p", "rejected")], KeyRecord(RID, "p", "s", BEFORE), True),  # regenerated since
+    (_resource(), [_secret("x", "rejected", BEFORE), _secret("p", "rejected", BEFORE)],
+     KeyRecord(RID, "p", "s", NOW), True),  # a secret that matched the record now fails
     (_resource(), [_secret("p")], KeyRecord(RID, "p", "s", NOW - keys.RECONCILE_AFTER), True),
 ])
 def test_why_list_keys(resource, secrets, record, listed):

@@ -1,10 +1,10 @@
 """Access keys: listKeys (a POST that spends ARM write budget) and when it is worth calling.
 
 Change-driven: the ledger keeps the fingerprints of the keys last listed. Keys are re-listed only
-when something says they may differ from the record: no record yet, a bound secret that matches
-neither recorded key (a new secret version, or drift to confirm with fresh keys), a data-plane
-proof that rejected a key (a regeneration since), or the record is older than the full
-reconciliation interval. Otherwise the record stands in for listKeys: the data-plane proof,
+when something says they may differ from the record: no record yet, a secret version written since
+the record that matches neither recorded key (drift to confirm with fresh keys), a data-plane
+proof that rejected a key the record holds (a regeneration since), or the record is older than the
+full reconciliation interval. A secret known to be stale since before the record costs nothing. Otherwise the record stands in for listKeys: the data-plane proof,
 made every sweep, still catches a regeneration the record does not know of.
 """
 from __future__ import annotations
@@ -41,11 +41,18 @@ def why_list(resource: Resource, secrets: Sequence[BoundSecret], last: KeyRecord
         return "reconciliation due"
     recorded = {last.primary_fp, last.secondary_fp}
     for secret in secrets:
-        if secret.proof is not None and secret.proof.outcome == "rejected":
-            return "a stored key was rejected"
-        if secret.key_fingerprint is not None and secret.key_fingerprint not in recorded:
-            return "a secret holds a key the record does not know"
+        known = secret.key_fingerprint in recorded
+        if known and secret.proof is not None and secret.proof.outcome == "rejected":
+            return "a key the record holds was rejected: regenerated since"
+        # A secret already compared with fresh keys stays stale until someone writes it: listing
+        # the keys again every sweep would spend ARM write budget to learn nothing new.
+        if secret.key_fingerprint is not None and not known and _newer(secret, last):
+            return "a secret version newer than the record holds a key it does not know"
     return None
+
+
+def _newer(secret: BoundSecret, last: KeyRecord) -> bool:
+    return secret.updated_on is None or secret.updated_on > last.seen_at
 
 
 def from_record(record: KeyRecord) -> KeyFingerprints:
