@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -17,7 +18,7 @@ from emulator import scenario as scenario_mod
 from emulator.runtime import Emulator, child_env
 from emulator.scenarios.generate import LATENCY, PAGE_SIZE, generate
 
-from . import calls, child
+from . import calls, child, results
 from .subjects import C7N, C7N_ENV, PER_RESOURCE, REPO, THROTTLE_LINE, WATCHDOG, Subject, ensure_c7n_venv
 
 SIZES = (10, 100, 1000, 5000)
@@ -35,6 +36,13 @@ def machine() -> dict[str, Any]:
                platform.processor())
     return {"hostname": platform.node(), "nproc": os.cpu_count(), "memory_gib": round(mem_kb / 1024 ** 2, 1),
             "cpu": cpu, "python": platform.python_version(), "platform": platform.platform()}
+
+
+def code_version() -> dict[str, Any]:
+    """The commit measured, and whether watchdog/ had uncommitted changes when the run started."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True).stdout.strip()
+    return {"commit": git("rev-parse", "--short", "HEAD"), "watchdog_dirty": bool(git("status", "--porcelain", "watchdog"))}
 
 
 def _env(emu: Emulator, state: Path) -> dict[str, str]:
@@ -101,21 +109,7 @@ def run_size(n: int, seed: int, baselines: bool, c7n: bool, log: Log) -> dict[st
             r = runs[label]
             log(f"  {n:>5} resources: {label}: {r['wall_s']:.1f} s, {r['calls_total']} calls, "
                 f"{r['throttled_429']} x 429, {r['peak_rss_mb']:.0f} MB{'' if r['ok'] else ' FAILED: ' + r.get('error', '')}")
-    return {"size": n, "scenario": summary, "runs": runs, "ratios": ratios(runs)}
-
-
-def ratios(runs: dict[str, Any]) -> dict[str, Any]:
-    """How many times fewer calls and less wall time the watchdog's steady sweep needs."""
-    steady = runs.get("watchdog_steady")
-    out: dict[str, Any] = {}
-    if not steady or not steady["ok"]:
-        return out
-    for base in ("per_resource", "c7n"):
-        b = runs.get(base)
-        if b and b["ok"]:
-            out[base] = {"calls": round(b["calls_total"] / max(1, steady["calls_total"]), 1),
-                         "wall": round(b["wall_s"] / max(0.001, steady["wall_s"]), 1)}
-    return out
+    return {"size": n, "scenario": summary, "runs": runs, "ratios": results.ratios(runs)}
 
 
 def cold_start(log: Log) -> dict[str, Any]:
@@ -153,6 +147,7 @@ def run(sizes: tuple[int, ...], seed: int, baselines_max: int, c7n: bool, cold: 
     started = time.perf_counter()
     result: dict[str, Any] = {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine(), "seed": seed,
+        "code": code_version(),
         "settings": {"latency_ms": LATENCY, "arm_throttling": True, "page_size": PAGE_SIZE,
                      "watchdog_command": "python -m watchdog check --format json (report only, SQLite ledger)",
                      "concurrency": int(os.environ.get("WATCHDOG_CONCURRENCY", "16")),
