@@ -1,18 +1,21 @@
 """run_sweep: discover → collect → diagnose → (remediate → notify) → Report.
 
 Every trigger (timer, HTTP, CLI) calls `run_sweep`. Only collect touches Azure here; diagnose is
-the pure `watchdog.checks.diagnose`. Calls run on one bounded thread pool
-(WATCHDOG_CONCURRENCY); the main thread only submits work and waits, so no pool thread ever
-waits on another (a bounded pool cannot deadlock that way). A failed call becomes an
+the pure `watchdog.checks.diagnose`. Azure calls run on one bounded thread pool
+(WATCHDOG_CONCURRENCY); event-handler probes, which go to customer hosts outside the
+subscription's budget, on their own (WATCHDOG_PROBE_CONCURRENCY), so a slow handler never holds
+up an Azure call. The main thread only submits work and waits, so no pool thread ever waits on
+another (a bounded pool cannot deadlock that way). A failed call becomes an
 ObservationError and the sweep goes on.
 """
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterator, Mapping, Sequence, TypeVar
@@ -154,12 +157,18 @@ def observe(settings: Settings, scope: Scope | None = None, *, clients: AzureCli
     timings = timings if timings is not None else {}
     subscriptions = tuple(s.lower() for s in scope.subscriptions_of(settings.subscriptions))
     errors = _Errors()
-    with ThreadPoolExecutor(max_workers=settings.concurrency, thread_name_prefix="watchdog") as pool:
+    with ExitStack() as stack:
+        # Customer hosts get their own connection pool (closed last, after both thread pools).
+        probe_session = stack.enter_context(handlers.new_session(settings.probe_per_host))
+        pool = stack.enter_context(ThreadPoolExecutor(settings.concurrency, thread_name_prefix="watchdog"))
+        probe_pool = stack.enter_context(ThreadPoolExecutor(settings.probe_concurrency,
+                                                            thread_name_prefix="watchdog-probe"))
         runner = _Runner(pool, errors)
         with _stage(timings, "discover"):
             resources = _discover(runner, clients, subscriptions, scope)
         with _stage(timings, "collect"):
-            observations = _collect(runner, clients, settings, resources, ledger, errors, now)
+            probing = _Probing(_Runner(probe_pool, errors), probe_session)
+            observations = _collect(runner, probing, clients, settings, resources, ledger, errors, now)
     return Observed(observations, list(errors.general))
 
 
@@ -232,8 +241,16 @@ class _Collected:
     keys: dict[str, KeyFingerprints] = field(default_factory=dict)
 
 
-def _collect(runner: _Runner, clients: AzureClients, settings: Settings, resources: list[Resource],
-             ledger: Ledger | None, errors: _Errors, now: datetime) -> list[Observation]:
+@dataclass(frozen=True)
+class _Probing:
+    """Where event-handler probes run: their own pool and connection pool."""
+
+    runner: _Runner
+    session: Any  # requests.Session
+
+
+def _collect(runner: _Runner, probing: _Probing, clients: AzureClients, settings: Settings,
+             resources: list[Resource], ledger: Ledger | None, errors: _Errors, now: datetime) -> list[Observation]:
     got = _Collected()
     by_id = {r.id.lower(): r for r in resources}
 
@@ -257,6 +274,8 @@ def _collect(runner: _Runner, clients: AzureClients, settings: Settings, resourc
     for future in skus:
         future.result()
     got.handlers = {rid: e.handlers for rid, e in cached.items() if e.handlers is not None} | _results(hubs)
+    # Probes need only the handlers: started now, they overlap the rest of the collect stage.
+    probes = _submit_probes(probing, clients, settings, by_id, got.handlers)
     got.diagnostics = {rid: e.diagnostics for rid, e in cached.items()} | _results(diags)
     # Only entries read whole this sweep: one whose hubs alone were re-read (templates the ledger
     # may not keep) is already stored as it can be.
@@ -271,8 +290,7 @@ def _collect(runner: _Runner, clients: AzureClients, settings: Settings, resourc
     for vault_url, future in vault_calls.items():
         bindings.extend(future.result() or ())
 
-    # Wave 2: what needs wave 1 (handlers to probe, workspaces to query, secrets to read).
-    probes = _submit_probes(runner, clients, settings, by_id, got.handlers)
+    # Wave 2: what needs wave 1 (workspaces to query, secrets to read); probes are under way.
     log_calls, log_members = _submit_logs(runner, clients, settings, got, now)
     secret_calls = _submit_secrets(runner, clients, by_id, bindings)
     for rid, futures in probes.items():
@@ -384,16 +402,29 @@ def _submit_secrets(runner: _Runner, clients: AzureClients, by_id: dict[str, Res
     return out
 
 
-def _submit_probes(runner: _Runner, clients: AzureClients, settings: Settings, by_id: dict[str, Resource],
+def _submit_probes(probing: _Probing, clients: AzureClients, settings: Settings, by_id: dict[str, Resource],
                    found: dict[str, list[tuple[EventHandler, Sensitive]]]) -> dict[str, list[Future[Any]]]:
-    def probe(handler: EventHandler, template: Sensitive, resource: Resource) -> HandlerProbe:
-        clients.counter.add(PROBE)
-        return handlers.probe(handler, template, resource.host_name, settings.probe_timeout_seconds,
-                              clients.session())
+    """At most WATCHDOG_PROBE_PER_HOST probes in flight per host."""
+    gate = handlers.HostGate(settings.probe_per_host)
 
-    return {rid: [runner.submit(lambda h=h, t=t, r=by_id[rid]: probe(h, t, r), "handlers", resource_id=by_id[rid].id,
-                                subject=h.url_redacted) for h, t in pairs]
-            for rid, pairs in found.items()}
+    def probe(handler: EventHandler, template: Sensitive, resource: Resource) -> HandlerProbe:
+        with gate(handler.host):
+            clients.counter.add(PROBE)
+            return handlers.probe(handler, template, resource.host_name, settings.probe_timeout_seconds,
+                                  probing.session)
+
+    # Submitted host by host in turn, so the pool's threads spread over hosts instead of queueing
+    # behind one host's gate.
+    by_host: dict[str, list[tuple[str, EventHandler, Sensitive]]] = {}
+    for rid, pairs in found.items():
+        for h, t in pairs:
+            by_host.setdefault(h.host.lower(), []).append((rid, h, t))
+    out: dict[str, list[Future[Any]]] = {rid: [] for rid in found}
+    for turn in itertools.zip_longest(*by_host.values()):
+        for rid, h, t in filter(None, turn):
+            out[rid].append(probing.runner.submit(lambda h=h, t=t, r=by_id[rid]: probe(h, t, r), "handlers",
+                                                  resource_id=by_id[rid].id, subject=h.url_redacted))
+    return out
 
 
 def _submit_logs(runner: _Runner, clients: AzureClients, settings: Settings, got: _Collected,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import threading
 from typing import Any
 
 from watchdog.azure import USER_AGENT
@@ -18,6 +19,37 @@ BLOCKED_NAMES = frozenset({"localhost", "metadata.azure.internal", "metadata.goo
 METADATA_IPS = frozenset({ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254"),
                           ipaddress.ip_address("168.63.129.16")})  # Azure's wireserver, too
 PROBE_EVENT = "validate"
+
+
+def new_session(size: int) -> Any:
+    """A connection pool for customer hosts only, apart from the Azure clients' pool: probes must
+    not evict Azure hosts' connections (urllib3 keeps a bounded number of host pools) nor wait
+    for them. `size`: connections kept per host, the most probes in flight to one host."""
+    import requests
+    from requests.adapters import HTTPAdapter
+
+    session = requests.Session()
+    adapter = HTTPAdapter(pool_connections=32, pool_maxsize=size, max_retries=0)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
+
+
+class HostGate:
+    """At most `per_host` probes in flight to one host: many resources often share one handler
+    host, and the probe must stay a polite trickle to it."""
+
+    def __init__(self, per_host: int) -> None:
+        self._per_host = per_host
+        self._lock = threading.Lock()
+        self._gates: dict[str, threading.BoundedSemaphore] = {}
+
+    def __call__(self, host: str) -> threading.BoundedSemaphore:
+        with self._lock:
+            gate = self._gates.get(host.lower())
+            if gate is None:
+                gate = self._gates[host.lower()] = threading.BoundedSemaphore(self._per_host)
+            return gate
 
 
 def fill(template: str, hub: str) -> str:
