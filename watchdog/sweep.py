@@ -336,41 +336,52 @@ def _submit_skus(runner: _Runner, clients: AzureClients, resources: list[Resourc
                           resource_id=r.id, action=inventory.SKU_ACTION) for r in first_of_sku.values()]
 
 
+@dataclass
+class _MetricsFold:
+    """Series folded as each batch call returns, so the SDK's result objects (one per resource,
+    metric and minute) are freed call by call instead of all held until the stage ends."""
+
+    acc: dict[str, Any] = field(default_factory=dict)  # lower-case id -> metrics._Accumulator
+    stamps: dict[datetime, datetime] = field(default_factory=dict)  # shared timestamps
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
 def _submit_metrics(runner: _Runner, clients: AzureClients, settings: Settings, resources: list[Resource],
-                    now: datetime) -> list[tuple[metrics.Batch, metrics.MetricSet, Future[Any]]]:
+                    now: datetime) -> tuple[_MetricsFold, list[tuple[metrics.Batch, Future[Any]]]]:
+    folded = _MetricsFold()
     calls = []
     for batch in metrics.plan_batches(resources):
         for metric_set in metrics.METRIC_SETS:
-            def call(batch: metrics.Batch = batch, metric_set: metrics.MetricSet = metric_set) -> Any:
+            def call(batch: metrics.Batch = batch, metric_set: metrics.MetricSet = metric_set) -> Exception | None:
                 try:
-                    return metrics.query_set(clients.metrics(batch.region), batch, metric_set,
-                                             settings.window_minutes, now)
+                    results = metrics.query_set(clients.metrics(batch.region), batch, metric_set,
+                                                settings.window_minutes, now)
                 except Exception as exc:  # noqa: BLE001 - reported per resource of the batch below
                     return exc
-            calls.append((batch, metric_set, runner.pool.submit(call)))
-    return calls
+                with folded.lock:
+                    metrics.fold(results, metric_set, [r.id for r in batch.resources], folded.acc, folded.stamps)
+                return None
+            calls.append((batch, runner.pool.submit(call)))
+    return folded, calls
 
 
-def _fold_metrics(calls: list[tuple[metrics.Batch, metrics.MetricSet, Future[Any]]], window_minutes: int,
+def _fold_metrics(submitted: tuple[_MetricsFold, list[tuple[metrics.Batch, Future[Any]]]], window_minutes: int,
                   errors: _Errors) -> dict[str, ResourceMetrics]:
-    acc: dict[str, Any] = {}
+    folded, calls = submitted
     failed: dict[str, int] = {}
-    for batch, metric_set, future in calls:
+    for batch, future in calls:
         outcome = future.result()
-        ids = [r.id for r in batch.resources]
         if isinstance(outcome, Exception):
             for r in batch.resources:
                 failed[r.id.lower()] = failed.get(r.id.lower(), 0) + 1
                 errors.add(to_error(outcome, "metrics", resource_id=r.id, action=metrics.ACTION))
-            continue
-        metrics.fold(outcome, metric_set, ids, acc)
     out: dict[str, ResourceMetrics] = {}
-    for batch, _, _ in calls:
+    for batch, _ in calls:
         for r in batch.resources:
             rid = r.id.lower()
             # Nothing read at all: unknown (None), not "no data points".
             if failed.get(rid, 0) < len(metrics.METRIC_SETS):
-                out[rid] = metrics.to_metrics(acc.get(rid), window_minutes)
+                out[rid] = metrics.to_metrics(folded.acc.get(rid), window_minutes)
     return out
 
 

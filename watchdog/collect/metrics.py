@@ -89,8 +89,11 @@ class _Accumulator:
 
 
 def fold(results: Iterable[Any], metric_set: MetricSet, ids: Sequence[str],
-         into: dict[str, _Accumulator]) -> None:
-    """Add one call's results (MetricsQueryResult list) to the accumulators (by lower-case id)."""
+         into: dict[str, _Accumulator], stamps: dict[datetime, datetime] | None = None) -> None:
+    """Add one call's results (MetricsQueryResult list) to the accumulators (by lower-case id).
+    `stamps`: timestamps seen so far, so that points of the same minute share one datetime
+    (every resource's series has the same minutes)."""
+    stamps = {} if stamps is None else stamps
     for result in results:
         for metric in result.metrics:
             rid = owner_of(metric.id or "", ids)
@@ -104,7 +107,7 @@ def fold(results: Iterable[Any], metric_set: MetricSet, ids: Sequence[str],
                     total = sum(v for p in ts.data if (v := _value(p, aggregation)) is not None)
                     acc.close_counts[category] = acc.close_counts.get(category, 0.0) + total
                 continue
-            points = tuple(MetricPoint(p.timestamp, _value(p, aggregation))
+            points = tuple(MetricPoint(stamps.setdefault(p.timestamp, p.timestamp), _value(p, aggregation))
                            for ts in metric.timeseries for p in ts.data)
             if points:
                 acc.series[f"{metric.name}:{aggregation}"] = points
