@@ -15,6 +15,9 @@ _BEARER = re.compile(r"Bearer\s+[A-Za-z0-9._~+/=-]+", re.I)
 # ARM's 403 text: "... does not have authorization to perform action 'X' over scope ..."
 _ACTION = re.compile(r"perform action '([^']+)'", re.I)
 MAX_MESSAGE = 300
+# Kind of an error for a read the sweep chose not to make (ARM budget, sweep deadline): not a
+# failure, a gap that the next sweeps fill.
+DEFERRED = "deferred"
 
 
 def scrub(text: str) -> str:
@@ -46,6 +49,8 @@ def to_error(exc: BaseException, source: str, *, resource_id: str | None = None,
     when it gives one, since that is what its RBAC actually checked)."""
     from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
 
+    from watchdog.azure import SweepDeadline
+
     status: int | None = None
     permission: str | None = None
     if isinstance(exc, HttpResponseError) and exc.status_code is not None:
@@ -62,6 +67,8 @@ def to_error(exc: BaseException, source: str, *, resource_id: str | None = None,
         text = f"{type(exc).__name__}: {exc}"
         kind = "timeout" if "timeout" in text.lower() or "timed out" in text.lower() else "unreachable"
         message = text
+    elif isinstance(exc, SweepDeadline):
+        kind, message = DEFERRED, f"deferred to a later sweep: {exc}"
     elif isinstance(exc, TimeoutError):
         kind, message = "timeout", f"{type(exc).__name__}: {exc}"
     else:
