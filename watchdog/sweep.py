@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterator, Mapping, Sequence, TypeVar
 
-from watchdog.azure import PROBE, AzureClients
+from watchdog.azure import ARM_READ, PROBE, AzureClients
 from watchdog.checks import diagnose
 from watchdog.collect import autoscale, cache, diagnostics, handlers, inventory, keys, logs, metrics, secrets
-from watchdog.collect.errors import to_error
-from watchdog.ledger.base import Ledger
+from watchdog.collect.errors import DEFERRED, to_error
+from watchdog.ledger.base import KeyRecord, Ledger
 from watchdog.models import (
     BoundSecret, Diagnostics, EventHandler, Finding, HandlerLogError, HandlerProbe, KeyFingerprints, Observation,
     ObservationError, Outcome, Report, Resource, ResourceMetrics, Sensitive,
@@ -38,6 +38,12 @@ T = TypeVar("T")
 LOG_QUERY_CONCURRENCY = 5  # Log Analytics allows 5 concurrent queries per user
 SKUS = inventory.SkuCache()  # allowed unit counts per SKU name: the same for the whole process
 RESOURCES = cache.ResourceCache()  # hubs and diagnostics between sweeps without a ledger (collect/cache.py)
+# Cold hubs and diagnostics reads get at most this share of the time left before the sweep
+# deadline: the secret reads, proofs, probes, log queries and listKeys that follow need the rest
+# (about 140 s at 5,000 resources with warm caches).
+COLD_READ_SHARE = 0.5
+# ARM reads the first wave makes besides hubs and diagnostics (SKU lists, autoscale pages).
+OTHER_READS = 10
 
 
 # -- the hook for what follows diagnosis -------------------------------------------------------
@@ -195,8 +201,14 @@ def run_sweep(
     report = Report(started_at=now, subscriptions=tuple(s.lower() for s in scope.subscriptions_of(settings.subscriptions)),
                     mode=mode)
     started = time.perf_counter()
+    # ARM reads that cannot be made by the deadline are deferred (see _defer_cold_reads); the
+    # remediation stage after it may still act.
+    clients.deadline = clients.limiter.now() + settings.sweep_deadline_seconds
     try:
-        observed = observe(settings, scope, clients=clients, ledger=ledger, now=now, timings=report.timings)
+        try:
+            observed = observe(settings, scope, clients=clients, ledger=ledger, now=now, timings=report.timings)
+        finally:
+            clients.deadline = None
         observations = observed.observations
         with _stage(report.timings, "diagnose"):
             findings = diagnose(observations, observed.errors, settings, now)
@@ -261,6 +273,7 @@ def _collect(runner: _Runner, probing: _Probing, clients: AzureClients, settings
     cached = resource_cache.load(by_id, now)
     need_hubs = {rid: r for rid, r in by_id.items() if rid not in cached or cached[rid].handlers is None}
     need_diags = {rid: r for rid, r in by_id.items() if rid not in cached}
+    need_hubs, need_diags = _defer_cold_reads(clients, need_hubs, need_diags, errors)
     hubs = {rid: runner.submit(lambda r=r: inventory.list_handlers(clients.webpubsub(r.subscription_id), r),
                                "hubs", resource_id=r.id, action=inventory.HUBS_ACTION) for rid, r in need_hubs.items()}
     diags = {rid: runner.submit(lambda r=r: diagnostics.read(clients.diagnostic_settings, r.id), "diagnostics",
@@ -304,9 +317,43 @@ def _collect(runner: _Runner, probing: _Probing, clients: AzureClients, settings
             got.log_errors.update(logs.group_rows(rows, members))
 
     # Wave 3: keys, only where the bound secrets say they are needed (listKeys spends ARM writes).
-    _collect_keys(runner, clients, by_id, got, ledger, now)
+    _collect_keys(runner, clients, settings, by_id, got, ledger, errors, now)
 
     return [_observation(r, got, errors, now) for r in resources]
+
+
+def _defer_cold_reads(clients: AzureClients, need_hubs: dict[str, Resource], need_diags: dict[str, Resource],
+                      errors: _Errors) -> tuple[dict[str, Resource], dict[str, Resource]]:
+    """The hubs and diagnostic-settings reads the rate limiter lets through before the sweep
+    deadline (COLD_READ_SHARE of the time left); the others are deferred to the next sweeps, each
+    with a `deferred` error, so the ledger's cache of a big subscription fills over several sweeps
+    instead of running the first one past the function timeout."""
+    if clients.deadline is None:
+        return need_hubs, need_diags
+    seconds = (clients.deadline - clients.limiter.now()) * COLD_READ_SHARE
+    budget = {sub: clients.limiter.affordable(sub, ARM_READ, seconds) - OTHER_READS
+              for sub in {r.subscription_id.lower() for r in [*need_hubs.values(), *need_diags.values()]}}
+    hubs: dict[str, Resource] = {}
+    diags: dict[str, Resource] = {}
+    # Hubs alone first (warm resources whose templates the ledger may not keep: read every sweep),
+    # then cold resources in id order, so each sweep goes on where the last one stopped.
+    for rid in sorted(need_hubs.keys() | need_diags.keys(), key=lambda rid: (rid in need_diags, rid)):
+        resource = need_hubs.get(rid) or need_diags[rid]
+        sub = resource.subscription_id.lower()
+        cost = (rid in need_hubs) + (rid in need_diags)
+        if budget[sub] >= cost:
+            budget[sub] -= cost
+            if rid in need_hubs:
+                hubs[rid] = resource
+            if rid in need_diags:
+                diags[rid] = resource
+            continue
+        for source, needed in (("hubs", need_hubs), ("diagnostics", need_diags)):
+            if rid in needed:
+                errors.add(ObservationError(
+                    source, DEFERRED, "deferred to a later sweep: ARM's read budget until the sweep deadline "
+                    "(WATCHDOG_SWEEP_DEADLINE_SECONDS) went to other resources", resource_id=resource.id))
+    return hubs, diags
 
 
 def _refresh_cache(runner: _Runner, clients: AzureClients, resource_cache: cache.ResourceCache,
@@ -454,9 +501,12 @@ def _submit_logs(runner: _Runner, clients: AzureClients, settings: Settings, got
     return calls, members
 
 
-def _collect_keys(runner: _Runner, clients: AzureClients, by_id: dict[str, Resource], got: _Collected,
-                  ledger: Ledger | None, now: datetime) -> None:
-    calls = {}
+def _collect_keys(runner: _Runner, clients: AzureClients, settings: Settings, by_id: dict[str, Resource],
+                  got: _Collected, ledger: Ledger | None, errors: _Errors, now: datetime) -> None:
+    """listKeys where the bound secrets need it, at most WATCHDOG_MAX_LIST_KEYS per sweep, most
+    urgent reason first: each call spends one of the subscription's ARM write tokens, which every
+    deployment in the subscription shares."""
+    wanted: list[tuple[keys.Reason, str, KeyRecord | None]] = []
     for rid, bound in got.secrets.items():
         resource = by_id[rid]
         record = ledger.key_fingerprints(resource.id) if ledger is not None else None
@@ -465,7 +515,22 @@ def _collect_keys(runner: _Runner, clients: AzureClients, by_id: dict[str, Resou
             if record is not None and bound and not resource.disable_local_auth:
                 got.keys[rid] = keys.from_record(record)
             continue
-        log.info("listing keys of %s: %s", resource.name, reason)
+        wanted.append((reason, rid, record))
+    wanted.sort(key=lambda w: (w[0].rank, w[1]))
+    calls = {}
+    for reason, rid, record in wanted[settings.max_list_keys:]:
+        if reason is keys.RECONCILE and record is not None:
+            # Nothing says the keys changed: the record stands in, as on any sweep between two
+            # reconciliations, and the proof still catches a regeneration.
+            got.keys[rid] = keys.from_record(record)
+            continue
+        # Keys stay unknown: key-drift judges the secret by its data-plane proof alone.
+        errors.add(ObservationError("keys", DEFERRED, f"keys not listed this sweep: budget "
+                                    f"(WATCHDOG_MAX_LIST_KEYS={settings.max_list_keys}); {reason.text}",
+                                    resource_id=by_id[rid].id))
+    for reason, rid, _ in wanted[:settings.max_list_keys]:
+        resource = by_id[rid]
+        log.info("listing keys of %s: %s", resource.name, reason.text)
         calls[rid] = runner.submit(lambda r=resource: keys.list_keys(clients.webpubsub(r.subscription_id), r, now),
                                    "keys", resource_id=resource.id, action=keys.ACTION)
     for rid, listed in _results(calls).items():

@@ -108,3 +108,22 @@ def test_each_secret_is_judged_separately():
     other = type(other)(**{**other.__dict__, "uri": "https://kv-prod.vault.azure.net/secrets/other", "name": "other"})
     findings = run(secret(), other)
     assert [(f.subject.rsplit("/", 1)[-1], f.check) for f in findings] == [("other", "stale-key")]
+
+
+def _deferred(*secrets):
+    from watchdog.models import ObservationError
+
+    error = ObservationError("keys", "deferred", "keys not listed this sweep: budget", resource().id)
+    return key_drift.check(observation(resource(), keys=None, secrets=secrets, errors=(error,)), SETTINGS, NOW)
+
+
+def test_keys_deferred_by_the_budget_leave_the_verdict_to_the_proof_and_say_so():
+    # 401 convicts on its own; the finding says the keys were not listed.
+    (rejected,) = _deferred(secret("fp-primary", proof=REJECTED))
+    assert (rejected.check, rejected.severity) == ("key-rejected", Severity.CRITICAL)
+    assert rejected.evidence["keys"] == "not listed this sweep: budget" and "budget" in rejected.summary
+    # Accepted: primary or secondary cannot be told without the keys, so no secondary warning.
+    assert _deferred(secret("fp-secondary", proof=ACCEPTED)) == []
+    # Other verdicts on the same secret carry the same evidence.
+    (expiring,) = _deferred(secret("fp-primary", proof=ACCEPTED, expires_on=NOW + timedelta(days=5)))
+    assert expiring.evidence["keys"] == "not listed this sweep: budget"

@@ -1,11 +1,20 @@
 """blind-spot: every call that failed becomes a finding, so a gap in what the watchdog saw is never
-mistaken for health. All are warnings: the resource may be fine, but nobody can tell.
+mistaken for health. Failures are warnings: the resource may be fine, but nobody can tell.
+
+A read the sweep chose not to make (kind `deferred`: listKeys over WATCHDOG_MAX_LIST_KEYS, cold
+hubs and diagnostics past what ARM's budget allows before WATCHDOG_SWEEP_DEADLINE_SECONDS) is an
+info finding per resource, plus one finding per subscription and source that counts them: a
+warning when it hides configuration (hubs, diagnostics), so a sweep that skipped some is never
+reported healthy; info for keys, which the data-plane proof still judges. Their fingerprints name
+the resource or subscription, never the count, so they stay stable while the next sweeps catch up.
 """
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime
 
 from watchdog.checks._common import finding
+from watchdog.collect.errors import DEFERRED
 from watchdog.models import Finding, ObservationError, Severity
 
 RULE = "blind-spot"
@@ -51,6 +60,13 @@ def _denied(error: ObservationError) -> bool:
 def _guidance(error: ObservationError, permission: str) -> str:
     if _denied(error):
         return f"Grant the watchdog's managed identity {permission}."
+    if error.kind == DEFERRED:
+        if error.source == "keys":
+            return ("Nothing to do: the next sweeps list them, most urgent first; meanwhile the data-plane proof "
+                    "judges the secret. Raise WATCHDOG_MAX_LIST_KEYS to list more per sweep (each call spends "
+                    "one of the subscription's ARM write tokens).")
+        return ("Nothing to do: the next sweeps read it (a large subscription's cache fills over a few sweeps). "
+                "WATCHDOG_SWEEP_DEADLINE_SECONDS bounds how much one sweep reads.")
     if error.kind == "throttled":
         return ("Azure throttled the watchdog (it already honours Retry-After). If this repeats, lower "
                 "WATCHDOG_CONCURRENCY or run the sweep less often (WATCHDOG_SCHEDULE).")
@@ -69,11 +85,28 @@ def check_errors(errors: list[ObservationError], now: datetime) -> list[Finding]
         permission = error.permission or default_permission
         status = f" {error.status}" if error.status else ""
         resource_id = error.resource_id or error.subject or error.source
+        severity = Severity.INFO if error.kind == DEFERRED else Severity.WARNING
         out.append(finding(
-            RULE, f"{error.source}-{error.kind}", Severity.WARNING, resource_id, error.subject or error.source,
+            RULE, f"{error.source}-{error.kind}", severity, resource_id, error.subject or error.source,
             f"Cannot see {what}: {error.source} call {error.kind}{status}",
             _guidance(error, permission),
             {"source": error.source, "kind": error.kind, "status": error.status, "message": error.message,
              "subject": error.subject, "permission": permission if _denied(error) else None, "observed_at": now.isoformat()},
+        ))
+    return out + _deferred_totals(errors, now)
+
+
+def _deferred_totals(errors: list[ObservationError], now: datetime) -> list[Finding]:
+    counts = Counter((e.resource_id.split("/")[2].lower(), e.source) for e in errors
+                     if e.kind == DEFERRED and e.resource_id and e.resource_id.count("/") >= 2)
+    out = []
+    for (sub, source), count in sorted(counts.items()):
+        what = _SOURCES.get(source, (f"{source} data", ""))[0]
+        scope = f"/subscriptions/{sub}"
+        out.append(finding(
+            RULE, f"{source}-{DEFERRED}", Severity.INFO if source == "keys" else Severity.WARNING, scope, scope,
+            f"{count} resource(s) deferred to the next sweeps: {what}",
+            _guidance(ObservationError(source, DEFERRED, ""), ""),
+            {"source": source, "deferred": count, "observed_at": now.isoformat()},
         ))
     return out

@@ -11,11 +11,13 @@ from typing import Any, Callable
 
 from watchdog import tags
 from watchdog.checks._common import finding, label
+from watchdog.collect.errors import DEFERRED
 from watchdog.connstr import classify_host
 from watchdog.models import BoundSecret, Finding, Observation, Severity
 from watchdog.settings import Settings
 
 RULE = "key-drift"
+KEYS_DEFERRED = "not listed this sweep: budget"
 
 _SYNC = (
     "Write the resource's current primary connection string into this secret (secret sync does it "
@@ -46,6 +48,11 @@ def _proof_text(secret: BoundSecret) -> str:
     return "no data-plane proof"
 
 
+def _keys_deferred(obs: Observation) -> bool:
+    """listKeys was skipped this sweep (WATCHDOG_MAX_LIST_KEYS): the keys are unknown, not broken."""
+    return obs.keys is None and any(e.source == "keys" and e.kind == DEFERRED for e in obs.errors)
+
+
 def check(obs: Observation, settings: Settings, now: datetime) -> list[Finding]:
     return [f for secret in obs.secrets for f in _check_secret(obs, secret, settings, now)]
 
@@ -54,6 +61,8 @@ def _check_secret(obs: Observation, secret: BoundSecret, settings: Settings, now
     res = obs.resource
     name = f"{secret.vault_url.removeprefix('https://').split('.')[0]}/{secret.name}"
     evidence: dict[str, Any] = {"secret": secret.uri, "version": secret.version, **_proof_evidence(secret)}
+    if _keys_deferred(obs):
+        evidence["keys"] = KEYS_DEFERRED
 
     def make(check_id: str, severity: Severity, summary: str, guidance: str, **extra: Any) -> Finding:
         return finding(RULE, check_id, severity, res.id, secret.uri, summary, guidance, {**evidence, **extra})
@@ -132,11 +141,14 @@ def _key_verdict(
     res, keys = obs.resource, obs.keys
     fp = secret.key_fingerprint
     if keys is None:
-        # listKeys failed (a blind-spot); only the proof can still convict the secret.
+        # listKeys failed (a blind-spot) or was deferred (budget); only the proof can still convict
+        # the secret. An accepted proof cannot tell the primary key from the secondary: no verdict
+        # until the keys are listed.
+        unread = f"keys {KEYS_DEFERRED}" if _keys_deferred(obs) else "current keys could not be read"
         if _rejected(secret):
             return [make(
                 "key-rejected", Severity.CRITICAL,
-                f"Secret {name} for {label(res)}: {_proof_text(secret)} (current keys could not be read)",
+                f"Secret {name} for {label(res)}: {_proof_text(secret)} ({unread})",
                 _SYNC,
             )]
         return []

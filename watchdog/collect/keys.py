@@ -4,11 +4,14 @@ Change-driven: the ledger keeps the fingerprints of the keys last listed. Keys a
 when something says they may differ from the record: no record yet, a secret version written since
 the record that matches neither recorded key (drift to confirm with fresh keys), a data-plane
 proof that rejected a key the record holds (a regeneration since), or the record is older than the
-full reconciliation interval. A secret known to be stale since before the record costs nothing. Otherwise the record stands in for listKeys: the data-plane proof,
-made every sweep, still catches a regeneration the record does not know of.
+full reconciliation interval. A secret known to be stale since before the record costs nothing.
+Otherwise the record stands in for listKeys: the data-plane proof, made every sweep, still
+catches a regeneration the record does not know of. The sweep lists at most
+WATCHDOG_MAX_LIST_KEYS per run, in the order of `Reason.rank`.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Sequence
 
@@ -27,8 +30,23 @@ def list_keys(client: Any, resource: Resource, now: datetime) -> KeyFingerprints
                            secondary=Sensitive(keys.secondary_key or "").fingerprint(), read_at=now)
 
 
+@dataclass(frozen=True)
+class Reason:
+    """Why keys must be listed; `rank` orders the listKeys calls when a sweep cannot make them all
+    (WATCHDOG_MAX_LIST_KEYS): a broken secret first, reconciliation last."""
+
+    rank: int
+    text: str
+
+
+REJECTED = Reason(0, "a key the record holds was rejected: regenerated since")
+NEWER_SECRET = Reason(1, "a secret version newer than the record holds a key it does not know")
+NO_RECORD = Reason(2, "no key record")
+RECONCILE = Reason(3, "reconciliation due")
+
+
 def why_list(resource: Resource, secrets: Sequence[BoundSecret], last: KeyRecord | None,
-             now: datetime) -> str | None:
+             now: datetime) -> Reason | None:
     """The reason keys must be listed this sweep, or None when the ledger's record will do.
 
     Never for a resource without bound secrets (nothing to compare) or with local auth disabled
@@ -36,18 +54,20 @@ def why_list(resource: Resource, secrets: Sequence[BoundSecret], last: KeyRecord
     if resource.disable_local_auth or not secrets:
         return None
     if last is None:
-        return "no key record"
-    if now - last.seen_at >= RECONCILE_AFTER:
-        return "reconciliation due"
+        return NO_RECORD
     recorded = {last.primary_fp, last.secondary_fp}
+    newer = False
     for secret in secrets:
         known = secret.key_fingerprint in recorded
         if known and secret.proof is not None and secret.proof.outcome == "rejected":
-            return "a key the record holds was rejected: regenerated since"
+            return REJECTED
         # A secret already compared with fresh keys stays stale until someone writes it: listing
         # the keys again every sweep would spend ARM write budget to learn nothing new.
-        if secret.key_fingerprint is not None and not known and _newer(secret, last):
-            return "a secret version newer than the record holds a key it does not know"
+        newer = newer or (secret.key_fingerprint is not None and not known and _newer(secret, last))
+    if newer:
+        return NEWER_SECRET
+    if now - last.seen_at >= RECONCILE_AFTER:
+        return RECONCILE
     return None
 
 
