@@ -106,6 +106,14 @@ def markdown(result: dict[str, Any]) -> str:
                          f"| {c['arm_writes']:,} ({c['list_keys']:,}) | {c['arm_metrics']:,} | {c['batch_metrics']:,} "
                          f"| {c['log_queries']:,} | {c['keyvault']:,} | {c['dataplane']:,} | {c['handler_probes']:,} "
                          f"| {r['throttled_429']:,} | {r.get('unhandled_429', '')} |")
+    warmups = [f"{e['size']:,}: {w['sweeps']} sweep(s) ({', '.join(f'{x:.0f} s' for x in w['wall_s'])})"
+               + ("" if w["settled"] else " — not settled") for e in result["sizes"]
+               if (w := e.get("warmup")) and not w.get("skipped")]
+    if warmups:
+        lines += ["", "Between the first and the steady-state sweep, timer sweeps fill the ledger's caches and key "
+                      "records (at most WATCHDOG_MAX_LIST_KEYS listKeys a sweep, cold reads within the ARM budget "
+                      "before the sweep deadline). Warm-up sweeps until nothing was left to fill: " + "; ".join(warmups)
+                      + ". Above 1,000 resources the steady-state run is the second sweep, caches still filling."]
     ratio_rows = [f"| {e['size']:,} | {base.replace('_', '-')} | {r['calls']}× | {r['arm_and_metrics_calls']}× "
                   f"| {r['wall']}× |" for e in result["sizes"] for base, r in ratios(e["runs"]).items()]
     if ratio_rows:

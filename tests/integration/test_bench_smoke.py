@@ -27,6 +27,9 @@ def test_every_measurement_runs_and_reports_every_field(run: dict) -> None:
     (size,) = run["sizes"]
     assert size["size"] == 4 and size["scenario"]["resources"] == 4
     assert set(size["runs"]) == {"watchdog_first", "watchdog_steady", "per_resource"}
+    # Warm-up runs until the caches and key records are full; then the steady sweep lists no keys.
+    assert size["warmup"]["settled"] and len(size["warmup"]["wall_s"]) == size["warmup"]["sweeps"]
+    assert size["runs"]["watchdog_steady"]["calls"]["list_keys"] == 0
     for label, measured in size["runs"].items():
         assert measured["ok"], (label, measured.get("error"), measured.get("stderr_tail"))
         assert RUN_FIELDS <= set(measured), label
@@ -48,10 +51,10 @@ def test_results_file_and_table(run: dict, tmp_path: Path, monkeypatch: pytest.M
     assert {t["verdict"] for t in data["targets"]} <= {"met", "missed", "not measured"}
     assert len(data["targets"]) == 11
     readme = tmp_path / "README.md"
-    readme.write_text(f"before\n{results.BEGIN}\nold\n{results.END}\nafter\n")
+    readme.write_text(f"before\n{results.BEGIN}\nPREVIOUS-TABLE\n{results.END}\nafter\n")
     results.update_readme({**run, "total_s": 1.0}, readme=readme)
     text = readme.read_text()
-    assert text.startswith("before\n") and text.endswith("after\n") and "old" not in text
+    assert text.startswith("before\n") and text.endswith("after\n") and "PREVIOUS-TABLE" not in text
     assert "| 4 | watchdog, steady state |" in text and "| target | measured | verdict |" in text
 
 
