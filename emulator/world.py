@@ -31,6 +31,10 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def arm_id(subscription: str, group: str, resource_type: str, name: str) -> str:
+    return f"/subscriptions/{subscription}/resourceGroups/{group}/providers/{resource_type}/{name}"
+
+
 def derive_key(seed: str, name: str, which: str, generation: int) -> str:
     """Deterministic 44-char base64 access key, like Azure's."""
     digest = hashlib.sha256(f"{seed}|{name}|{which}|{generation}".encode()).digest()
@@ -110,8 +114,7 @@ class WebPubSub:
 
     @property
     def id(self) -> str:
-        return (f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
-                f"/providers/{RESOURCE_TYPE}/{self.name}")
+        return arm_id(self.subscription_id, self.resource_group, RESOURCE_TYPE, self.name)
 
     @property
     def host(self) -> str:
@@ -212,8 +215,7 @@ class Workspace:
 
     @property
     def id(self) -> str:
-        return (f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
-                f"/providers/Microsoft.OperationalInsights/workspaces/{self.name}")
+        return arm_id(self.subscription_id, self.resource_group, "Microsoft.OperationalInsights/workspaces", self.name)
 
 
 @dataclass
@@ -230,8 +232,7 @@ class AutoscaleSetting:
 
     @property
     def id(self) -> str:
-        return (f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
-                f"/providers/Microsoft.Insights/autoscalesettings/{self.name}")
+        return arm_id(self.subscription_id, self.resource_group, "Microsoft.Insights/autoscalesettings", self.name)
 
 
 @dataclass

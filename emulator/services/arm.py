@@ -210,14 +210,19 @@ class Arm(Service):
         res = self._any_resource(call, "Microsoft.Insights/diagnosticSettings/read")
         return json_response({"value": [_diagnostic_body(res, d) for d in res.diagnostics]})
 
-    async def autoscale(self, call: Call) -> web.Response:
-        self._api_version(call, "autoscalesettings")
+    def _collection_scope(self, call: Call, action: str) -> tuple[str, str]:
+        """A subscription- or resource-group-wide collection: (subscription, scope), authorised."""
         sub = self._subscription(call)
         rg = call.match.groupdict().get("rg")
         scope = f"/subscriptions/{sub}" + (f"/resourceGroups/{rg}" if rg else "")
-        self._authorize(call, scope, "Microsoft.Insights/autoscalesettings/read")
+        self._authorize(call, scope, action)
         if rg:
             self._resource_group(sub, rg)
+        return sub, scope
+
+    async def autoscale(self, call: Call) -> web.Response:
+        self._api_version(call, "autoscalesettings")
+        sub, scope = self._collection_scope(call, "Microsoft.Insights/autoscalesettings/read")
         found = [a for a in self.world.autoscale if a.id.lower().startswith(scope.lower() + "/")]
         return self._page(call, [_autoscale_body(a) for a in found])
 
@@ -288,12 +293,7 @@ class Arm(Service):
         """Resources_List / Resources_ListByResourceGroup: every resource type of the scenario, as
         GenericResourceExpanded, filtered by RBAC like ARM's collections."""
         self._api_version(call, "resources")
-        sub = self._subscription(call)
-        rg = call.match.groupdict().get("rg")
-        scope = f"/subscriptions/{sub}" + (f"/resourceGroups/{rg}" if rg else "")
-        self._authorize(call, scope, "Microsoft.Resources/subscriptions/resources/read")
-        if rg:
-            self._resource_group(sub, rg)
+        sub, scope = self._collection_scope(call, "Microsoft.Resources/subscriptions/resources/read")
         wanted = _resource_type_filter(call.request.query.get("$filter"))
         groups = self._group_locations(sub)
         items = [{"id": r.id, "name": r.name, "type": RESOURCE_TYPE, "kind": "WebPubSub", "location": r.location,
@@ -309,7 +309,7 @@ class Arm(Service):
         # ARM lists autoscale settings with the lower-case type it registered them under.
         items += [{"id": a.id, "name": a.name, "type": "microsoft.insights/autoscalesettings", "location": a.location,
                    "tags": {}} for a in self.world.autoscale if a.subscription_id.lower() == sub.lower()]
-        items = sorted((i for i in items if (not rg or i["id"].lower().split("/")[4] == rg.lower())
+        items = sorted((i for i in items if i["id"].lower().startswith(scope.lower() + "/")
                         and (wanted is None or i["type"].lower() == wanted)), key=lambda i: i["id"].lower())
         return self._page(call, items)
 
