@@ -139,6 +139,7 @@ class BoundSecret:
     parse_error: str | None = None
     has_value: bool = True
     proof: DataPlaneProof | None = None
+    proved_at: datetime | None = None  # when `proof` was made: an earlier sweep's, if nothing changed since
 
 
 @dataclass(frozen=True, slots=True)

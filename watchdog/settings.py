@@ -50,6 +50,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("WATCHDOG_CONCURRENCY", "16", "Most Azure calls in flight at once."),
     Setting("WATCHDOG_PROBE_TIMEOUT_SECONDS", "5", "Timeout of an event-handler OPTIONS probe."),
     Setting("WATCHDOG_MAX_LIST_KEYS", "50", "Most listKeys calls per sweep (each spends one of ARM's 200 write tokens per subscription); the rest wait for the next sweeps, judged by the data-plane proof meanwhile."),
+    Setting("WATCHDOG_PROOF_INTERVAL_MINUTES", "60", "A bound secret nothing says has changed (its version, its resource's activity log) is read and proven on the data plane again after this many minutes; sweeps in between reuse the last proof."),
     Setting("WATCHDOG_SWEEP_DEADLINE_SECONDS", "480", "ARM reads a sweep cannot make by then (cold caches of a large subscription) are deferred to the next sweeps; keep it under host.json's functionTimeout (600)."),
     Setting("WATCHDOG_PROBE_CONCURRENCY", "48", "Most event-handler probes in flight at once, on their own pool: customer hosts spend no Azure budget, and a slow handler never holds up Azure calls."),
     Setting("WATCHDOG_PROBE_PER_HOST", "16", "Most probes in flight to one handler host at once (many resources often share one host)."),
@@ -130,6 +131,7 @@ class Settings:
     concurrency: int = 16
     probe_timeout_seconds: int = 5
     max_list_keys: int = 50
+    proof_interval_minutes: int = 60
     sweep_deadline_seconds: int = 480
     probe_concurrency: int = 48
     probe_per_host: int = 16
@@ -205,6 +207,7 @@ class Settings:
             concurrency=int_setting(env, "WATCHDOG_CONCURRENCY", 1, 64),
             probe_timeout_seconds=int_setting(env, "WATCHDOG_PROBE_TIMEOUT_SECONDS", 1, 30),
             max_list_keys=int_setting(env, "WATCHDOG_MAX_LIST_KEYS", 0, 1000),
+            proof_interval_minutes=int_setting(env, "WATCHDOG_PROOF_INTERVAL_MINUTES", 0, 1440),
             sweep_deadline_seconds=int_setting(env, "WATCHDOG_SWEEP_DEADLINE_SECONDS", 30, 3600),
             probe_concurrency=int_setting(env, "WATCHDOG_PROBE_CONCURRENCY", 1, 128),
             probe_per_host=int_setting(env, "WATCHDOG_PROBE_PER_HOST", 1, 64),

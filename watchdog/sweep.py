@@ -17,14 +17,15 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterator, Mapping, Sequence, TypeVar
 
 from watchdog.azure import ARM_READ, PROBE, AzureClients
 from watchdog.checks import diagnose
-from watchdog.collect import autoscale, cache, diagnostics, handlers, inventory, keys, logs, metrics, secrets
+from watchdog.collect import autoscale, cache, diagnostics, handlers, inventory, keys, logs, metrics, proofs, secrets
 from watchdog.collect.errors import DEFERRED, to_error
-from watchdog.ledger.base import KeyRecord, Ledger
+from watchdog.ledger.base import CacheEntry, KeyRecord, Ledger
+from watchdog.ledger.codec import from_iso
 from watchdog.models import (
     BoundSecret, Diagnostics, EventHandler, Finding, HandlerLogError, HandlerProbe, KeyFingerprints, Observation,
     ObservationError, Outcome, Report, Resource, ResourceMetrics, Sensitive,
@@ -269,7 +270,7 @@ def _collect(runner: _Runner, probing: _Probing, clients: AzureClients, settings
     # Wave 1: everything that needs only the inventory, all at once.
     skus = _submit_skus(runner, clients, resources)
     resource_cache = cache.ResourceCache(ledger) if ledger is not None else RESOURCES
-    _refresh_cache(runner, clients, resource_cache, resources, now)
+    _refresh_cache(runner, clients, resource_cache, ledger, resources, now)
     cached = resource_cache.load(by_id, now)
     need_hubs = {rid: r for rid, r in by_id.items() if rid not in cached or cached[rid].handlers is None}
     need_diags = {rid: r for rid, r in by_id.items() if rid not in cached}
@@ -282,7 +283,7 @@ def _collect(runner: _Runner, probing: _Probing, clients: AzureClients, settings
                                  subject=f"/subscriptions/{sub}", action=autoscale.ACTION)
               for sub in sorted({r.subscription_id for r in resources})}
     metric_calls = _submit_metrics(runner, clients, settings, resources, now)
-    bindings, vault_calls = _submit_bindings(runner, clients, settings, resources, errors)
+    bindings, vault_calls, vault_lists = _submit_bindings(runner, clients, settings, resources, ledger, errors)
 
     for future in skus:
         future.result()
@@ -300,16 +301,23 @@ def _collect(runner: _Runner, probing: _Probing, clients: AzureClients, settings
             got.autoscale.update(targets)
             got.autoscale_known.update(rid for rid, r in by_id.items() if r.subscription_id == sub)
     got.metrics = _fold_metrics(metric_calls, settings.window_minutes, errors)
-    for vault_url, future in vault_calls.items():
-        bindings.extend(future.result() or ())
+    listed: dict[str, proofs.Listed] = {}
+    for future in vault_calls.values():
+        if (found := future.result()) is not None:
+            bindings.extend(found[0])
+            listed.update(found[1])
+    for future in vault_lists:
+        listed.update(future.result() or {})
 
     # Wave 2: what needs wave 1 (workspaces to query, secrets to read); probes are under way.
     log_calls, log_members = _submit_logs(runner, clients, settings, got, now)
-    secret_calls = _submit_secrets(runner, clients, by_id, bindings)
+    secret_calls, fresh = _submit_secrets(runner, clients, settings, by_id, bindings, ledger, listed, now)
     for rid, futures in probes.items():
         got.probes[rid] = [p for f in futures if (p := f.result()) is not None]
-    for rid, futures in secret_calls.items():
-        got.secrets[rid] = [s for f in futures if (s := f.result()) is not None]
+    for rid, calls in secret_calls.items():
+        got.secrets[rid] = [s for _, f in calls if (s := f.result()) is not None]
+    if ledger is not None:
+        _keep_proofs(ledger, by_id, secret_calls, fresh, listed, now)
     for workspace, future in log_calls.items():
         rows = future.result()
         if rows is not None:
@@ -357,9 +365,10 @@ def _defer_cold_reads(clients: AzureClients, need_hubs: dict[str, Resource], nee
 
 
 def _refresh_cache(runner: _Runner, clients: AzureClients, resource_cache: cache.ResourceCache,
-                   resources: list[Resource], now: datetime) -> None:
-    """Drop cached hubs/diagnostics of resources the activity log shows changed since the last
-    check by any process (one read per subscription with a record to keep up to date)."""
+                   ledger: Ledger | None, resources: list[Resource], now: datetime) -> None:
+    """Drop cached hubs/diagnostics, and the ledger's secret proofs, of resources the activity log
+    shows changed (a write, a regenerateKey) since the last check by any process (one read per
+    subscription with a record to keep up to date)."""
     subs = sorted({r.subscription_id for r in resources})
     since = {sub: checked for sub in subs if (checked := resource_cache.last_checked(sub)) is not None}
     calls = {sub: runner.submit(lambda sub=sub: cache.changed_resources(clients.monitor(sub), sub,
@@ -371,6 +380,8 @@ def _refresh_cache(runner: _Runner, clients: AzureClients, resource_cache: cache
         if changed is None:  # no record yet, or the log could not be read: nothing cached is trusted
             resource_cache.restart(sub, now)
         else:
+            if ledger is not None:  # before the mark moves past the events (as apply_changes does)
+                proofs.drop_changed(ledger, changed, cache.CLOCK_MARGIN)
             resource_cache.apply_changes(sub, changed, now)
 
 
@@ -433,7 +444,11 @@ def _fold_metrics(submitted: tuple[_MetricsFold, list[tuple[metrics.Batch, Futur
 
 
 def _submit_bindings(runner: _Runner, clients: AzureClients, settings: Settings, resources: list[Resource],
-                     errors: _Errors) -> tuple[list[secrets.Binding], dict[str, Future[Any]]]:
+                     ledger: Ledger | None, errors: _Errors,
+                     ) -> tuple[list[secrets.Binding], dict[str, Future[Any]], list[Future[Any]]]:
+    """Bindings from resource tags, the list calls of WATCHDOG_KEY_VAULTS (bindings and each
+    secret's attributes) and, with a ledger to keep proofs in, one list of each other vault the
+    tags name, for its attributes alone."""
     bindings, bad = secrets.from_resource_tags(resources)
     for resource_id, entry in bad:
         errors.add(ObservationError("secrets", "error", f"tag watchdog-secrets holds {entry[:80]!r}, "
@@ -443,21 +458,75 @@ def _submit_bindings(runner: _Runner, clients: AzureClients, settings: Settings,
     vault_calls = {vault: runner.submit(lambda vault=vault: secrets.from_vault(clients.secrets(vault), vault, ids),
                                         "secrets", subject=vault, action=secrets.LIST_ACTION)
                    for vault in settings.key_vaults}
-    return bindings, vault_calls
+    if ledger is None:
+        return bindings, vault_calls, []
+    listed_vaults = {v.rstrip("/").lower() for v in settings.key_vaults}
+
+    def listing(vault: str) -> dict[str, proofs.Listed] | None:
+        # Not needed to find bindings: where it fails, its secrets are read each sweep as before.
+        try:
+            return secrets.from_vault(clients.secrets(vault), vault, set())[1]
+        except Exception as exc:  # noqa: BLE001 - no list means no reuse, not a blind spot
+            log.info("secrets of %s not listed (%s): each bound secret is read", vault, type(exc).__name__)
+            return None
+
+    tag_vaults = sorted({b.vault_url for b in bindings} - listed_vaults)
+    return bindings, vault_calls, [runner.pool.submit(listing, vault) for vault in tag_vaults]
 
 
-def _submit_secrets(runner: _Runner, clients: AzureClients, by_id: dict[str, Resource],
-                    bindings: list[secrets.Binding]) -> dict[str, list[Future[Any]]]:
+def _submit_secrets(runner: _Runner, clients: AzureClients, settings: Settings, by_id: dict[str, Resource],
+                    bindings: list[secrets.Binding], ledger: Ledger | None, listed: Mapping[str, proofs.Listed],
+                    now: datetime) -> tuple[dict[str, list[tuple[secrets.Binding, Future[Any]]]], set[str]]:
+    """Per resource, (binding, future BoundSecret); and the proofs.key of the secrets read this
+    sweep. With a ledger, a secret whose record nothing contradicts (proofs.why_read) is rebuilt
+    from it instead of read and proven."""
     prove = secrets.proof_for(clients.dataplane)
-    out: dict[str, list[Future[Any]]] = {}
+    records: dict[str, CacheEntry] = {}
+    started: dict[str, datetime | None] = {}
+    if ledger is not None:
+        records = ledger.cached_all(proofs.KIND)
+        started = {sub: from_iso(m.payload["started"]) for sub, m in ledger.cached_all(cache.MARK_KIND).items()}
+    interval = timedelta(minutes=settings.proof_interval_minutes)
+    out: dict[str, list[tuple[secrets.Binding, Future[Any]]]] = {}
+    fresh: set[str] = set()
     for b in dict.fromkeys(bindings):  # a secret bound both ways is read once
         resource = by_id.get(b.resource_id)
         if resource is None:
             continue
-        out.setdefault(b.resource_id, []).append(runner.submit(
-            lambda b=b, r=resource: secrets.read_bound(clients.secrets(b.vault_url), b, r, prove),
-            "secrets", resource_id=resource.id, subject=b.uri, action=secrets.GET_ACTION))
-    return out
+        k = proofs.key(b.uri, resource.id)
+        if ledger is not None:
+            record = records.get(k)
+            why = proofs.why_read(record, listed.get(b.uri.lower()), resource,
+                                  started.get(resource.subscription_id.lower()), now, interval)
+            if why is None and record is not None:
+                kept: Future[Any] = Future()
+                kept.set_result(proofs.from_payload(record))
+                out.setdefault(b.resource_id, []).append((b, kept))
+                continue
+            log.debug("reading %s: %s", b.uri, why)
+        fresh.add(k)
+        out.setdefault(b.resource_id, []).append((b, runner.submit(
+            lambda b=b, r=resource: proofs.proved(secrets.read_bound(clients.secrets(b.vault_url), b, r, prove), now),
+            "secrets", resource_id=resource.id, subject=b.uri, action=secrets.GET_ACTION)))
+    return out, fresh
+
+
+def _keep_proofs(ledger: Ledger, by_id: dict[str, Resource],
+                 calls: Mapping[str, list[tuple[secrets.Binding, Future[Any]]]], fresh: set[str],
+                 listed: Mapping[str, proofs.Listed], now: datetime) -> None:
+    """Record the secrets read this sweep (one batched write); a secret that could not be read
+    loses its record, so the next sweep reads it again rather than trusting an old proof."""
+    kept = []
+    for rid, pairs in calls.items():
+        for b, future in pairs:
+            k = proofs.key(b.uri, rid)
+            if k not in fresh:
+                continue
+            if (secret := future.result()) is None:
+                ledger.drop_cached(proofs.KIND, k)
+            else:
+                kept.append(proofs.to_entry(secret, by_id[rid], listed.get(b.uri.lower()), now))
+    ledger.put_cached(*kept)
 
 
 def _submit_probes(probing: _Probing, clients: AzureClients, settings: Settings, by_id: dict[str, Resource],

@@ -29,7 +29,10 @@ def _proof_evidence(secret: BoundSecret) -> dict[str, Any]:
     proof = secret.proof
     if proof is None:
         return {"proof_outcome": "none"}
-    return {"proof_status": proof.status, "proof_outcome": proof.outcome, "proof_detail": proof.detail}
+    evidence = {"proof_status": proof.status, "proof_outcome": proof.outcome, "proof_detail": proof.detail}
+    if secret.proved_at is not None:  # a proof reused from an earlier sweep says how old it is
+        evidence["proved_at"] = secret.proved_at.isoformat()
+    return evidence
 
 
 def _rejected(secret: BoundSecret) -> bool:

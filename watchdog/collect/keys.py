@@ -5,8 +5,10 @@ when something says they may differ from the record: no record yet, a secret ver
 the record that matches neither recorded key (drift to confirm with fresh keys), a data-plane
 proof that rejected a key the record holds (a regeneration since), or the record is older than the
 full reconciliation interval. A secret known to be stale since before the record costs nothing.
-Otherwise the record stands in for listKeys: the data-plane proof, made every sweep, still
-catches a regeneration the record does not know of. The sweep lists at most
+Otherwise the record stands in for listKeys: the data-plane proof, made again whenever the
+activity log shows a write or regenerateKey on the resource (and at least every
+WATCHDOG_PROOF_INTERVAL_MINUTES, collect/proofs.py), still catches a regeneration the record does
+not know of. The sweep lists at most
 WATCHDOG_MAX_LIST_KEYS per run, in the order of `Reason.rank`.
 """
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 Bindings come from the resource tag watchdog-secrets (comma-separated secret URIs) and from the
 secret tag webpubsub-resource-id on secrets in the vaults of WATCHDOG_KEY_VAULTS. Each bound
-secret's latest version is read; its value exists only as a Sensitive inside `read_bound`, which
+secret's latest version is read (each sweep without a ledger; with one, only when it may have
+changed: collect/proofs.py); its value exists only as a Sensitive inside `read_bound`, which
 returns fingerprints, the parsed endpoint host and the data-plane proof.
 """
 from __future__ import annotations
@@ -12,7 +13,8 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 from watchdog import connstr, tags
-from watchdog.collect import dataplane
+from watchdog.collect import dataplane, proofs
+from watchdog.collect.proofs import Listed
 from watchdog.models import BoundSecret, Resource, Sensitive
 
 GET_ACTION = "Microsoft.KeyVault/vaults/secrets/getSecret/action"
@@ -59,15 +61,19 @@ def from_resource_tags(resources: Iterable[Resource]) -> tuple[list[Binding], li
     return bindings, bad
 
 
-def from_vault(client: Any, vault_url: str, resource_ids: set[str]) -> list[Binding]:
-    """Secrets in the vault tagged webpubsub-resource-id with one of `resource_ids` (lower case).
-    `client`: the vault's SecretClient. One paged list; tags come with it."""
-    out = []
+def from_vault(client: Any, vault_url: str, resource_ids: set[str]) -> tuple[list[Binding], dict[str, Listed]]:
+    """Secrets in the vault tagged webpubsub-resource-id with one of `resource_ids` (lower case),
+    and the attributes of every secret in it by lower-case URI (what tells a sweep which bound
+    secrets changed, collect/proofs.py). `client`: the vault's SecretClient. One paged list; tags
+    and attributes come with it."""
+    out, listed = [], {}
+    vault_url = vault_url.rstrip("/").lower()
     for props in client.list_properties_of_secrets():
+        listed[f"{vault_url}/secrets/{props.name}".lower()] = proofs.listed_of(props)
         target = (_tag(props.tags, tags.RESOURCE_ID) or "").strip().rstrip("/").lower()
         if target in resource_ids:
-            out.append(Binding(target, vault_url.rstrip("/").lower(), props.name))
-    return out
+            out.append(Binding(target, vault_url, props.name))
+    return out, listed
 
 
 def _disabled(exc: Exception) -> bool:

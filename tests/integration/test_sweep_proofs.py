@@ -1,0 +1,136 @@
+"""Bound secrets read and proven on change only, with the proofs kept in the ledger: through the
+real SDKs against the emulator, each sweep with its own AzureClients and fresh in-process caches
+(as a fresh process would), only the SQLite file shared."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from watchdog.models import Report
+from watchdog.sweep import run_sweep
+
+from .sweep_helpers import settings_for
+from .test_sweep_cache import fresh_process_sweep
+
+pytestmark = pytest.mark.integration
+VAULT = "kv-demo-contoso"
+SECRETS = ["chat-prod-connection", "notify-prod-connection", "presence-connection"]
+HOSTS = ["chat-prod.webpubsub.azure.com", "notify-prod.webpubsub.azure.com", "presence-eu.webpubsub.azure.com"]
+# chat-prod's secret holds a key the service rejects: a proof that was not accepted is made again
+# every sweep (it may have been a passing failure), the others only on change.
+REJECTED = ["chat-prod-connection"]
+REJECTED_HOSTS = ["chat-prod.webpubsub.azure.com"]
+
+
+@pytest.fixture
+def steady(emulator):  # noqa: ANN001, ANN201
+    """Secrets written ten minutes ago: a read now is not in the same second as a write."""
+    for vault in emulator.world.vaults.values():
+        for versions in vault.secrets.values():
+            for v in versions:
+                v.created = v.updated = v.updated - timedelta(minutes=10)
+    return emulator
+
+
+def secret_reads(emulator, after: int) -> list[str]:  # noqa: ANN001
+    return sorted(e.path.strip("/").split("/")[1] for e in list(emulator.journal)[after:]
+                  if e.op == "keyvault.getSecret")
+
+
+def proofs_to(emulator, after: int) -> list[str]:  # noqa: ANN001
+    return sorted(e.host for e in list(emulator.journal)[after:] if e.service == "dataplane")
+
+
+def drift(report: Report) -> dict[str, tuple[str, str]]:
+    """Secret name -> (check, severity) of the key-drift findings."""
+    return {f.subject.rsplit("/", 1)[1]: (f.check, f.severity.name.lower()) for f in report.findings if f.rule == "key-drift"}
+
+
+def test_unchanged_secrets_are_not_read_or_proven_again_and_keep_their_findings(steady, monkeypatch, tmp_path):
+    settings = settings_for(steady, monkeypatch)
+    path = tmp_path / "ledger.sqlite3"
+    first = fresh_process_sweep(settings, path, monkeypatch)
+    assert secret_reads(steady, 0) == SECRETS and proofs_to(steady, 0) == HOSTS
+    mark = len(steady.journal)
+
+    second = fresh_process_sweep(settings, path, monkeypatch)
+    assert secret_reads(steady, mark) == REJECTED and proofs_to(steady, mark) == REJECTED_HOSTS
+    assert drift(second) == drift(first) and drift(first)
+    assert sorted(f.fingerprint for f in second.findings) == sorted(f.fingerprint for f in first.findings)
+    # A reused proof says when it was made.
+    proved_at = {f.subject.rsplit("/", 1)[1]: f.evidence["proved_at"]
+                 for f in second.findings if f.rule == "key-drift"}
+    assert proved_at == {"notify-prod-connection": first.started_at.isoformat(),
+                         "chat-prod-connection": second.started_at.isoformat()}
+    assert second.api_calls["dataplane"] == 1 and second.api_calls["keyvault"] == 1 + 1  # the list, chat-prod
+    stored = path.read_bytes() + b"".join(p.read_bytes() for p in tmp_path.glob("ledger.sqlite3-*"))
+    assert b"secret-proof" in stored
+    for versions in steady.world.vaults[VAULT].secrets.values():
+        key = versions[-1].value.split("AccessKey=")[1].split(";")[0]
+        assert key.encode() not in stored and versions[-1].value.encode() not in stored
+
+
+def test_a_new_secret_version_is_read_and_proven_alone(steady, monkeypatch, tmp_path):
+    settings = settings_for(steady, monkeypatch)
+    path = tmp_path / "ledger.sqlite3"
+    fresh_process_sweep(settings, path, monkeypatch)
+    vault = steady.world.vaults[VAULT]
+    vault.set_secret("presence-connection", vault.latest("presence-connection").value,
+                     tags=vault.latest("presence-connection").tags)
+    mark = len(steady.journal)
+
+    fresh_process_sweep(settings, path, monkeypatch)
+    assert secret_reads(steady, mark) == sorted(REJECTED + ["presence-connection"])
+    assert proofs_to(steady, mark) == sorted(REJECTED_HOSTS + ["presence-eu.webpubsub.azure.com"])
+
+
+def test_a_regenerated_key_is_proven_again_and_the_drift_caught(steady, monkeypatch, tmp_path):
+    settings = settings_for(steady, monkeypatch)
+    path = tmp_path / "ledger.sqlite3"
+    first = fresh_process_sweep(settings, path, monkeypatch)
+    assert drift(first)["notify-prod-connection"] == ("secondary-key", "warning")
+    steady.regenerate_key("notify-prod", "secondary")  # recorded in the activity log
+    mark = len(steady.journal)
+
+    second = fresh_process_sweep(settings, path, monkeypatch)
+    assert secret_reads(steady, mark) == sorted(REJECTED + ["notify-prod-connection"])
+    assert proofs_to(steady, mark) == sorted(REJECTED_HOSTS + ["notify-prod.webpubsub.azure.com"])
+    check, severity = drift(second)["notify-prod-connection"]
+    assert severity == "critical" and check in ("stale-key", "key-rejected")
+    (finding,) = [f for f in second.findings if f.subject.endswith("/notify-prod-connection")]
+    assert finding.evidence["proof_status"] == 401
+
+
+def test_a_proof_older_than_the_interval_is_made_again(steady, monkeypatch, tmp_path):
+    settings = settings_for(steady, monkeypatch, WATCHDOG_PROOF_INTERVAL_MINUTES="60")
+    path = tmp_path / "ledger.sqlite3"
+    now = datetime.now(timezone.utc)
+    fresh_process_sweep(settings, path, monkeypatch, now=now)
+    mark = len(steady.journal)
+    fresh_process_sweep(settings, path, monkeypatch, now=now + timedelta(minutes=59))
+    assert secret_reads(steady, mark) == REJECTED
+    mark = len(steady.journal)
+    fresh_process_sweep(settings, path, monkeypatch, now=now + timedelta(minutes=60))
+    assert secret_reads(steady, mark) == SECRETS and proofs_to(steady, mark) == HOSTS
+
+
+def test_a_secret_written_just_before_its_read_is_read_once_more(emulator, monkeypatch, tmp_path):
+    # Key Vault's times are to the second: a second write in the same second would go unseen.
+    settings = settings_for(emulator, monkeypatch)
+    path = tmp_path / "ledger.sqlite3"
+    fresh_process_sweep(settings, path, monkeypatch)
+    mark = len(emulator.journal)
+    fresh_process_sweep(settings, path, monkeypatch, now=datetime.now(timezone.utc) + timedelta(minutes=2))
+    assert secret_reads(emulator, mark) == SECRETS
+    mark = len(emulator.journal)
+    fresh_process_sweep(settings, path, monkeypatch, now=datetime.now(timezone.utc) + timedelta(minutes=3))
+    assert secret_reads(emulator, mark) == REJECTED
+
+
+def test_without_a_ledger_every_secret_is_read_and_proven_each_sweep(steady, monkeypatch):
+    settings = settings_for(steady, monkeypatch)
+    run_sweep(settings)
+    mark = len(steady.journal)
+    run_sweep(settings)
+    assert secret_reads(steady, mark) == SECRETS and proofs_to(steady, mark) == HOSTS
