@@ -189,7 +189,7 @@ class _Builder:
                 where = f"subscriptions/{si}/resource_groups/{gi}"
                 location = group.get("location", "eastus")
                 self.world.resource_groups.add(f"{sub['id']}/{group['name']}".lower())
-                for wi, ws in enumerate(group.get("workspaces", [])):
+                for ws in group.get("workspaces", []):
                     w = Workspace(ws["name"], sub["id"], group["name"],
                                   ws.get("customer_id") or _guid(self.world.seed, ws["name"]),
                                   partial_error=ws.get("partial_error"), forbidden=ws.get("forbidden", False))

@@ -51,7 +51,6 @@ class Series:
     end: float = 0.0
     over_minutes: int = 60
     values: list[float] = field(default_factory=list)
-    noise: float = 0.0
 
     def at(self, minutes_ago: int) -> float | None:
         if self.kind == "constant":
@@ -409,9 +408,6 @@ class World:
         if host.endswith(".webpubsub.azure.com"):
             return self.resource_by_host(host) is not None
         return False
-
-    def fault(self, service: str) -> Faults:
-        return self.faults.setdefault(service, Faults())
 
     # -- behaviour over time (the control API calls these too) -------------------------------
 

@@ -19,11 +19,6 @@ from typing import Any, Mapping
 _FINGERPRINT_KEY = b"webpubsub-watchdog/key-fingerprint/v1"
 
 
-def stable_fingerprint(value: str, key: bytes) -> str:
-    """A keyed hash of a secret, first 16 hex chars: enough to compare, useless to attack."""
-    return hmac.new(key, value.encode(), hashlib.sha256).hexdigest()[:16]
-
-
 class Sensitive:
     """A key or connection string. Printing, logging or serialising it shows nothing secret."""
 
@@ -35,8 +30,9 @@ class Sensitive:
     def reveal(self) -> str:
         return self._value
 
-    def fingerprint(self, key: bytes = _FINGERPRINT_KEY) -> str:
-        return stable_fingerprint(self._value, key)
+    def fingerprint(self) -> str:
+        """A keyed hash, first 16 hex chars: enough to compare, useless to attack."""
+        return hmac.new(_FINGERPRINT_KEY, self._value.encode(), hashlib.sha256).hexdigest()[:16]
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Sensitive) and hmac.compare_digest(self._value, other._value)

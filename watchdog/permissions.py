@@ -175,13 +175,6 @@ FEATURES: tuple[Feature, ...] = (
     ),
 )
 
-_BY_NAME = {f.name: f for f in FEATURES}
-
-
-def feature(name: str) -> Feature:
-    return _BY_NAME[name]
-
-
 def features(report_only: bool = False) -> tuple[Feature, ...]:
     """The features a deployment has rights for. Report-only leaves out the writing ones."""
     return tuple(f for f in FEATURES if not (report_only and f.writes))

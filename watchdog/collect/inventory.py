@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import threading
-from typing import Any, Iterable
+from typing import Any
 from urllib.parse import urlsplit
 
 from watchdog import tags
@@ -115,9 +115,3 @@ def list_handlers(client: Any, resource: Resource) -> list[tuple[EventHandler, S
             handlers.append((handler, Sensitive(h.url_template or "")))
     return handlers
 
-
-def by_subscription(resources: Iterable[Resource]) -> dict[str, list[Resource]]:
-    out: dict[str, list[Resource]] = {}
-    for r in resources:
-        out.setdefault(r.subscription_id, []).append(r)
-    return out

@@ -44,7 +44,6 @@ METRIC_SETS: tuple[MetricSet, ...] = (
                ("ServerLoad", "Maximum"), ("OutboundTraffic", "Total"))),
     MetricSet((("ConnectionCloseCount", "Total"),), f"{CLOSE_DIMENSION} eq '*'"),
 )
-CLOSE_METRIC = "ConnectionCloseCount"
 
 
 @dataclass(frozen=True)
