@@ -42,24 +42,16 @@ def build_parser() -> argparse.ArgumentParser:
                        help="only this resource, by ARM id or name (repeatable)")
     check.add_argument("--format", choices=report_mod.FORMATS, default="text")
     acting = check.add_mutually_exclusive_group()
-    acting.add_argument("--plan", action="store_true", help="show what remediation would do; change nothing")
+    acting.add_argument("--plan", action="store_true",
+                        help="show what remediation would do; change nothing (kinds set to off stay off)")
     acting.add_argument("--remediate", action="store_true",
-                        help="act: remediation kinds in plan mode by settings run for real; off stays off")
+                        help="act: every remediation kind not set to off runs for real")
     check.add_argument("--notify", action="store_true", help="send notifications as the timer sweep does")
     check.add_argument("--ledger", choices=("sqlite", "table"), default=None,
                        help="state backend (default sqlite, at WATCHDOG_SQLITE_PATH)")
     check.add_argument("--color", action="store_true", help="colour the text report")
     check.add_argument("--verbose", "-v", action="store_true", help="log each stage to stderr")
     return parser
-
-
-def cli_modes(settings: Settings, plan: bool, remediate: bool) -> dict[str, str]:
-    configured = settings.modes()
-    if remediate:
-        return {kind: "on" if mode == "plan" else mode for kind, mode in configured.items()}
-    if plan:
-        return {kind: "plan" for kind in configured}
-    return {kind: "off" for kind in configured}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -77,7 +69,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return report_mod.EXIT_CONFIG
     try:
         report = run_sweep(settings, Scope(tuple(args.subscription), tuple(args.resource)),
-                           cli_modes(settings, args.plan, args.remediate), ledger=ledger, notify=args.notify)
+                           settings.modes("on" if args.remediate else "plan" if args.plan else "off"),
+                           ledger=ledger, notify=args.notify)
     finally:
         ledger.close()
     print(report_mod.render(report, args.format, color=args.color))

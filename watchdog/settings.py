@@ -154,9 +154,16 @@ class Settings:
     extra: Mapping[str, str] = field(default_factory=dict)  # raw env, for sections parsed elsewhere (notify)
     notify: NotifyConfig | None = None  # parsed by watchdog.notify.targets; None = not loaded
 
-    def modes(self) -> dict[str, str]:
-        """Configured remediation mode per action kind."""
-        return {"secret-sync": self.secret_sync, "scale": self.scale, "scale-in": self.scale_in}
+    def modes(self, requested: str | None = None) -> dict[str, str]:
+        """Remediation mode per action kind: as configured, or as a caller asks (the CLI's flags,
+        the HTTP check's `mode`). `off` switches every kind off; `plan` and `on` apply to every kind
+        not configured `off`, so a dry run shows exactly what acting would do."""
+        configured = {"secret-sync": self.secret_sync, "scale": self.scale, "scale-in": self.scale_in}
+        if requested is None:
+            return configured
+        if requested not in MODES:
+            raise ValueError(f"mode {requested!r} is not one of {', '.join(MODES)}")
+        return {kind: "off" if requested == "off" or mode == "off" else requested for kind, mode in configured.items()}
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":

@@ -76,9 +76,7 @@ def check(req: func.HttpRequest) -> func.HttpResponse:
         log.error("configuration error: %s", exc)
         return _error(500, None, f"the Function App is misconfigured: {exc}")
     try:
-        # "on" still honours each kind's setting: an action kind switched off stays off.
-        modes = {kind: "off" if configured == "off" else mode for kind, configured in settings.modes().items()}
-        report = run_sweep(settings, Scope(resources=resources), modes, ledger=ledger)
+        report = run_sweep(settings, Scope(resources=resources), settings.modes(mode), ledger=ledger)
     finally:
         ledger.close()
     return func.HttpResponse(render(report, fmt), status_code=200, mimetype=_CONTENT_TYPES[fmt].split(";")[0],

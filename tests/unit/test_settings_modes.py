@@ -1,0 +1,26 @@
+"""One rule for what a caller's request means per remediation kind (CLI flags, HTTP `mode`)."""
+from __future__ import annotations
+
+import pytest
+
+from watchdog.settings import Settings
+
+SUB = "00000000-0000-0000-0000-000000000001"
+CONFIGURED = {"WATCHDOG_SECRET_SYNC": "on", "WATCHDOG_SCALE": "plan", "WATCHDOG_SCALE_IN": "off"}
+
+
+@pytest.mark.parametrize("requested, expected", [
+    (None, {"secret-sync": "on", "scale": "plan", "scale-in": "off"}),  # the timer: as configured
+    ("off", {"secret-sync": "off", "scale": "off", "scale-in": "off"}),
+    # A dry run shows what acting would do: a kind switched off is neither planned nor done.
+    ("plan", {"secret-sync": "plan", "scale": "plan", "scale-in": "off"}),
+    ("on", {"secret-sync": "on", "scale": "on", "scale-in": "off"}),
+])
+def test_a_request_applies_to_every_kind_not_switched_off(requested, expected) -> None:
+    settings = Settings.from_env({"AZURE_SUBSCRIPTION_ID": SUB, **CONFIGURED})
+    assert settings.modes(requested) == expected
+
+
+def test_an_unknown_request_is_refused_by_name() -> None:
+    with pytest.raises(ValueError, match="'yolo'"):
+        Settings.from_env({"AZURE_SUBSCRIPTION_ID": SUB}).modes("yolo")
