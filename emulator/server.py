@@ -144,7 +144,7 @@ class HttpsApp:
         throttled_headers: dict[str, str] = {}
         if service.name == "arm" and self.world.arm_throttling:
             sub = _subscription_of(request.path)
-            write = request.method not in ("GET", "HEAD") and labels.get("op") not in READ_POSTS
+            write = request.method not in ("GET", "HEAD")  # ARM counts POST actions (listKeys) as writes
             ok, retry_after, remaining = self.world.take_arm_token(sub, caller, write)
             header = f"x-ms-ratelimit-remaining-subscription-{'writes' if write else 'reads'}"
             if not ok:
@@ -199,10 +199,6 @@ class HttpsApp:
         if roll < faults.timeout_rate + faults.error_rate:
             return service.error(503, "ServiceUnavailable", "Emulated transient failure (scenario faults).")
         return None
-
-
-# POST operations that ARM counts as reads (none for Web PubSub; listKeys is a write).
-READ_POSTS: frozenset[str] = frozenset()
 
 
 def _subscription_of(path: str) -> str:

@@ -12,8 +12,7 @@ bp = func.Blueprint()
 log = logging.getLogger("watchdog.http")
 
 _MODES = ("off", "plan", "on")
-_CONTENT_TYPES = {"json": "application/json", "text": "text/plain; charset=utf-8",
-                  "markdown": "text/markdown; charset=utf-8"}
+_MIMETYPES = {"json": "application/json", "text": "text/plain", "markdown": "text/markdown"}
 
 
 def _error(status: int, parameter: str | None, message: str) -> func.HttpResponse:
@@ -79,5 +78,5 @@ def check(req: func.HttpRequest) -> func.HttpResponse:
         report = run_sweep(settings, Scope(resources=resources), settings.modes(mode), ledger=ledger)
     finally:
         ledger.close()
-    return func.HttpResponse(render(report, fmt), status_code=200, mimetype=_CONTENT_TYPES[fmt].split(";")[0],
+    return func.HttpResponse(render(report, fmt), status_code=200, mimetype=_MIMETYPES[fmt],
                              charset="utf-8")
