@@ -251,7 +251,8 @@ def _retry_policy() -> Any:
 
 
 class AzureClients:
-    """Builds and caches SDK clients for one sweep (or one process). Thread-safe."""
+    """Builds and caches SDK clients for one sweep (or one process). Thread-safe. A context
+    manager: leaving the `with` block closes every client and the connection pool."""
 
     def __init__(self, settings: Settings, credential: TokenCredential | None = None,
                  counter: CallCounter | None = None, limiter: ArmRateLimiter | None = None) -> None:
@@ -382,6 +383,12 @@ class AzureClients:
         if response.status_code != 200:
             raise HttpResponseError(response=response, error_format=ARMErrorFormat)
         return response.json()
+
+    def __enter__(self) -> AzureClients:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def close(self) -> None:
         with self._lock:

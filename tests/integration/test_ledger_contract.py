@@ -410,25 +410,29 @@ def test_open_ledger_table_without_storage_names_the_setting():
 def test_open_ledger_sqlite_creates_the_file_and_its_directory(tmp_path):
     path = tmp_path / "deep" / "dir" / "ledger.sqlite3"
     settings = Settings.from_env({**SUBSCRIPTION, "WATCHDOG_LEDGER": "sqlite", "WATCHDOG_SQLITE_PATH": str(path)})
-    ledger = open_ledger(settings)
-    try:
+    with open_ledger(settings) as ledger:
         assert isinstance(ledger, SqliteLedger)
         ledger.set_last_scaled(RID, T0)
         assert path.exists() and ledger.last_scaled(RID) == T0
-    finally:
-        ledger.close()
+    with pytest.raises(sqlite3.ProgrammingError, match="closed"):  # the with block closed it
+        ledger.last_scaled(RID)
+
+
+def test_a_ledger_in_a_with_block_is_closed_when_the_block_fails(tmp_path):
+    with pytest.raises(RuntimeError, match="sweep failed"):
+        with SqliteLedger(tmp_path / "ledger.sqlite3") as ledger:
+            raise RuntimeError("sweep failed")
+    with pytest.raises(sqlite3.ProgrammingError, match="closed"):
+        ledger.last_scaled(RID)
 
 
 def test_open_ledger_table_from_connection_string(azurite_table):
     settings = Settings.from_env({**SUBSCRIPTION, "WATCHDOG_LEDGER": "table", "AzureWebJobsStorage": azurite_table,
                                   "WATCHDOG_LEDGER_TABLE": "open" + uuid.uuid4().hex[:8]})
-    ledger = open_ledger(settings)
-    try:
+    with open_ledger(settings) as ledger:
         assert isinstance(ledger, TableLedger)
         ledger.set_last_scaled(RID, T0)
         assert ledger.last_scaled(RID) == T0
-    finally:
-        ledger.close()
 
 
 def test_open_ledger_table_from_endpoint_uses_the_identity(monkeypatch):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from types import TracebackType
 from typing import Any, Protocol
 
 from watchdog.models import Severity
@@ -126,8 +127,23 @@ class CacheEntry:
             raise ValueError("CacheEntry needs a kind and a key")
 
 
+class Closing:
+    """`with open_ledger(settings) as ledger:` closes the backend however the block ends."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        self.close()
+
+
 class Ledger(Protocol):
-    """State kept between sweeps. Every `put_*`/`set_*` is an upsert."""
+    """State kept between sweeps. Every `put_*`/`set_*` is an upsert. A context manager: leaving
+    the `with` block closes it."""
 
     # --- audit trail -----------------------------------------------------------------------
     def record_action(self, entry: AuditEntry) -> None: ...
@@ -196,3 +212,8 @@ class Ledger(Protocol):
         ...
 
     def close(self) -> None: ...
+
+    def __enter__(self) -> Ledger: ...
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None: ...

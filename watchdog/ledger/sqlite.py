@@ -7,7 +7,7 @@ import threading
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from watchdog.ledger.base import AuditEntry, CacheEntry, FindingState, KeyRecord, NotifyState
+from watchdog.ledger.base import AuditEntry, CacheEntry, Closing, FindingState, KeyRecord, NotifyState
 from watchdog.ledger.codec import cache_entry, cache_text, from_iso, resource_key, to_iso, to_iso_or_none
 from watchdog.models import Severity
 
@@ -48,7 +48,7 @@ CREATE TABLE IF NOT EXISTS leases (
 """
 
 
-class SqliteLedger:
+class SqliteLedger(Closing):
     def __init__(self, path: str | Path) -> None:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)

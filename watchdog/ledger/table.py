@@ -18,7 +18,7 @@ from azure.core import MatchConditions
 from azure.core.exceptions import HttpResponseError
 from azure.data.tables import TableClient, TableServiceClient, UpdateMode
 
-from watchdog.ledger.base import AuditEntry, CacheEntry, FindingState, KeyRecord, NotifyState
+from watchdog.ledger.base import AuditEntry, CacheEntry, Closing, FindingState, KeyRecord, NotifyState
 from watchdog.ledger.codec import cache_entry, cache_text, from_iso, resource_key, to_iso, to_iso_or_none
 from watchdog.models import Severity
 from watchdog.settings import ConfigError
@@ -40,7 +40,7 @@ def _rk(resource_id: str) -> str:
     return encode_key(resource_key(resource_id))
 
 
-class TableLedger:
+class TableLedger(Closing):
     def __init__(self, service: TableServiceClient, prefix: str) -> None:
         longest = max(_KINDS, key=len)
         if not _TABLE_NAME.match(prefix + longest):
