@@ -1,9 +1,11 @@
 import json
+from dataclasses import replace
 
 import pytest
 
 from tests.unit.checks_factory import NOW, SETTINGS, keys, metrics, observation, resource, secret
 from watchdog import checks, connstr
+from watchdog.checks import registry
 from watchdog.models import (
     DataPlaneProof, Diagnostics, EventHandler, HandlerLogError, HandlerProbe, ObservationError, Severity,
 )
@@ -39,7 +41,7 @@ def test_a_crashing_rule_becomes_a_finding_not_a_crash(monkeypatch):
     def boom(obs, settings, now):
         raise ZeroDivisionError(PLANTED)
 
-    monkeypatch.setitem(checks.RULES, "capacity", boom)
+    monkeypatch.setitem(registry._RULES, "capacity", replace(registry.rule("capacity"), evaluate=boom))
     findings = checks.diagnose([observation(resource(disable_local_auth=True))], [], SETTINGS, NOW)
     [f] = findings
     assert (f.rule, f.check, f.subject) == ("blind-spot", "rule-error", "capacity")

@@ -1,25 +1,25 @@
 """diagnose: the pure judgement of a sweep. Observations in, findings out; no I/O.
 
-Every rule is `check(obs, settings, now) -> list[Finding]` (a uniform signature, even where a rule
-does not need `now`), plus blind-spot findings for the errors collected along the way.
+The rules are the ones registered in `watchdog.checks.registry` (each module below registers
+itself on import): every per-resource rule is `evaluate(obs, settings, now) -> list[Finding]`,
+and blind-spot findings come from the errors collected along the way.
 """
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Callable, Iterable
+from typing import TYPE_CHECKING, Iterable
 
-from watchdog.checks import blind_spots, capacity, key_drift, posture, upstream
-from watchdog.checks._common import finding
-from watchdog.models import Finding, Observation, ObservationError, Severity
-from watchdog.settings import Settings
+# Each rule module registers itself on import; this order is the README's.
+from watchdog.checks import key_drift  # noqa: F401, I001
+from watchdog.checks import capacity  # noqa: F401
+from watchdog.checks import upstream  # noqa: F401
+from watchdog.checks import posture  # noqa: F401
+from watchdog.checks import blind_spots
+from watchdog.checks.registry import rules
+from watchdog.models import Finding, Observation, ObservationError
 
-Rule = Callable[[Observation, Settings, datetime], list[Finding]]
-RULES: dict[str, Rule] = {
-    key_drift.RULE: key_drift.check,
-    capacity.RULE: capacity.check,
-    upstream.RULE: upstream.check,
-    posture.RULE: posture.check,
-}
+if TYPE_CHECKING:
+    from watchdog.settings import Settings
 
 
 def sort_key(f: Finding) -> tuple:
@@ -36,17 +36,13 @@ def diagnose(
     observation's own `errors` become blind-spot findings (each distinct error once)."""
     observations = list(observations)
     findings: list[Finding] = []
+    per_resource = [r for r in rules() if r.evaluate is not None]
     for obs in observations:
-        for name, rule in RULES.items():
+        for rule in per_resource:
             try:
-                findings.extend(rule(obs, settings, now))
+                findings.extend(rule.evaluate(obs, settings, now))
             except Exception as exc:  # one odd resource must not stop the sweep; say so instead
-                findings.append(finding(
-                    blind_spots.RULE, "rule-error", Severity.WARNING, obs.resource.id, name,
-                    f"Rule {name} could not judge {obs.resource.name}: {type(exc).__name__}",
-                    "This is a watchdog bug: report it with the sweep's JSON report.",
-                    {"rule": name, "exception": type(exc).__name__},
-                ))
+                findings.append(blind_spots.rule_error(obs.resource.id, obs.resource.name, rule.name, exc))
     all_errors = list(dict.fromkeys([*errors, *(e for obs in observations for e in obs.errors)]))
     findings.extend(blind_spots.check_errors(all_errors, now))
     return sorted(findings, key=sort_key)

@@ -6,22 +6,12 @@ strings (`?code=...`, SAS tokens) and `AccessKey=`/`SharedAccessKey=` values nev
 """
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Any, Mapping
 
+from watchdog.checks.registry import Check
 from watchdog.models import Finding, Resource, ResourceMetrics, Sensitive, Severity
-
-_QUERY = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^\s?#\"'<>]*)\?[^\s#\"'<>]*", re.I)
-_KEY_VALUE = re.compile(r"\b((?:Shared)?AccessKey|Signature|sig|code)\s*=\s*[^;&\s\"']+", re.I)
-_BEARER = re.compile(r"\bBearer\s+[A-Za-z0-9._~+/=-]+", re.I)
-
-
-
-def scrub(text: str) -> str:
-    text = _QUERY.sub(r"\1?<redacted>", text)
-    text = _KEY_VALUE.sub(r"\1=<redacted>", text)
-    return _BEARER.sub("Bearer <redacted>", text)
+from watchdog.redact import scrub
 
 
 def _clean(value: Any) -> Any:
@@ -37,24 +27,34 @@ def _clean(value: Any) -> Any:
 
 
 def finding(
-    rule: str,
-    check: str,
-    severity: Severity,
+    check: Check,
     resource_id: str,
     subject: str,
     summary: str,
-    guidance: str,
     evidence: Mapping[str, Any],
+    *,
+    guidance: str | None = None,
+    severity: Severity | None = None,
+    check_id: str | None = None,
 ) -> Finding:
+    """A finding of a declared `check`: its severity and guidance unless this one differs (a
+    severity the check lists in `also`, guidance naming this finding's numbers); `check_id` fills
+    a check declared with a placeholder (blind-spot's `<source>-<kind>`)."""
+    severity = check.severity if severity is None else severity
+    if severity is not check.severity and severity not in check.also:
+        raise ValueError(f"{check.rule}/{check.id} does not declare severity {severity}")
+    check_id = check.id if check_id is None else check_id
+    if not check.matches(check_id):
+        raise ValueError(f"{check_id!r} is not an id of {check.rule}/{check.id}")
     return Finding(
-        rule=rule,
-        check=check,
+        rule=check.rule,
+        check=check_id,
         severity=severity,
         resource_id=resource_id,
         subject=scrub(subject),
         summary=scrub(summary),
         evidence={k: _clean(v) for k, v in evidence.items()},
-        guidance=scrub(guidance),
+        guidance=scrub(check.guidance if guidance is None else guidance),
     )
 
 

@@ -14,10 +14,27 @@ from collections import Counter
 from datetime import datetime
 
 from watchdog.checks._common import finding
+from watchdog.checks.registry import Check, Rule, register
 from watchdog.collect.errors import DEFERRED
 from watchdog.models import Finding, ObservationError, Severity
 
 RULE = "blind-spot"
+
+RULE_ERROR = Check(
+    RULE, "rule-error", Severity.WARNING,
+    "a rule failed on an odd resource: the finding replaces the verdict instead of stopping the sweep",
+    frozenset(), guidance="This is a watchdog bug: report it with the sweep's JSON report.")
+SKIPPED = Check(
+    RULE, f"<source>-{DEFERRED}", Severity.INFO,
+    "a read the sweep chose not to make (listKeys over `WATCHDOG_MAX_LIST_KEYS`, cold hubs and diagnostics past "
+    "`WATCHDOG_SWEEP_DEADLINE_SECONDS`): info per resource, plus a count per subscription and source (a warning "
+    "when it hides hubs or diagnostics, so such a sweep is never reported healthy)",
+    frozenset(), also=(Severity.WARNING,))
+FAILED = Check(
+    RULE, "<source>-<kind>", Severity.WARNING,
+    "a call failed (for example `metrics-forbidden`, `logs-throttled`, `handlers-timeout`): a 403 names the missing "
+    "permission and role, throttling points at `WATCHDOG_CONCURRENCY` and the schedule, timeouts at network "
+    "reachability", frozenset())
 
 # source -> (what the watchdog cannot see, the Azure permission and role that would fix a 403)
 _SOURCES: dict[str, tuple[str, str]] = {
@@ -85,13 +102,12 @@ def check_errors(errors: list[ObservationError], now: datetime) -> list[Finding]
         permission = error.permission or default_permission
         status = f" {error.status}" if error.status else ""
         resource_id = error.resource_id or error.subject or error.source
-        severity = Severity.INFO if error.kind == DEFERRED else Severity.WARNING
         out.append(finding(
-            RULE, f"{error.source}-{error.kind}", severity, resource_id, error.subject or error.source,
+            SKIPPED if error.kind == DEFERRED else FAILED, resource_id, error.subject or error.source,
             f"Cannot see {what}: {error.source} call {error.kind}{status}",
-            _guidance(error, permission),
             {"source": error.source, "kind": error.kind, "status": error.status, "message": error.message,
              "subject": error.subject, "permission": permission if _denied(error) else None, "observed_at": now.isoformat()},
+            guidance=_guidance(error, permission), check_id=f"{error.source}-{error.kind}",
         ))
     return out + _deferred_totals(errors, now)
 
@@ -104,9 +120,23 @@ def _deferred_totals(errors: list[ObservationError], now: datetime) -> list[Find
         what = _SOURCES.get(source, (f"{source} data", ""))[0]
         scope = f"/subscriptions/{sub}"
         out.append(finding(
-            RULE, f"{source}-{DEFERRED}", Severity.INFO if source == "keys" else Severity.WARNING, scope, scope,
-            f"{count} resource(s) deferred to the next sweeps: {what}",
-            _guidance(ObservationError(source, DEFERRED, ""), ""),
+            SKIPPED, scope, scope, f"{count} resource(s) deferred to the next sweeps: {what}",
             {"source": source, "deferred": count, "observed_at": now.isoformat()},
+            guidance=_guidance(ObservationError(source, DEFERRED, ""), ""),
+            severity=Severity.INFO if source == "keys" else Severity.WARNING, check_id=f"{source}-{DEFERRED}",
         ))
     return out
+
+
+def rule_error(resource_id: str, resource_name: str, rule_name: str, exc: Exception) -> Finding:
+    """A rule that raised on one resource: said out loud, never a stopped sweep."""
+    return finding(RULE_ERROR, resource_id, rule_name,
+                   f"Rule {rule_name} could not judge {resource_name}: {type(exc).__name__}",
+                   {"rule": rule_name, "exception": type(exc).__name__})
+
+
+register(Rule(
+    RULE, (RULE_ERROR, SKIPPED, FAILED), None,
+    doc="every call that failed, or that the sweep chose not to make, becomes a finding, so a gap in what the "
+        "watchdog saw is never mistaken for health. The sweep always completes for everything else.",
+))

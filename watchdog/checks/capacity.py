@@ -10,17 +10,20 @@ from __future__ import annotations
 
 import math
 from datetime import datetime, timedelta
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from watchdog import tags
 from watchdog.checks import tiers
 from watchdog.checks._common import close_count, finding, label, pct, series
+from watchdog.checks.registry import Check, Rule, Source, register
+from watchdog.checks.tiers import CONNECTIONS, QUOTA
 from watchdog.models import Finding, Observation, Severity
-from watchdog.settings import Settings
+
+if TYPE_CHECKING:
+    from watchdog.settings import Settings
 
 RULE = "capacity"
-CONNECTIONS = "TotalConnectionCount:Maximum"
-QUOTA = "ConnectionQuotaUtilization:Maximum"
+SCALE = "scale"  # the remediation kind that answers a resource near its cap
 SERVER_LOAD = "ServerLoad:Maximum"
 OUTBOUND = "OutboundTraffic:Total"
 
@@ -34,6 +37,41 @@ _FREE_UPGRADE = (
     "The watchdog will not do this by itself: moving between Free and Standard/Premium changes the "
     "resource's public IP and DNS takes 30-60 minutes to follow, so clients may fail to connect meanwhile."
 )
+
+
+_METRICS = frozenset({Source.INVENTORY, Source.METRICS})
+UTILISATION = Check(
+    RULE, "utilisation", Severity.WARNING,
+    "utilisation ≥ `WATCHDOG_CAPACITY_WARN_PCT` (80) / `WATCHDOG_CAPACITY_CRIT_PCT` (90), or the "
+    "`watchdog-capacity-warn`/`-crit` tags. Guidance names the next allowed unit count (live `list_skus` values, "
+    "else the tier table) that brings the peak under `WATCHDOG_SCALE_TARGET_PCT`, or the autoscale setting to adjust",
+    _METRICS, SCALE, also=(Severity.CRITICAL,))
+FREE_AT_CAP = Check(
+    RULE, "free-at-cap", Severity.CRITICAL,
+    "a Free_F1 resource at 100%: upgrade guidance, and why the watchdog never does it (Free ↔ Standard/Premium "
+    "changes the public IP; DNS takes 30–60 min)", _METRICS, SCALE)
+THROTTLED = Check(
+    RULE, "throttled", Severity.CRITICAL,
+    "any `ConnectionCloseCount` with `ConnectionCloseCategory=Throttled`: connections are being refused now",
+    _METRICS, SCALE)
+SERVER_LOAD_HIGH = Check(
+    RULE, "server-load", Severity.WARNING, "peak `ServerLoad` ≥ `WATCHDOG_SERVER_LOAD_WARN_PCT` (70)", _METRICS,
+    guidance="High server load delays messages even below the connection cap. Reduce message rate or size "
+             "(large broadcasts), or scale out one allowed unit step.")
+FREE_MESSAGE_QUOTA = Check(
+    RULE, "free-message-quota", Severity.WARNING,
+    "Free tier `OutboundTraffic` in the window, counted in 2 KB messages and extrapolated to a day, reaches 20,000",
+    _METRICS)
+NO_DATA = Check(
+    RULE, "no-data", Severity.INFO,
+    "no data point for either connection metric: capacity is *not judged* (said out loud rather than reported "
+    "healthy). Skipped when the metrics call failed, which is a blind-spot instead", _METRICS,
+    guidance="Nothing to do if the resource is new or idle. If it has clients, check that the watchdog's "
+             "identity has Monitoring Reader and that the resource is emitting metrics.")
+BAD_THRESHOLD_TAG = Check(
+    RULE, "bad-threshold-tag", Severity.INFO,
+    "a threshold tag is not a whole number 1–100 or warn > crit: the settings apply", frozenset({Source.INVENTORY}),
+    guidance=f"Set {tags.CAPACITY_WARN} and {tags.CAPACITY_CRIT} to whole percentages, warn <= crit, or remove them.")
 
 
 def _tag_pct(resource_tags: Mapping[str, str], name: str) -> int | None:
@@ -91,22 +129,20 @@ def check(obs: Observation, settings: Settings, now: datetime) -> list[Finding]:
     out: list[Finding] = []
     if tag_problem:
         out.append(finding(
-            RULE, "bad-threshold-tag", Severity.INFO, res.id, res.id,
+            BAD_THRESHOLD_TAG, res.id, res.id,
             f"{label(res)}: capacity threshold tags ignored ({tag_problem}); using {warn}%/{crit}%",
-            f"Set {tags.CAPACITY_WARN} and {tags.CAPACITY_CRIT} to whole percentages, warn <= crit, or remove them.",
             {"tag_warn": res.tags.get(tags.CAPACITY_WARN), "tag_crit": res.tags.get(tags.CAPACITY_CRIT),
              "warn_pct": warn, "crit_pct": crit},
         ))
 
     conns, quota = series(metrics, CONNECTIONS), series(metrics, QUOTA)
-    if conns or quota:
-        out.extend(_utilisation(obs, settings, now, conns, quota, warn, crit, window))
-    elif not any(e.source == "metrics" for e in obs.errors):
+    util = tiers.utilisation(obs)
+    if util is not None:
+        out.extend(_utilisation(obs, settings, now, util, conns, quota, warn, crit, window))
+    elif not (conns or quota) and not any(e.source == "metrics" for e in obs.errors):
         out.append(finding(
-            RULE, "no-data", Severity.INFO, res.id, CONNECTIONS,
+            NO_DATA, res.id, CONNECTIONS,
             f"{label(res)}: no connection metrics in the last {window} min, capacity not judged",
-            "Nothing to do if the resource is new or idle. If it has clients, check that the watchdog's "
-            "identity has Monitoring Reader and that the resource is emitting metrics.",
             {"missing": [k for k in (CONNECTIONS, QUOTA) if not (metrics and metrics.series.get(k))],
              "window_minutes": window},
         ))
@@ -114,22 +150,20 @@ def check(obs: Observation, settings: Settings, now: datetime) -> list[Finding]:
     throttled = close_count(metrics, "Throttled")
     if throttled > 0:
         out.append(finding(
-            RULE, "throttled", Severity.CRITICAL, res.id, "ConnectionCloseCount:Throttled",
+            THROTTLED, res.id, "ConnectionCloseCount:Throttled",
             f"{label(res)}: {throttled:,.0f} connections closed as Throttled in {window} min: "
             "the service is refusing connections at its cap now",
-            _grow_guidance(obs, settings, max((v for _, v in conns), default=0.0)),
             {"throttled_closes": throttled, "window_minutes": window, **_size(obs)},
+            guidance=_grow_guidance(obs, settings, max((v for _, v in conns), default=0.0)),
         ))
 
     load = series(metrics, SERVER_LOAD)
     peak_load = max((v for _, v in load), default=None)
     if peak_load is not None and peak_load >= settings.server_load_warn_pct:
         out.append(finding(
-            RULE, "server-load", Severity.WARNING, res.id, SERVER_LOAD,
+            SERVER_LOAD_HIGH, res.id, SERVER_LOAD,
             f"{label(res)}: ServerLoad peaked at {pct(peak_load)} (warning at {settings.server_load_warn_pct}%) "
             f"over {window} min",
-            "High server load delays messages even below the connection cap. Reduce message rate or size "
-            "(large broadcasts), or scale out one allowed unit step.",
             {"peak_server_load_pct": peak_load, "warn_pct": settings.server_load_warn_pct,
              "window_minutes": window, **_size(obs)},
         ))
@@ -168,15 +202,11 @@ def _grow_guidance(obs: Observation, settings: Settings, peak: float) -> str:
 
 
 def _utilisation(
-    obs: Observation, settings: Settings, now: datetime, conns: list[tuple[datetime, float]],
+    obs: Observation, settings: Settings, now: datetime, load: tiers.Utilisation, conns: list[tuple[datetime, float]],
     quota: list[tuple[datetime, float]], warn: int, crit: int, window: int,
 ) -> list[Finding]:
     res = obs.resource
-    cap = tiers.connection_cap(res)
-    peak = max((v for _, v in conns), default=None)
-    conn_pct = peak * 100 / cap if peak is not None and cap else None
-    quota_pct = max((v for _, v in quota), default=None)
-    util = max(p for p in (conn_pct, quota_pct) if p is not None)
+    cap, peak, conn_pct, quota_pct, util = load.cap, load.peak_connections, load.connection_pct, load.quota_pct, load.pct
     eta = minutes_to_limit(conns, cap, now) if conns and cap else minutes_to_limit(quota, 100.0, now)
     evidence = {
         "peak_connections": peak, "connection_utilisation_pct": conn_pct, "quota_utilisation_pct": quota_pct,
@@ -190,17 +220,16 @@ def _utilisation(
     summary = (f"{label(res)} peaked at {peak_text} ({pct(util)}, {res.capacity} unit(s) {res.sku_name}) "
                f"over {window} min{trend}")
     if tiers.is_free(res) and util >= 100:
-        return [finding(RULE, "free-at-cap", Severity.CRITICAL, res.id, CONNECTIONS, summary,
-                        _FREE_UPGRADE.format(name=res.name), evidence)]
+        return [finding(FREE_AT_CAP, res.id, CONNECTIONS, summary, evidence,
+                        guidance=_FREE_UPGRADE.format(name=res.name))]
     if util >= crit:
         severity = Severity.CRITICAL
     elif util >= warn:
         severity = Severity.WARNING
     else:
         return []
-    return [finding(RULE, "utilisation", severity, res.id, CONNECTIONS, summary,
-                    _grow_guidance(obs, settings, peak if peak is not None else util * (cap or 0) / 100),
-                    evidence)]
+    return [finding(UTILISATION, res.id, CONNECTIONS, summary, evidence, severity=severity,
+                    guidance=_grow_guidance(obs, settings, load.peak_or_derived))]
 
 
 def _free_messages(obs: Observation, window: int) -> list[Finding]:
@@ -214,11 +243,22 @@ def _free_messages(obs: Observation, window: int) -> list[Finding]:
     if per_day < FREE_MESSAGES_PER_DAY:
         return []
     return [finding(
-        RULE, "free-message-quota", Severity.WARNING, res.id, OUTBOUND,
+        FREE_MESSAGE_QUOTA, res.id, OUTBOUND,
         f"Free tier {label(res)} sent {messages:,} messages (2 KB each) in {window} min: "
         f"~{per_day:,.0f}/day at this rate, over the {FREE_MESSAGES_PER_DAY:,}/day quota",
-        "Past the quota the service drops messages ('Message count reaches limit'). Cut outbound volume "
-        "(upstream webhook calls and live trace count too), or: " + _FREE_UPGRADE.format(name=res.name),
         {"outbound_bytes": sent, "messages": messages, "projected_per_day": per_day,
          "quota_per_day": FREE_MESSAGES_PER_DAY, "window_minutes": window},
+        guidance="Past the quota the service drops messages ('Message count reaches limit'). Cut outbound volume "
+                 "(upstream webhook calls and live trace count too), or: " + _FREE_UPGRADE.format(name=res.name),
     )]
+
+
+register(Rule(
+    RULE, (UTILISATION, FREE_AT_CAP, THROTTLED, SERVER_LOAD_HIGH, FREE_MESSAGE_QUOTA, NO_DATA, BAD_THRESHOLD_TAG),
+    check,
+    doc="per resource over the sweep window (`WATCHDOG_WINDOW_MINUTES`). The cap is units × connections per unit "
+        "(Free_F1 20; Standard_S1, Premium_P1, Premium_P2 1,000); utilisation is the larger of peak "
+        "`TotalConnectionCount` (Maximum) / cap and peak `ConnectionQuotaUtilization`, so either metric alone is "
+        "enough. A least-squares trend of the connection count projects when the cap will be reached; the minutes "
+        "and time go into the summary and evidence.",
+))

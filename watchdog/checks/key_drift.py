@@ -7,22 +7,59 @@ truth: 401 means broken for real, whatever the fingerprints say.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from watchdog import tags
 from watchdog.checks._common import finding, label
+from watchdog.checks.registry import Check, Rule, Source, register
 from watchdog.collect.errors import DEFERRED
 from watchdog.connstr import classify_host
 from watchdog.models import BoundSecret, Finding, Observation, Severity
-from watchdog.settings import Settings
+
+if TYPE_CHECKING:
+    from watchdog.settings import Settings
 
 RULE = "key-drift"
 KEYS_DEFERRED = "not listed this sweep: budget"
+SECRET_SYNC = "secret-sync"  # the remediation kind that answers a drifted key
 
 _SYNC = (
     "Write the resource's current primary connection string into this secret (secret sync does it "
     "when WATCHDOG_SECRET_SYNC=on; 'plan' shows the action), then make the apps that read it reload it."
 )
+_SECRET = frozenset({Source.INVENTORY, Source.SECRETS})
+_SECRET_AND_KEYS = _SECRET | {Source.KEYS}
+
+STALE_KEY = Check(RULE, "stale-key", Severity.CRITICAL,
+                  "the key matches neither current key (warning if the service still accepted it: keys changed "
+                  "mid-sweep)", _SECRET_AND_KEYS, SECRET_SYNC, _SYNC, also=(Severity.WARNING,))
+KEY_REJECTED = Check(RULE, "key-rejected", Severity.CRITICAL,
+                     "the service answered 401 (the key matched when listed, or the keys could not be listed)",
+                     _SECRET, SECRET_SYNC, _SYNC)
+SECONDARY_KEY = Check(RULE, "secondary-key", Severity.WARNING,
+                      "the key is the secondary: valid today, broken at the next secondary rotation (silent when "
+                      f"the secret is tagged `{tags.KEY}=secondary`)", _SECRET_AND_KEYS)
+WRONG_ENDPOINT = Check(RULE, "wrong-endpoint", Severity.CRITICAL,
+                       "the Endpoint host is not the resource's: another Web PubSub, a `*.signalr.net` or "
+                       "`*.servicebus.windows.net` host, anything else", _SECRET, SECRET_SYNC)
+NOT_CONNECTION_STRING = Check(RULE, "not-connection-string", Severity.CRITICAL,
+                              "the value has no Endpoint/AccessKey or is malformed (the reason names the property, "
+                              "never the value)", _SECRET)
+SECRET_DISABLED = Check(RULE, "secret-disabled", Severity.CRITICAL, "the secret is disabled", _SECRET,
+                        guidance="Enable the secret (or a newer version of it) in Key Vault, or point the apps at "
+                                 "another secret.")
+SECRET_EXPIRED = Check(RULE, "secret-expired", Severity.CRITICAL, "the secret's expiry date has passed", _SECRET,
+                       guidance="Set a new expiry date on the secret (or write a new version with one); apps that "
+                                "honour expiry will stop reading it.")
+SECRET_EXPIRING = Check(RULE, "secret-expiring", Severity.WARNING,
+                        "it expires within `WATCHDOG_SECRET_EXPIRY_DAYS` (30)", _SECRET,
+                        guidance="Extend the secret's expiry date or write a new version with a later one before "
+                                 "it lapses.")
+LOCAL_AUTH_DISABLED = Check(RULE, "local-auth-disabled", Severity.WARNING,
+                            "the resource has local auth disabled but the secret still holds a key (other key-drift "
+                            "checks are skipped: keys cannot work there; secret sync refuses)", _SECRET, SECRET_SYNC,
+                            "Switch the apps to Microsoft Entra ID (managed identity) and delete or disable this "
+                            "secret; the key in it cannot work while disableLocalAuth is true.")
 
 
 def _proof_evidence(secret: BoundSecret) -> dict[str, Any]:
@@ -67,8 +104,10 @@ def _check_secret(obs: Observation, secret: BoundSecret, settings: Settings, now
     if _keys_deferred(obs):
         evidence["keys"] = KEYS_DEFERRED
 
-    def make(check_id: str, severity: Severity, summary: str, guidance: str, **extra: Any) -> Finding:
-        return finding(RULE, check_id, severity, res.id, secret.uri, summary, guidance, {**evidence, **extra})
+    def make(check: Check, summary: str, guidance: str | None = None, severity: Severity | None = None,
+             **extra: Any) -> Finding:
+        return finding(check, res.id, secret.uri, summary, {**evidence, **extra}, guidance=guidance,
+                       severity=severity)
 
     holds_key = secret.has_value and (secret.key_fingerprint is not None or secret.endpoint_host is not None)
     if res.disable_local_auth:
@@ -76,35 +115,25 @@ def _check_secret(obs: Observation, secret: BoundSecret, settings: Settings, now
         if not holds_key:
             return []
         return [make(
-            "local-auth-disabled", Severity.WARNING,
+            LOCAL_AUTH_DISABLED,
             f"Secret {name} still holds an access-key connection string, but {label(res)} has local auth disabled",
-            "Switch the apps to Microsoft Entra ID (managed identity) and delete or disable this secret; "
-            "the key in it cannot work while disableLocalAuth is true.",
         )]
 
     out: list[Finding] = []
     if not secret.enabled:
-        out.append(make(
-            "secret-disabled", Severity.CRITICAL,
-            f"Secret {name} for {label(res)} is disabled: apps cannot read it",
-            "Enable the secret (or a newer version of it) in Key Vault, or point the apps at another secret.",
-        ))
+        out.append(make(SECRET_DISABLED, f"Secret {name} for {label(res)} is disabled: apps cannot read it"))
     if secret.expires_on is not None:
         days_left = (secret.expires_on - now) / timedelta(days=1)
         if days_left <= 0:
             out.append(make(
-                "secret-expired", Severity.CRITICAL,
-                f"Secret {name} for {label(res)} expired {-days_left:.1f} days ago",
-                "Set a new expiry date on the secret (or write a new version with one); apps that honour "
-                "expiry will stop reading it.",
+                SECRET_EXPIRED, f"Secret {name} for {label(res)} expired {-days_left:.1f} days ago",
                 expires_on=secret.expires_on.isoformat(), days_left=round(days_left, 1),
             ))
         elif days_left <= settings.secret_expiry_days:
             out.append(make(
-                "secret-expiring", Severity.WARNING,
+                SECRET_EXPIRING,
                 f"Secret {name} for {label(res)} expires in {days_left:.1f} days "
                 f"(warning window {settings.secret_expiry_days} days)",
-                "Extend the secret's expiry date or write a new version with a later one before it lapses.",
                 expires_on=secret.expires_on.isoformat(), days_left=round(days_left, 1),
                 window_days=settings.secret_expiry_days,
             ))
@@ -113,7 +142,7 @@ def _check_secret(obs: Observation, secret: BoundSecret, settings: Settings, now
 
     if secret.parse_error is not None or secret.endpoint_host is None or secret.key_fingerprint is None:
         out.append(make(
-            "not-connection-string", Severity.CRITICAL,
+            NOT_CONNECTION_STRING,
             f"Secret {name} for {label(res)} does not hold a Web PubSub connection string "
             f"({secret.parse_error or 'unparsed'}); {_proof_text(secret)}",
             f"Write a connection string of the form Endpoint=https://{res.host_name};AccessKey=...;Version=1.0; "
@@ -125,7 +154,7 @@ def _check_secret(obs: Observation, secret: BoundSecret, settings: Settings, now
     if secret.endpoint_host.lower() != res.host_name.lower():
         kind = classify_host(secret.endpoint_host, res.host_name)
         out.append(make(
-            "wrong-endpoint", Severity.CRITICAL,
+            WRONG_ENDPOINT,
             f"Secret {name} points at {secret.endpoint_host} ({kind.value}), not {res.host_name}; "
             f"{_proof_text(secret)}",
             f"The secret is bound to {label(res)} but holds another service's connection string. Fix the "
@@ -150,9 +179,7 @@ def _key_verdict(
         unread = f"keys {KEYS_DEFERRED}" if _keys_deferred(obs) else "current keys could not be read"
         if _rejected(secret):
             return [make(
-                "key-rejected", Severity.CRITICAL,
-                f"Secret {name} for {label(res)}: {_proof_text(secret)} ({unread})",
-                _SYNC,
+                KEY_REJECTED, f"Secret {name} for {label(res)}: {_proof_text(secret)} ({unread})",
             )]
         return []
     matched = "primary" if fp == keys.primary else "secondary" if fp == keys.secondary else None
@@ -161,28 +188,41 @@ def _key_verdict(
         if _accepted(secret):
             # Keys may have rotated between listKeys and the proof: the proof is fresher.
             return [make(
-                "stale-key", Severity.WARNING,
+                STALE_KEY,
                 f"Secret {name} matches neither key listed for {label(res)}, yet {_proof_text(secret)}",
                 "Keys probably changed during the sweep; the next sweep re-reads them. If this persists, "
-                + _SYNC, **ev,
+                + _SYNC, Severity.WARNING, **ev,
             )]
         return [make(
-            "stale-key", Severity.CRITICAL,
+            STALE_KEY,
             f"Secret {name} holds a key that matches neither current key of {label(res)}; {_proof_text(secret)}",
-            _SYNC, **ev,
+            **ev,
         )]
     if _rejected(secret):
         return [make(
-            "key-rejected", Severity.CRITICAL,
+            KEY_REJECTED,
             f"Secret {name} matches the {matched} key of {label(res)}, but {_proof_text(secret)}",
             "The key was probably regenerated after it was listed. " + _SYNC, **ev,
         )]
     intended = secret.tags.get(tags.KEY, "primary").strip().lower()
     if matched == "secondary" and intended != "secondary":
         return [make(
-            "secondary-key", Severity.WARNING,
+            SECONDARY_KEY,
             f"Secret {name} holds the secondary key of {label(res)}: valid today ({_proof_text(secret)}), "
             "broken at the next secondary rotation",
             f"{_SYNC} If the secondary key is intended, tag the secret {tags.KEY}=secondary.", **ev,
         )]
     return []
+
+
+register(Rule(
+    RULE,
+    (STALE_KEY, KEY_REJECTED, SECONDARY_KEY, WRONG_ENDPOINT, NOT_CONNECTION_STRING, SECRET_DISABLED, SECRET_EXPIRED,
+     SECRET_EXPIRING, LOCAL_AUTH_DISABLED),
+    check,
+    doc="for each Key Vault secret bound to a resource. The stored connection string is parsed (property names "
+        "case-blind, spaces and order ignored, `Port=` allowed) and its key compared by fingerprint with the keys "
+        "`listKeys` returned. The data-plane proof (a `HEAD` for a random connection id signed with the stored key: "
+        "404 = accepted, 401 = rejected) travels with every verdict and wins over the fingerprints: 401 means "
+        "broken for real.",
+))

@@ -5,7 +5,13 @@ when that call failed or the SKU is new to us.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from watchdog.checks._common import series
 from watchdog.models import Observation, Resource
+
+CONNECTIONS = "TotalConnectionCount:Maximum"
+QUOTA = "ConnectionQuotaUtilization:Maximum"
 
 _UP_TO_100 = tuple(range(1, 11)) + tuple(range(20, 101, 10))
 
@@ -52,3 +58,36 @@ def next_capacity(obs: Observation, needed_connections: float) -> int | None:
         if units > obs.resource.capacity and units * per_unit > needed_connections:
             return units
     return None
+
+
+@dataclass(frozen=True)
+class Utilisation:
+    """How full a resource was over the window: the capacity rule and the scale plan both judge by it."""
+
+    peak_connections: float | None  # measured peak TotalConnectionCount, None without that metric
+    connection_pct: float | None  # peak / cap, None without the metric or a known cap
+    quota_pct: float | None  # peak ConnectionQuotaUtilization, the service's own figure
+    cap: int | None  # units x connections per unit, None for an unknown tier
+
+    @property
+    def pct(self) -> float:
+        """The larger of the two figures: either one alone is enough to judge."""
+        return max(p for p in (self.connection_pct, self.quota_pct) if p is not None)
+
+    @property
+    def peak_or_derived(self) -> float:
+        """The peak connection count; without the metric, what the quota percentage implies."""
+        if self.peak_connections is not None:
+            return self.peak_connections
+        return self.pct * (self.cap or 0) / 100
+
+
+def utilisation(obs: Observation) -> Utilisation | None:
+    """Peak utilisation over the sweep window; None when no figure can be computed."""
+    cap = connection_cap(obs.resource)
+    peak = max((v for _, v in series(obs.metrics, CONNECTIONS)), default=None)
+    quota = max((v for _, v in series(obs.metrics, QUOTA)), default=None)
+    conn_pct = peak * 100 / cap if peak is not None and cap else None
+    if conn_pct is None and quota is None:
+        return None
+    return Utilisation(peak, conn_pct, quota, cap)

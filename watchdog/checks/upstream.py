@@ -9,10 +9,14 @@ loopback, link-local or metadata address) is info.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from watchdog.checks._common import close_count, finding, label
+from watchdog.checks.registry import Check, Rule, Source, register
 from watchdog.models import Finding, HandlerLogError, HandlerProbe, Observation, Severity
-from watchdog.settings import Settings
+
+if TYPE_CHECKING:
+    from watchdog.settings import Settings
 
 RULE = "upstream"
 
@@ -51,17 +55,41 @@ _PROBE_FIX = {
 }
 
 
+_CLOSE_CHECKS = {
+    category: Check(RULE, category.lower(), Severity.WARNING,
+                    f"`ConnectionCloseCount` with category `{category}`: {what}",
+                    frozenset({Source.INVENTORY, Source.METRICS}), guidance=fix)
+    for category, (what, fix) in _CLOSES.items()
+}
+HANDLER_ERRORS = Check(
+    RULE, "handler-errors", Severity.WARNING,
+    "event-handler errors in the resource logs, one finding per hub, event and status (critical for the `connect` "
+    "event, since every client is rejected)",
+    frozenset({Source.INVENTORY, Source.DIAGNOSTICS, Source.LOGS}), also=(Severity.CRITICAL,))
+PROBE_FAILED = Check(
+    RULE, "probe-failed", Severity.WARNING,
+    "the abuse-protection `OPTIONS` probe of a configured handler failed, naming the cause: DNS, TLS, timeout, "
+    "connection, status, missing `WebHook-Allowed-Origin`, redirect",
+    frozenset({Source.INVENTORY, Source.HUBS, Source.PROBES}))
+PROBE_BLOCKED = Check(
+    RULE, "probe-blocked", Severity.INFO,
+    "the handler points at a loopback, link-local or metadata address and was not probed",
+    frozenset({Source.INVENTORY, Source.HUBS, Source.PROBES}),
+    guidance="The service cannot reach loopback/link-local/metadata addresses either: point urlTemplate at a "
+             "public https endpoint.")
+
+
 def check(obs: Observation, settings: Settings, now: datetime) -> list[Finding]:
     res = obs.resource
     out: list[Finding] = []
     window = obs.metrics.window_minutes if obs.metrics else settings.window_minutes
-    for category, (what, fix) in _CLOSES.items():
+    for category, (what, _) in _CLOSES.items():
         count = close_count(obs.metrics, category)
         if count > 0:
             out.append(finding(
-                RULE, category.lower(), Severity.WARNING, res.id, f"ConnectionCloseCount:{category}",
+                _CLOSE_CHECKS[category], res.id, f"ConnectionCloseCount:{category}",
                 f"{label(res)}: {count:,.0f} connections closed as {category} in {window} min: {what}",
-                fix, {"closes": count, "category": category, "window_minutes": window},
+                {"closes": count, "category": category, "window_minutes": window},
             ))
     out.extend(_log_group(obs, group) for group in obs.log_errors or ())
     out.extend(_probe(obs, probe) for probe in obs.probes if not probe.ok)
@@ -73,13 +101,13 @@ def _log_group(obs: Observation, group: HandlerLogError) -> Finding:
     severity = Severity.CRITICAL if group.event.lower() == "connect" else Severity.WARNING
     impact = "clients cannot connect" if severity is Severity.CRITICAL else "events are not handled"
     return finding(
-        RULE, "handler-errors", severity, res.id, f"{group.hub}/{group.event}/{group.status}",
+        HANDLER_ERRORS, res.id, f"{group.hub}/{group.event}/{group.status}",
         f"{label(res)}: {group.count:,} event handler errors for hub {group.hub}, event {group.event} "
         f"({group.kind}, {group.status}): {impact}",
-        _log_fix(group),
         {"hub": group.hub, "event": group.event, "status": group.status, "kind": group.kind,
          "count": group.count, "last_seen": group.last_seen.isoformat() if group.last_seen else None,
          "sample": group.sample},
+        guidance=_log_fix(group), severity=severity,
     )
 
 
@@ -102,15 +130,22 @@ def _probe(obs: Observation, probe: HandlerProbe) -> Finding:
     subject = f"{handler.hub} {handler.url_redacted}"
     if cause == "blocked":
         return finding(
-            RULE, "probe-blocked", Severity.INFO, res.id, subject,
+            PROBE_BLOCKED, res.id, subject,
             f"{label(res)}: handler for hub {handler.hub} at {handler.host} was not probed (private or metadata address)",
-            "The service cannot reach loopback/link-local/metadata addresses either: point urlTemplate at a "
-            "public https endpoint.", evidence,
+            evidence,
         )
     reason = _PROBE_CAUSES.get(cause, "the validation request failed")
     status = f" ({probe.status})" if probe.status else ""
     return finding(
-        RULE, "probe-failed", Severity.WARNING, res.id, subject,
+        PROBE_FAILED, res.id, subject,
         f"{label(res)}: event handler for hub {handler.hub} at {handler.host} fails validation: {reason}{status}",
-        _PROBE_FIX.get(cause, "Check that the handler answers OPTIONS validation requests with 2xx."), evidence,
+        evidence, guidance=_PROBE_FIX.get(cause, "Check that the handler answers OPTIONS validation requests with 2xx."),
     )
+
+
+register(Rule(
+    RULE, (*_CLOSE_CHECKS.values(), HANDLER_ERRORS, PROBE_FAILED, PROBE_BLOCKED), check,
+    doc="per resource: are the event handlers (your webhooks) answering the service? Three independent signals: "
+        "connection closes the service blames on the upstream, handler errors in the resource logs, and the "
+        "watchdog's own abuse-protection `OPTIONS` probe of every configured handler.",
+))

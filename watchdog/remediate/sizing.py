@@ -9,12 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from typing import TYPE_CHECKING
+
 from watchdog import tags
 from watchdog.checks import tiers
-from watchdog.checks._common import series
-from watchdog.checks.capacity import CONNECTIONS, QUOTA
 from watchdog.models import Observation
-from watchdog.settings import Settings
+
+if TYPE_CHECKING:
+    from watchdog.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -26,17 +28,11 @@ class Load:
 
 def load(obs: Observation) -> Load | None:
     """Peak load over the sweep window; None when there is no connection metric to judge by."""
-    cap = tiers.connection_cap(obs.resource)
-    conns = [v for _, v in series(obs.metrics, CONNECTIONS)]
-    quota = [v for _, v in series(obs.metrics, QUOTA)]
-    if not cap or not (conns or quota):
+    util = tiers.utilisation(obs)
+    if util is None or not util.cap:
         return None
-    peak = max(conns) if conns else None
-    quota_pct = max(quota) if quota else None
-    conn_pct = peak * 100 / cap if peak is not None else None
-    util = max(p for p in (conn_pct, quota_pct) if p is not None)
     # Without a connection count, the quota percentage tells us the peak just as well.
-    return Load(peak if peak is not None else util * cap / 100, util, cap)
+    return Load(util.peak_or_derived, util.pct, util.cap)
 
 
 def budget(obs: Observation, settings: Settings) -> int:
