@@ -13,8 +13,6 @@ from emulator.scenarios.generate import generate
 from emulator.world import TokenBucket
 from watchdog import sweep
 from watchdog.azure import ARM_READ, ARM_WRITE, ArmRateLimiter, AzureClients, Bucket
-from watchdog.collect import cache
-from watchdog.collect.inventory import SkuCache
 from watchdog.ledger.sqlite import SqliteLedger
 from watchdog.models import Report
 from watchdog.settings import Settings
@@ -24,17 +22,9 @@ from .sweep_helpers import settings_for
 pytestmark = pytest.mark.integration
 
 
-def sweep_once(settings: Settings, path: Path, monkeypatch: pytest.MonkeyPatch,
-               limiter: ArmRateLimiter | None = None) -> Report:
-    monkeypatch.setattr(sweep, "SKUS", SkuCache())
-    monkeypatch.setattr(sweep, "RESOURCES", cache.ResourceCache())
-    clients = AzureClients(settings, limiter=limiter)
-    ledger = SqliteLedger(path)
-    try:
-        return sweep.run_sweep(settings, clients=clients, ledger=ledger)
-    finally:
-        ledger.close()
-        clients.close()
+def sweep_once(settings: Settings, path: Path, limiter: ArmRateLimiter | None = None) -> Report:
+    with AzureClients(settings, limiter=limiter) as clients, SqliteLedger(path) as ledger:
+        return sweep.run_sweep(settings, clients=clients, ledger=ledger, caches=sweep.Caches())
 
 
 def names(emulator, op: str, after: int = 0) -> list[str]:  # noqa: ANN001
@@ -66,7 +56,7 @@ def test_the_limiter_keeps_a_cold_sweep_under_arms_buckets(emulator_factory, mon
     emulator = generated(emulator_factory, 60, arm_reads_burst=20, arm_reads_per_second=40)
     settings = settings_for(emulator, monkeypatch)
     limiter = ArmRateLimiter({ARM_READ: Bucket(20, 40), ARM_WRITE: Bucket(200, 10)})
-    report = sweep_once(settings, tmp_path / "l.sqlite3", monkeypatch, limiter)
+    report = sweep_once(settings, tmp_path / "l.sqlite3", limiter)
     assert len(names(emulator, "arm.diagnosticSettings")) == 60  # cold: every resource read
     assert report.throttled.get("arm-read", 0) == 0
     assert not [e for e in emulator.journal if e.status == 429]
@@ -79,7 +69,7 @@ def test_the_limiter_backs_off_when_the_headers_show_someone_else_spent_the_buck
     # Another caller of the same identity and subscription left 60 of the 250 read tokens.
     world.buckets[(world.subscriptions[0], world.principal_id, "reads")] = TokenBucket(250, 25, tokens=60)
     settings = settings_for(emulator, monkeypatch)
-    report = sweep_once(settings, tmp_path / "l.sqlite3", monkeypatch)
+    report = sweep_once(settings, tmp_path / "l.sqlite3")
     assert len(names(emulator, "arm.diagnosticSettings")) == 60
     # Believing its own 200 tokens, the sweep would have sent ~130 reads into 60: 429s.
     assert report.throttled.get("arm-read", 0) == 0
@@ -88,7 +78,7 @@ def test_the_limiter_backs_off_when_the_headers_show_someone_else_spent_the_buck
 def test_throttled_calls_are_retried_until_they_pass(emulator_factory, monkeypatch, tmp_path):
     emulator = generated(emulator_factory, 20, arm_reads_burst=2, arm_reads_per_second=8)
     settings = settings_for(emulator, monkeypatch)
-    report = sweep_once(settings, tmp_path / "l.sqlite3", monkeypatch, NoLimit())
+    report = sweep_once(settings, tmp_path / "l.sqlite3", NoLimit())
     assert report.throttled.get("arm-read", 0) > 0  # 16 threads into a bucket of 2: met...
     assert not [e for e in report.errors if e.kind == "throttled"]  # ...and none left unhandled
     assert len(names(emulator, "arm.diagnosticSettings")) >= 20
@@ -99,7 +89,7 @@ def test_list_keys_is_capped_per_sweep_most_urgent_first_and_deferred_keys_give_
     emulator = generated(emulator_factory, 40)
     settings = settings_for(emulator, monkeypatch, WATCHDOG_MAX_LIST_KEYS="3")
     path = tmp_path / "l.sqlite3"
-    first = sweep_once(settings, path, monkeypatch)
+    first = sweep_once(settings, path)
     listed = names(emulator, "arm.listKeys")
     deferred = errors_of(first, "keys", "deferred")
     assert len(listed) == 3 and len(deferred) >= 3 and not set(listed) & deferred
@@ -119,7 +109,7 @@ def test_list_keys_is_capped_per_sweep_most_urgent_first_and_deferred_keys_give_
     emulator.world.regenerate_key(emulator.world.resource_by_name(regenerated).id, "primary")
     emulator.world.regenerate_key(emulator.world.resource_by_name(regenerated).id, "secondary")
     mark = len(emulator.journal)
-    second = sweep_once(settings, path, monkeypatch)
+    second = sweep_once(settings, path)
     again = names(emulator, "arm.listKeys", mark)
     assert len(again) == 3 and regenerated in again
     assert sorted(set(again) - {regenerated}) == sorted(deferred)[:2]
@@ -140,7 +130,7 @@ def test_past_the_deadline_cold_reads_are_deferred_and_the_cache_fills_over_swee
     for n in range(1, 11):
         limiter = ArmRateLimiter({ARM_READ: Bucket(20, 10), ARM_WRITE: Bucket(200, 10)})
         mark = len(emulator.journal)
-        report = sweep_once(settings, path, monkeypatch, limiter)
+        report = sweep_once(settings, path, limiter)
         now_read = set(names(emulator, "arm.diagnosticSettings", mark))
         assert not now_read & read  # what an earlier sweep cached is not read again
         read |= now_read

@@ -10,13 +10,11 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from watchdog import sweep
 from watchdog.collect import cache
-from watchdog.collect.inventory import SkuCache
 from watchdog.ledger.sqlite import SqliteLedger
 from watchdog.models import Report
 from watchdog.settings import Settings
-from watchdog.sweep import run_sweep
+from watchdog.sweep import Caches, run_sweep
 
 from .sweep_helpers import settings_for
 
@@ -28,16 +26,10 @@ SECRET_BEARING = {"chat-prod", "notify-prod"}
 SECRET_TEXT = (b"demo-function-key", b"demo-signature", b"code=", b"sig=")
 
 
-def fresh_process_sweep(settings: Settings, ledger_path: Path, monkeypatch: pytest.MonkeyPatch,
-                        now: datetime | None = None) -> Report:
+def fresh_process_sweep(settings: Settings, ledger_path: Path, now: datetime | None = None) -> Report:
     """A sweep as a fresh process runs it: new clients, empty in-process caches, the ledger file."""
-    monkeypatch.setattr(sweep, "SKUS", SkuCache())
-    monkeypatch.setattr(sweep, "RESOURCES", cache.ResourceCache())
-    ledger = SqliteLedger(ledger_path)
-    try:
-        return run_sweep(settings, ledger=ledger, now=now)
-    finally:
-        ledger.close()
+    with SqliteLedger(ledger_path) as ledger:
+        return run_sweep(settings, ledger=ledger, now=now, caches=Caches())
 
 
 def reads(emulator, op: str, after: int) -> list[str]:
@@ -49,12 +41,12 @@ def test_a_fresh_process_reads_no_cached_hubs_or_diagnostics_and_the_ledger_hold
         emulator, monkeypatch, tmp_path):
     settings = settings_for(emulator, monkeypatch)
     path = tmp_path / "ledger.sqlite3"
-    first = fresh_process_sweep(settings, path, monkeypatch)
+    first = fresh_process_sweep(settings, path)
     mark = len(emulator.journal)
     assert reads(emulator, "arm.listHubs", 0) == sorted(NAMES)
     assert reads(emulator, "arm.diagnosticSettings", 0) == sorted(NAMES)
 
-    second = fresh_process_sweep(settings, path, monkeypatch)
+    second = fresh_process_sweep(settings, path)
     assert reads(emulator, "arm.diagnosticSettings", mark) == []
     # Only hubs whose templates hold more than the ledger may keep are read again.
     assert reads(emulator, "arm.listHubs", mark) == sorted(SECRET_BEARING)
@@ -78,11 +70,11 @@ def test_without_secret_bearing_templates_a_fresh_process_reads_no_hubs_at_all(e
                 handler.url_template = handler.url_template.split("?")[0]
     settings = settings_for(emulator, monkeypatch)
     path = tmp_path / "ledger.sqlite3"
-    fresh_process_sweep(settings, path, monkeypatch)
+    fresh_process_sweep(settings, path)
     mark = len(emulator.journal)
     probes = len(emulator.deliveries("handler.contoso.com"))
 
-    fresh_process_sweep(settings, path, monkeypatch)
+    fresh_process_sweep(settings, path)
     assert reads(emulator, "arm.listHubs", mark) == []
     assert reads(emulator, "arm.diagnosticSettings", mark) == []
     # Handlers rebuilt from the ledger are still probed, at the same URLs.
@@ -93,7 +85,7 @@ def test_a_change_in_the_activity_log_rereads_exactly_that_resource_in_a_fresh_p
         emulator, monkeypatch, tmp_path):
     settings = settings_for(emulator, monkeypatch)
     path = tmp_path / "ledger.sqlite3"
-    fresh_process_sweep(settings, path, monkeypatch)
+    fresh_process_sweep(settings, path)
     presence = emulator.world.resource_by_name("presence-eu")
     presence.hubs["presence"].event_handlers[0].url_template = "https://events.fabrikam.com/presence/{event}"
     emulator.world.record_activity(f"{presence.id}/hubs/presence", "Microsoft.SignalRService/WebPubSub/hubs/write",
@@ -103,7 +95,7 @@ def test_a_change_in_the_activity_log_rereads_exactly_that_resource_in_a_fresh_p
     # Two minutes later (past the clock margin), so the next sweep can tell the entry read now
     # holds the change.
     later = datetime.now(timezone.utc) + cache.CLOCK_MARGIN * 2
-    report = fresh_process_sweep(settings, path, monkeypatch, now=later)
+    report = fresh_process_sweep(settings, path, now=later)
     assert reads(emulator, "arm.diagnosticSettings", mark) == ["presence-eu"]
     assert reads(emulator, "arm.listHubs", mark) == sorted(SECRET_BEARING | {"presence-eu"})
     # The probe went to the new handler: the sweep used what it re-read, not the cached entry.
@@ -113,7 +105,7 @@ def test_a_change_in_the_activity_log_rereads_exactly_that_resource_in_a_fresh_p
     # The next process sees the change again (the lookback overlaps), but the entry in the ledger
     # was read after it: no read of presence-eu again.
     mark = len(emulator.journal)
-    fresh_process_sweep(settings, path, monkeypatch, now=later + timedelta(seconds=1))
+    fresh_process_sweep(settings, path, now=later + timedelta(seconds=1))
     assert len(emulator.journal.where(op="arm.activityLog")) == 2
     assert reads(emulator, "arm.diagnosticSettings", mark) == []
     assert reads(emulator, "arm.listHubs", mark) == sorted(SECRET_BEARING)
@@ -122,11 +114,11 @@ def test_a_change_in_the_activity_log_rereads_exactly_that_resource_in_a_fresh_p
 def test_an_unreadable_activity_log_trusts_no_cached_entry_and_says_why(emulator, monkeypatch, tmp_path):
     settings = settings_for(emulator, monkeypatch)
     path = tmp_path / "ledger.sqlite3"
-    fresh_process_sweep(settings, path, monkeypatch)
+    fresh_process_sweep(settings, path)
     emulator.deny("arm", f"/subscriptions/{SUB}", "Microsoft.Insights/eventtypes/values/read")
     for _ in range(2):  # every sweep tries the log again, so the finding does not flap
         mark = len(emulator.journal)
-        report = fresh_process_sweep(settings, path, monkeypatch)
+        report = fresh_process_sweep(settings, path)
         assert reads(emulator, "arm.diagnosticSettings", mark) == sorted(NAMES)
         assert reads(emulator, "arm.listHubs", mark) == sorted(NAMES)
         (blind,) = [f for f in report.findings if f.rule == "blind-spot" and f.check == "activity-log-forbidden"]
@@ -134,9 +126,9 @@ def test_an_unreadable_activity_log_trusts_no_cached_entry_and_says_why(emulator
         assert "Microsoft.Insights/eventtypes/values/read" in blind.guidance
 
     emulator.allow_all()
-    fresh_process_sweep(settings, path, monkeypatch)  # reads the log; its record restarted last sweep
+    fresh_process_sweep(settings, path)  # reads the log; its record restarted last sweep
     mark = len(emulator.journal)
-    fresh_process_sweep(settings, path, monkeypatch)
+    fresh_process_sweep(settings, path)
     assert reads(emulator, "arm.diagnosticSettings", mark) == []
 
 
@@ -156,8 +148,9 @@ def test_autoscale_is_listed_once_per_subscription_and_found_in_any_resource_gro
 
 def test_the_in_process_cache_still_serves_sweeps_without_a_ledger(emulator, monkeypatch):
     settings = settings_for(emulator, monkeypatch)
-    run_sweep(settings)
+    caches = Caches()  # one process, two sweeps
+    run_sweep(settings, caches=caches)
     mark = len(emulator.journal)
-    run_sweep(settings)
+    run_sweep(settings, caches=caches)
     # In memory the full templates may stay, so nothing is re-read.
     assert reads(emulator, "arm.listHubs", mark) == [] and reads(emulator, "arm.diagnosticSettings", mark) == []

@@ -10,7 +10,7 @@ from watchdog import report as report_mod
 from watchdog.azure import USER_AGENT
 from watchdog.ledger.sqlite import SqliteLedger
 from watchdog.scope import Scope
-from watchdog.sweep import run_sweep
+from watchdog.sweep import Caches, run_sweep
 
 from .sweep_helpers import observe_by_name, settings_for
 
@@ -184,7 +184,8 @@ def test_keys_are_listed_only_when_the_secrets_call_for_it(emulator, monkeypatch
 def test_a_warm_sweep_rereads_hubs_and_diagnostics_only_where_the_activity_log_shows_a_change(
         emulator, monkeypatch):
     settings = settings_for(emulator, monkeypatch)
-    run_sweep(settings)
+    caches = Caches()  # one process, two sweeps
+    run_sweep(settings, caches=caches)
     first = len(emulator.journal.where(op="arm.listHubs"))
     assert first == 5
     chat = emulator.world.resource_by_name("chat-prod")
@@ -192,7 +193,7 @@ def test_a_warm_sweep_rereads_hubs_and_diagnostics_only_where_the_activity_log_s
     emulator.world.record_activity(f"{chat.id}/hubs/chat", "Microsoft.SignalRService/WebPubSub/hubs/write",
                                    "admin@contoso.com")
 
-    report = run_sweep(settings)
+    report = run_sweep(settings, caches=caches)
     assert len(emulator.journal.where(op="arm.listHubs")) == first + 1
     assert len(emulator.journal.where(op="arm.diagnosticSettings")) == 6
     assert len(emulator.journal.where(op="arm.activityLog")) == 1

@@ -50,11 +50,11 @@ def drift(report: Report) -> dict[str, tuple[str, str]]:
 def test_unchanged_secrets_are_not_read_or_proven_again_and_keep_their_findings(steady, monkeypatch, tmp_path):
     settings = settings_for(steady, monkeypatch)
     path = tmp_path / "ledger.sqlite3"
-    first = fresh_process_sweep(settings, path, monkeypatch)
+    first = fresh_process_sweep(settings, path)
     assert secret_reads(steady, 0) == SECRETS and proofs_to(steady, 0) == HOSTS
     mark = len(steady.journal)
 
-    second = fresh_process_sweep(settings, path, monkeypatch)
+    second = fresh_process_sweep(settings, path)
     assert secret_reads(steady, mark) == REJECTED and proofs_to(steady, mark) == REJECTED_HOSTS
     assert drift(second) == drift(first) and drift(first)
     assert sorted(f.fingerprint for f in second.findings) == sorted(f.fingerprint for f in first.findings)
@@ -74,13 +74,13 @@ def test_unchanged_secrets_are_not_read_or_proven_again_and_keep_their_findings(
 def test_a_new_secret_version_is_read_and_proven_alone(steady, monkeypatch, tmp_path):
     settings = settings_for(steady, monkeypatch)
     path = tmp_path / "ledger.sqlite3"
-    fresh_process_sweep(settings, path, monkeypatch)
+    fresh_process_sweep(settings, path)
     vault = steady.world.vaults[VAULT]
     vault.set_secret("presence-connection", vault.latest("presence-connection").value,
                      tags=vault.latest("presence-connection").tags)
     mark = len(steady.journal)
 
-    fresh_process_sweep(settings, path, monkeypatch)
+    fresh_process_sweep(settings, path)
     assert secret_reads(steady, mark) == sorted(REJECTED + ["presence-connection"])
     assert proofs_to(steady, mark) == sorted(REJECTED_HOSTS + ["presence-eu.webpubsub.azure.com"])
 
@@ -88,12 +88,12 @@ def test_a_new_secret_version_is_read_and_proven_alone(steady, monkeypatch, tmp_
 def test_a_regenerated_key_is_proven_again_and_the_drift_caught(steady, monkeypatch, tmp_path):
     settings = settings_for(steady, monkeypatch)
     path = tmp_path / "ledger.sqlite3"
-    first = fresh_process_sweep(settings, path, monkeypatch)
+    first = fresh_process_sweep(settings, path)
     assert drift(first)["notify-prod-connection"] == ("secondary-key", "warning")
     steady.regenerate_key("notify-prod", "secondary")  # recorded in the activity log
     mark = len(steady.journal)
 
-    second = fresh_process_sweep(settings, path, monkeypatch)
+    second = fresh_process_sweep(settings, path)
     assert secret_reads(steady, mark) == sorted(REJECTED + ["notify-prod-connection"])
     assert proofs_to(steady, mark) == sorted(REJECTED_HOSTS + ["notify-prod.webpubsub.azure.com"])
     check, severity = drift(second)["notify-prod-connection"]
@@ -106,12 +106,12 @@ def test_a_proof_older_than_the_interval_is_made_again(steady, monkeypatch, tmp_
     settings = settings_for(steady, monkeypatch, WATCHDOG_PROOF_INTERVAL_MINUTES="60")
     path = tmp_path / "ledger.sqlite3"
     now = datetime.now(timezone.utc)
-    fresh_process_sweep(settings, path, monkeypatch, now=now)
+    fresh_process_sweep(settings, path, now=now)
     mark = len(steady.journal)
-    fresh_process_sweep(settings, path, monkeypatch, now=now + timedelta(minutes=59))
+    fresh_process_sweep(settings, path, now=now + timedelta(minutes=59))
     assert secret_reads(steady, mark) == REJECTED
     mark = len(steady.journal)
-    fresh_process_sweep(settings, path, monkeypatch, now=now + timedelta(minutes=60))
+    fresh_process_sweep(settings, path, now=now + timedelta(minutes=60))
     assert secret_reads(steady, mark) == SECRETS and proofs_to(steady, mark) == HOSTS
 
 
@@ -119,12 +119,12 @@ def test_a_secret_written_just_before_its_read_is_read_once_more(emulator, monke
     # Key Vault's times are to the second: a second write in the same second would go unseen.
     settings = settings_for(emulator, monkeypatch)
     path = tmp_path / "ledger.sqlite3"
-    fresh_process_sweep(settings, path, monkeypatch)
+    fresh_process_sweep(settings, path)
     mark = len(emulator.journal)
-    fresh_process_sweep(settings, path, monkeypatch, now=datetime.now(timezone.utc) + timedelta(minutes=2))
+    fresh_process_sweep(settings, path, now=datetime.now(timezone.utc) + timedelta(minutes=2))
     assert secret_reads(emulator, mark) == SECRETS
     mark = len(emulator.journal)
-    fresh_process_sweep(settings, path, monkeypatch, now=datetime.now(timezone.utc) + timedelta(minutes=3))
+    fresh_process_sweep(settings, path, now=datetime.now(timezone.utc) + timedelta(minutes=3))
     assert secret_reads(emulator, mark) == REJECTED
 
 

@@ -27,11 +27,16 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
+from watchdog.collect import proofs
+from watchdog.collect.calls import Calls
 from watchdog.ledger.base import CacheEntry, Ledger
 from watchdog.ledger.codec import from_iso, to_iso
-from watchdog.models import Diagnostics, EventHandler, Sensitive
+from watchdog.models import Diagnostics, EventHandler, Resource, Sensitive
+
+if TYPE_CHECKING:
+    from watchdog.azure import AzureClients
 
 MAX_AGE = timedelta(hours=6)
 # The activity log can show an event a few minutes after it happened: look back this much more.
@@ -173,3 +178,23 @@ class ResourceCache:
         """Keep freshly read entries, keyed by lower-case resource id (one batched write)."""
         self._store.put_cached(*(CacheEntry(RESOURCE_KIND, rid, entry if self._in_memory else to_payload(entry),
                                             entry.read_at) for rid, entry in entries.items()))
+
+
+def refresh(calls: Calls, clients: AzureClients, cache: ResourceCache, ledger: Ledger | None,
+            resources: Iterable[Resource], now: datetime) -> None:
+    """Drop cached hubs/diagnostics, and the ledger's secret proofs, of resources the activity log
+    shows changed (a write, a regenerateKey) since the last check by any process (one read per
+    subscription with a record to keep up to date)."""
+    subs = sorted({r.subscription_id for r in resources})
+    since = {sub: checked for sub in subs if (checked := cache.last_checked(sub)) is not None}
+    reads = {sub: calls.submit(lambda sub=sub: changed_resources(clients.monitor(sub), sub, since[sub] - OVERLAP, now),
+                               "activity-log", subject=f"/subscriptions/{sub}", action=ACTION)
+             for sub in since}
+    for sub in subs:
+        changed = reads[sub].result() if sub in reads else None
+        if changed is None:  # no record yet, or the log could not be read: nothing cached is trusted
+            cache.restart(sub, now)
+        else:
+            if ledger is not None:  # before the mark moves past the events (as apply_changes does)
+                proofs.drop_changed(ledger, changed, CLOCK_MARGIN)
+            cache.apply_changes(sub, changed, now)

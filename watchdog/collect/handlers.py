@@ -7,13 +7,19 @@ service sends it too, but never logged, stored or put in a message.
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import socket
 import threading
-from typing import Any
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
-from watchdog.azure import USER_AGENT
+from watchdog.azure import PROBE, USER_AGENT
+from watchdog.collect.calls import Calls
 from watchdog.collect.errors import scrub
-from watchdog.models import EventHandler, HandlerProbe, Sensitive
+from watchdog.models import EventHandler, HandlerProbe, Resource, Sensitive
+
+if TYPE_CHECKING:
+    from watchdog.azure import AzureClients
 
 BLOCKED_NAMES = frozenset({"localhost", "metadata.azure.internal", "metadata.google.internal"})
 METADATA_IPS = frozenset({ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254"),
@@ -156,3 +162,36 @@ def probe(handler: EventHandler, template: Sensitive, resource_host: str, timeou
               "status": f"the handler answered {response.status_code}",
               "missing-allowed-origin": f"no WebHook-Allowed-Origin: * or {resource_host} in the answer"}[cause]
     return HandlerProbe(handler, ok=False, cause=cause, status=response.status_code, detail=detail)
+
+
+# -- in the sweep --------------------------------------------------------------------------------
+
+
+def submit(calls: Calls, session: Any, clients: AzureClients, per_host: int, timeout: float,
+           by_id: Mapping[str, Resource], found: Mapping[str, Sequence[tuple[EventHandler, Sensitive]]],
+           ) -> dict[str, list[Future[HandlerProbe | None]]]:
+    """One probe per handler (`calls`: the probe pool; `session`: new_session's), at most
+    `per_host` (WATCHDOG_PROBE_PER_HOST) in flight per host."""
+    gate = HostGate(per_host)
+
+    def run(handler: EventHandler, template: Sensitive, resource: Resource) -> HandlerProbe:
+        with gate(handler.host):
+            clients.counter.add(PROBE)
+            return probe(handler, template, resource.host_name, timeout, session)
+
+    # Submitted host by host in turn, so the pool's threads spread over hosts instead of queueing
+    # behind one host's gate.
+    by_host: dict[str, list[tuple[str, EventHandler, Sensitive]]] = {}
+    for rid, pairs in found.items():
+        for h, t in pairs:
+            by_host.setdefault(h.host.lower(), []).append((rid, h, t))
+    out: dict[str, list[Future[HandlerProbe | None]]] = {rid: [] for rid in found}
+    for turn in itertools.zip_longest(*by_host.values()):
+        for rid, h, t in filter(None, turn):
+            out[rid].append(calls.submit(lambda h=h, t=t, r=by_id[rid]: run(h, t, r), "handlers",
+                                         resource_id=by_id[rid].id, subject=h.url_redacted))
+    return out
+
+
+def collect(submitted: Mapping[str, list[Future[HandlerProbe | None]]]) -> dict[str, list[HandlerProbe]]:
+    return {rid: [p for f in futures if (p := f.result()) is not None] for rid, futures in submitted.items()}

@@ -2,11 +2,17 @@
 from __future__ import annotations
 
 import threading
-from typing import Any
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 from urllib.parse import urlsplit
 
 from watchdog import tags
+from watchdog.collect.calls import Calls, results
 from watchdog.models import EventHandler, Resource, Sensitive
+from watchdog.scope import Scope
+
+if TYPE_CHECKING:
+    from watchdog.azure import AzureClients
 
 SKU_ACTION = "Microsoft.SignalRService/WebPubSub/skus/read"
 HUBS_ACTION = "Microsoft.SignalRService/WebPubSub/hubs/read"
@@ -78,6 +84,15 @@ class SkuCache:
             self._allowed.update(found)
         return found.get(resource.sku_name.lower(), ())
 
+    def submit(self, calls: Calls, clients: AzureClients, resources: Iterable[Resource]) -> list[Future[Any]]:
+        """One list_skus per SKU name not known yet."""
+        first_of_sku: dict[str, Resource] = {}
+        for r in resources:
+            if self.get(r.sku_name) is None:
+                first_of_sku.setdefault(r.sku_name.lower(), r)
+        return [calls.submit(lambda r=r: self.load(clients.webpubsub(r.subscription_id), r), "skus",
+                             resource_id=r.id, action=SKU_ACTION) for r in first_of_sku.values()]
+
 
 def redact_url(url: str) -> tuple[str, str]:
     """(scheme://host[:port]/path, host) of a URL template: never the query string or fragment,
@@ -115,3 +130,12 @@ def list_handlers(client: Any, resource: Resource) -> list[tuple[EventHandler, S
             handlers.append((handler, Sensitive(h.url_template or "")))
     return handlers
 
+
+
+def discover(calls: Calls, clients: AzureClients, subscriptions: Sequence[str], scope: Scope) -> list[Resource]:
+    """The resources of every subscription that `scope` includes, in id order."""
+    futures = {sub: calls.submit(lambda sub=sub: list_resources(clients.webpubsub(sub), sub), "inventory",
+                                 subject=f"/subscriptions/{sub}", action=READ_ACTION)
+               for sub in subscriptions}
+    found = [r for listed in results(futures).values() for r in listed]
+    return sorted((r for r in found if scope.includes(r.id, r.name)), key=lambda r: r.id.lower())

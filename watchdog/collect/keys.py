@@ -13,12 +13,20 @@ WATCHDOG_MAX_LIST_KEYS per run, in the order of `Reason.rank`.
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
-from watchdog.ledger.base import KeyRecord
-from watchdog.models import BoundSecret, KeyFingerprints, Resource, Sensitive
+from watchdog.collect.calls import Calls, results
+from watchdog.collect.errors import DEFERRED
+from watchdog.ledger.base import KeyRecord, Ledger
+from watchdog.models import BoundSecret, KeyFingerprints, ObservationError, Resource, Sensitive
+
+if TYPE_CHECKING:
+    from watchdog.azure import AzureClients
+
+log = logging.getLogger("watchdog.sweep")
 
 ACTION = "Microsoft.SignalRService/WebPubSub/listKeys/action"
 RECONCILE_AFTER = timedelta(hours=24)
@@ -84,3 +92,44 @@ def from_record(record: KeyRecord) -> KeyFingerprints:
 def to_record(resource_id: str, keys: KeyFingerprints) -> KeyRecord:
     return KeyRecord(resource_id=resource_id, primary_fp=keys.primary, secondary_fp=keys.secondary,
                      seen_at=keys.read_at)
+
+
+def collect(calls: Calls, clients: AzureClients, by_id: Mapping[str, Resource],
+            secrets: Mapping[str, Sequence[BoundSecret]], ledger: Ledger | None, max_list_keys: int,
+            now: datetime) -> dict[str, KeyFingerprints]:
+    """Keys by lower-case id: listKeys where the bound secrets need it, at most `max_list_keys`
+    (WATCHDOG_MAX_LIST_KEYS) per sweep, most urgent reason first: each call spends one of the
+    subscription's ARM write tokens, which every deployment in the subscription shares."""
+    out: dict[str, KeyFingerprints] = {}
+    wanted: list[tuple[Reason, str, KeyRecord | None]] = []
+    for rid, bound in secrets.items():
+        resource = by_id[rid]
+        record = ledger.key_fingerprints(resource.id) if ledger is not None else None
+        reason = why_list(resource, bound, record, now)
+        if reason is None:
+            if record is not None and bound and not resource.disable_local_auth:
+                out[rid] = from_record(record)
+            continue
+        wanted.append((reason, rid, record))
+    wanted.sort(key=lambda w: (w[0].rank, w[1]))
+    for reason, rid, record in wanted[max_list_keys:]:
+        if reason is RECONCILE and record is not None:
+            # Nothing says the keys changed: the record stands in, as on any sweep between two
+            # reconciliations, and the proof still catches a regeneration.
+            out[rid] = from_record(record)
+            continue
+        # Keys stay unknown: key-drift judges the secret by its data-plane proof alone.
+        calls.report(ObservationError("keys", DEFERRED, f"keys not listed this sweep: budget "
+                                      f"(WATCHDOG_MAX_LIST_KEYS={max_list_keys}); {reason.text}",
+                                      resource_id=by_id[rid].id))
+    listing = {}
+    for reason, rid, _ in wanted[:max_list_keys]:
+        resource = by_id[rid]
+        log.info("listing keys of %s: %s", resource.name, reason.text)
+        listing[rid] = calls.submit(lambda r=resource: list_keys(clients.webpubsub(r.subscription_id), r, now),
+                                    "keys", resource_id=resource.id, action=ACTION)
+    for rid, listed in results(listing).items():
+        out[rid] = listed
+        if ledger is not None:
+            ledger.put_key_fingerprints(to_record(by_id[rid].id, listed))
+    return out

@@ -6,16 +6,23 @@ The tables have no Hub column and no error-kind column: failures appear only in 
 from __future__ import annotations
 
 import re
+import threading
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
+from watchdog.collect.calls import Calls
 from watchdog.collect.errors import scrub
 from watchdog.collect.inventory import redact_url
-from watchdog.models import EventHandler, HandlerLogError
+from watchdog.models import Diagnostics, EventHandler, HandlerLogError, ObservationError
 from watchdog.permissions import LOG_TABLES
 
+if TYPE_CHECKING:
+    from watchdog.azure import AzureClients
+
 ACTION = "Microsoft.OperationalInsights/workspaces/query/read"
+QUERY_CONCURRENCY = 5  # Log Analytics allows 5 concurrent queries per user
 UNEXPECTED = "HttpHandlerUnexpectedResponse"
 MISSING_ORIGIN = "AbuseProtectionResponseMissingAllowedOrigin"
 INVALID_STATUS = "AbuseProtectionResponseInvalidStatusCode"
@@ -125,4 +132,44 @@ def assign_workspaces(diagnostics: dict[str, tuple[str, ...]]) -> dict[str, list
     for rid, workspaces in diagnostics.items():
         if workspaces:
             out.setdefault(sorted(w.lower() for w in workspaces)[0], []).append(rid)
+    return out
+
+
+# -- in the sweep --------------------------------------------------------------------------------
+
+Rows = list[tuple[datetime | None, str, str]]
+
+
+@dataclass
+class Querying:
+    calls: dict[str, Future[Rows | None]]  # by workspace
+    members: dict[str, list[str]]  # workspace -> lower-case resource ids
+
+
+def submit(calls: Calls, clients: AzureClients, diagnostics: Mapping[str, Diagnostics], window_minutes: int,
+           now: datetime) -> Querying:
+    """One query per workspace the resources send their logs to, at most QUERY_CONCURRENCY at once."""
+    members = assign_workspaces({rid: d.workspace_ids for rid, d in diagnostics.items()})
+    gate = threading.BoundedSemaphore(QUERY_CONCURRENCY)
+
+    def query(workspace: str) -> Rows:
+        with gate:
+            rows, partial = query_workspace(clients.logs(), workspace, window_minutes, now)
+        if partial:
+            calls.report(ObservationError("logs", "error", f"partial result: {partial}", subject=workspace))
+        return rows
+
+    return Querying({ws: calls.submit(lambda ws=ws: query(ws), "logs", subject=ws, action=ACTION) for ws in members},
+                    members)
+
+
+def collect(querying: Querying, handlers: Mapping[str, Sequence[tuple[EventHandler, Any]]],
+            ) -> dict[str, tuple[HandlerLogError, ...]]:
+    """Handler errors by lower-case id, for the resources of every workspace that answered."""
+    out: dict[str, tuple[HandlerLogError, ...]] = {}
+    for workspace, future in querying.calls.items():
+        rows = future.result()
+        if rows is not None:
+            members = {rid: [h for h, _ in handlers.get(rid, ())] for rid in querying.members[workspace]}
+            out.update(group_rows(rows, members))
     return out

@@ -5,11 +5,18 @@ metrics/<name>", so results are mapped back by that prefix.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from concurrent.futures import Future
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
+from watchdog.collect.calls import Calls
+from watchdog.collect.errors import to_error
 from watchdog.models import MetricPoint, Resource, ResourceMetrics
+
+if TYPE_CHECKING:
+    from watchdog.azure import AzureClients
 
 NAMESPACE = "Microsoft.SignalRService/WebPubSub"
 ACTION = "Microsoft.Insights/metrics/read"
@@ -148,3 +155,55 @@ def query_set(client: Any, batch: Batch, metric_set: MetricSet, window_minutes: 
             raise
     return [result for agg in metric_set.aggregations
             for result in ask([n for n, a in metric_set.metrics if a == agg], [agg])]
+
+
+# -- in the sweep --------------------------------------------------------------------------------
+
+
+@dataclass
+class Folding:
+    """Series folded as each batch call returns, so the SDK's result objects (one per resource,
+    metric and minute) are freed call by call instead of all held until the stage ends."""
+
+    calls: list[tuple[Batch, Future[Exception | None]]] = field(default_factory=list)
+    acc: dict[str, _Accumulator] = field(default_factory=dict)  # by lower-case id
+    stamps: dict[datetime, datetime] = field(default_factory=dict)  # shared timestamps
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def submit(calls: Calls, clients: AzureClients, resources: list[Resource], window_minutes: int,
+           now: datetime) -> Folding:
+    """One call per batch and metric set, each folded as it returns."""
+    folding = Folding()
+    for batch in plan_batches(resources):
+        for metric_set in METRIC_SETS:
+            def call(batch: Batch = batch, metric_set: MetricSet = metric_set) -> Exception | None:
+                try:
+                    results = query_set(clients.metrics(batch.region), batch, metric_set, window_minutes, now)
+                except Exception as exc:  # noqa: BLE001 - reported per resource of the batch by collect()
+                    return exc
+                with folding.lock:
+                    fold(results, metric_set, [r.id for r in batch.resources], folding.acc, folding.stamps)
+                return None
+            folding.calls.append((batch, calls.spawn(call)))
+    return folding
+
+
+def collect(calls: Calls, folding: Folding, window_minutes: int) -> dict[str, ResourceMetrics]:
+    """Metrics by lower-case id once every call returned; a failed call is an error for each
+    resource of its batch."""
+    failed: dict[str, int] = {}
+    for batch, future in folding.calls:
+        outcome = future.result()
+        if isinstance(outcome, Exception):
+            for r in batch.resources:
+                failed[r.id.lower()] = failed.get(r.id.lower(), 0) + 1
+                calls.report(to_error(outcome, "metrics", resource_id=r.id, action=ACTION))
+    out: dict[str, ResourceMetrics] = {}
+    for batch, _ in folding.calls:
+        for r in batch.resources:
+            rid = r.id.lower()
+            # Nothing read at all: unknown (None), not "no data points".
+            if failed.get(rid, 0) < len(METRIC_SETS):
+                out[rid] = to_metrics(folding.acc.get(rid), window_minutes)
+    return out

@@ -1,0 +1,16 @@
+"""What a process keeps between sweeps: one `Caches` per process (the Functions app keeps one,
+the CLI makes one per run), a fresh one for each test that wants a fresh process."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from watchdog.collect.cache import ResourceCache
+from watchdog.collect.inventory import SkuCache
+
+
+@dataclass
+class Caches:
+    # Allowed unit counts per SKU name: the same for every resource of the SKU.
+    skus: SkuCache = field(default_factory=SkuCache)
+    # Hubs and diagnostics between sweeps without a ledger (with one, the ledger holds them).
+    resources: ResourceCache = field(default_factory=ResourceCache)

@@ -1,0 +1,120 @@
+"""The collect stage in waves: each call starts as soon as what it needs is known.
+
+Wave 1 needs only the inventory (SKUs, the activity log, cold hubs and diagnostics within ARM's
+budget, autoscale, metrics, the vault lists); probes start as soon as the handlers are known and
+overlap the rest. Wave 2 needs wave 1 (workspaces to query, secrets to read). Wave 3 lists keys,
+only where the bound secrets say they are needed (listKeys spends ARM writes).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from watchdog.azure import AzureClients
+from watchdog.collect import autoscale, cache, diagnostics, handlers, inventory, keys, logs, metrics, secret_reads
+from watchdog.collect.caches import Caches
+from watchdog.collect.calls import results
+from watchdog.ledger.base import Ledger
+from watchdog.models import (
+    BoundSecret, Diagnostics, EventHandler, HandlerLogError, HandlerProbe, KeyFingerprints, Observation,
+    ObservationError, Resource, ResourceMetrics, Sensitive,
+)
+from watchdog.settings import Settings
+from watchdog.sweep.budget import read_budget, select_cold_reads
+from watchdog.sweep.runner import Pools
+
+
+@dataclass
+class Collected:
+    """What the collect stage has learnt, keyed by lower-case resource id."""
+
+    handlers: dict[str, list[tuple[EventHandler, Sensitive]]] = field(default_factory=dict)
+    diagnostics: dict[str, Diagnostics] = field(default_factory=dict)
+    autoscale: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    autoscale_known: set[str] = field(default_factory=set)
+    metrics: dict[str, ResourceMetrics] = field(default_factory=dict)
+    secrets: dict[str, list[BoundSecret]] = field(default_factory=dict)
+    probes: dict[str, list[HandlerProbe]] = field(default_factory=dict)
+    log_errors: dict[str, tuple[HandlerLogError, ...]] = field(default_factory=dict)
+    keys: dict[str, KeyFingerprints] = field(default_factory=dict)
+
+
+def collect(pools: Pools, clients: AzureClients, settings: Settings, resources: list[Resource],
+            ledger: Ledger | None, caches: Caches, now: datetime) -> list[Observation]:
+    runner = pools.azure
+    got = Collected()
+    by_id = {r.id.lower(): r for r in resources}
+
+    # Wave 1: everything that needs only the inventory, all at once.
+    skus = caches.skus.submit(runner, clients, resources)
+    resource_cache = cache.ResourceCache(ledger) if ledger is not None else caches.resources
+    cache.refresh(runner, clients, resource_cache, ledger, resources, now)
+    cached = resource_cache.load(by_id, now)
+    need_hubs = {rid: r for rid, r in by_id.items() if rid not in cached or cached[rid].handlers is None}
+    need_diags = {rid: r for rid, r in by_id.items() if rid not in cached}
+    cold = select_cold_reads(need_hubs, need_diags, read_budget(clients, [*need_hubs.values(), *need_diags.values()]))
+    for error in cold.errors():
+        runner.report(error)
+    hubs = {rid: runner.submit(lambda r=r: inventory.list_handlers(clients.webpubsub(r.subscription_id), r),
+                               "hubs", resource_id=r.id, action=inventory.HUBS_ACTION) for rid, r in cold.hubs.items()}
+    diags = {rid: runner.submit(lambda r=r: diagnostics.read(clients.diagnostic_settings, r.id), "diagnostics",
+                                resource_id=r.id, action=diagnostics.ACTION) for rid, r in cold.diagnostics.items()}
+    scales = {sub: runner.submit(lambda sub=sub: autoscale.list_in_subscription(clients.monitor(sub)), "autoscale",
+                                 subject=f"/subscriptions/{sub}", action=autoscale.ACTION)
+              for sub in sorted({r.subscription_id for r in resources})}
+    folding = metrics.submit(runner, clients, resources, settings.window_minutes, now)
+    listing = secret_reads.submit_bindings(runner, clients, settings.key_vaults, resources, ledger)
+
+    for future in skus:
+        future.result()
+    got.handlers = {rid: e.handlers for rid, e in cached.items() if e.handlers is not None} | results(hubs)
+    # Probes need only the handlers: started now, they overlap the rest of the collect stage.
+    probes = handlers.submit(pools.probes, pools.probe_session, clients, settings.probe_per_host,
+                             settings.probe_timeout_seconds, by_id, got.handlers)
+    got.diagnostics = {rid: e.diagnostics for rid, e in cached.items()} | results(diags)
+    # Only entries read whole this sweep: one whose hubs alone were re-read (templates the ledger
+    # may not keep) is already stored as it can be.
+    resource_cache.put({rid: cache.Entry(got.handlers[rid], got.diagnostics[rid], now) for rid in need_diags
+                        if rid in got.handlers and rid in got.diagnostics})
+    for sub, future in scales.items():
+        targets = future.result()
+        if targets is not None:
+            got.autoscale.update(targets)
+            got.autoscale_known.update(rid for rid, r in by_id.items() if r.subscription_id == sub)
+    got.metrics = metrics.collect(runner, folding, settings.window_minutes)
+    bindings, listed = listing.result()
+
+    # Wave 2: what needs wave 1 (workspaces to query, secrets to read); probes are under way.
+    querying = logs.submit(runner, clients, got.diagnostics, settings.window_minutes, now)
+    reading = secret_reads.submit_reads(runner, clients, settings.proof_interval_minutes, by_id, bindings, ledger,
+                                        listed, now)
+    got.probes = handlers.collect(probes)
+    got.secrets = secret_reads.collect(reading)
+    if ledger is not None:
+        secret_reads.keep_proofs(ledger, by_id, reading, listed, now)
+    got.log_errors = logs.collect(querying, got.handlers)
+
+    # Wave 3: keys, only where the bound secrets say they are needed (listKeys spends ARM writes).
+    got.keys = keys.collect(runner, clients, by_id, got.secrets, ledger, settings.max_list_keys, now)
+
+    errors = runner.errors
+    return [observation(r, got, caches, errors.of(r.id), now) for r in resources]
+
+
+def observation(r: Resource, got: Collected, caches: Caches, errors: tuple[ObservationError, ...],
+                now: datetime) -> Observation:
+    rid = r.id.lower()
+    return Observation(
+        resource=r,
+        allowed_capacities=caches.skus.get(r.sku_name) or (),
+        keys=got.keys.get(rid),
+        secrets=tuple(got.secrets.get(rid, ())),
+        metrics=got.metrics.get(rid),
+        diagnostics=got.diagnostics.get(rid),
+        autoscale=got.autoscale.get(rid, ()) if rid in got.autoscale_known else None,
+        handlers=tuple(h for h, _ in got.handlers.get(rid, ())),
+        probes=tuple(got.probes.get(rid, ())),
+        log_errors=got.log_errors.get(rid),
+        errors=errors,
+        collected_at=now,
+    )
