@@ -67,11 +67,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"watchdog: configuration error: {exc}", file=sys.stderr)
         return report_mod.EXIT_CONFIG
-    try:
+    with ledger:
         report = run_sweep(settings, Scope(tuple(args.subscription), tuple(args.resource)),
                            settings.modes("on" if args.remediate else "plan" if args.plan else "off"),
                            ledger=ledger, notify=args.notify)
-    finally:
-        ledger.close()
     print(report_mod.render(report, args.format, color=args.color))
     return report_mod.exit_code(report)

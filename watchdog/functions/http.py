@@ -65,6 +65,7 @@ def check(req: func.HttpRequest) -> func.HttpResponse:
         return _error(400, exc.parameter, str(exc))
 
     from ..ledger import open_ledger
+    from . import CACHES
     from ..settings import ConfigError, Settings
     from ..sweep import run_sweep
 
@@ -74,9 +75,7 @@ def check(req: func.HttpRequest) -> func.HttpResponse:
     except ConfigError as exc:
         log.error("configuration error: %s", exc)
         return _error(500, None, f"the Function App is misconfigured: {exc}")
-    try:
-        report = run_sweep(settings, Scope(resources=resources), settings.modes(mode), ledger=ledger)
-    finally:
-        ledger.close()
+    with ledger:
+        report = run_sweep(settings, Scope(resources=resources), settings.modes(mode), ledger=ledger, caches=CACHES)
     return func.HttpResponse(render(report, fmt), status_code=200, mimetype=_MIMETYPES[fmt],
                              charset="utf-8")

@@ -15,6 +15,7 @@ def sweep(timer: func.TimerRequest) -> None:
     # Imported here, not at module level: the host indexes functions on cold start, and the
     # Azure SDKs are the bulk of the import time.
     from ..ledger import open_ledger
+    from . import CACHES
     from ..report import render_json, status
     from ..settings import Settings
     from ..sweep import run_sweep
@@ -22,11 +23,8 @@ def sweep(timer: func.TimerRequest) -> None:
     if timer.past_due:
         log.warning("sweep is running late (the previous one overran or the app was cold)")
     settings = Settings.from_env()  # a ConfigError fails the run loudly, naming the setting
-    ledger = open_ledger(settings)
-    try:
-        report = run_sweep(settings, mode=settings.modes(), ledger=ledger, notify=True)
-    finally:
-        ledger.close()
+    with open_ledger(settings) as ledger:
+        report = run_sweep(settings, mode=settings.modes(), ledger=ledger, notify=True, caches=CACHES)
     # One structured line for Application Insights; the report holds no secrets by construction.
     log.info("sweep finished: %s, %d findings, %d actions", status(report), len(report.findings),
              len(report.outcomes), extra={"report": render_json(report)})
