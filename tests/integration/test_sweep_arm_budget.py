@@ -12,10 +12,11 @@ import pytest
 from emulator.scenarios.generate import generate
 from emulator.world import TokenBucket
 from watchdog import sweep
-from watchdog.azure import ARM_READ, ARM_WRITE, ArmRateLimiter, AzureClients, Bucket
+from watchdog.azure import AzureClients
 from watchdog.ledger.sqlite import SqliteLedger
 from watchdog.models import Report
 from watchdog.settings import Settings
+from watchdog.throttle import ARM_READ, ARM_WRITE, ArmRateLimiter, Bucket
 
 from .sweep_helpers import settings_for
 

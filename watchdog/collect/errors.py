@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 
 from watchdog.models import ObservationError
+from watchdog.throttle import SweepDeadline
 
 _QUERY = re.compile(r"(https?://[^\s'\"?#]+)[?#][^\s'\"]*", re.I)
 _KEYISH = re.compile(r"(AccessKey|SharedAccessKey|AccountKey|sig|code|key|token|secret)=[^;&\s'\"]+", re.I)
@@ -48,8 +49,6 @@ def to_error(exc: BaseException, source: str, *, resource_id: str | None = None,
     """`action` is the Azure action the call needs; a 403 names it (the one from Azure's message
     when it gives one, since that is what its RBAC actually checked)."""
     from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
-
-    from watchdog.azure import SweepDeadline
 
     status: int | None = None
     permission: str | None = None

@@ -13,10 +13,11 @@ import threading
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
-from watchdog.azure import PROBE, USER_AGENT
+from watchdog.azure import USER_AGENT
 from watchdog.collect.calls import Calls
 from watchdog.collect.errors import scrub
 from watchdog.models import EventHandler, HandlerProbe, Resource, Sensitive
+from watchdog.throttle import PROBE
 
 if TYPE_CHECKING:
     from watchdog.azure import AzureClients

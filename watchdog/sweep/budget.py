@@ -10,9 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, Mapping
 
-from watchdog.azure import ARM_READ, AzureClients
+from watchdog.azure import AzureClients
 from watchdog.collect.errors import DEFERRED
 from watchdog.models import ObservationError, Resource
+from watchdog.throttle import ARM_READ
 
 # Cold hubs and diagnostics reads get at most this share of the time left before the sweep
 # deadline: the secret reads, proofs, probes, log queries and listKeys that follow need the rest
