@@ -19,37 +19,13 @@ Azure RBAC compares them case-insensitively; they are written here as that page 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from watchdog.remediate.registry import remediations
+from watchdog.rights import KEY_VAULT, OWN_STORAGE, SUBSCRIPTION, BuiltInRole, Feature
 
-SUBSCRIPTION = "subscription"
-KEY_VAULT = "key-vault"
-OWN_STORAGE = "own-storage"
-
-# Features that write; left out when the deployment parameter reportOnly is true.
-WRITE_FEATURES = ("secret-sync", "scaling")
+__all__ = ["KEY_VAULT", "OWN_STORAGE", "SUBSCRIPTION", "BuiltInRole", "Feature", "FEATURES", "WRITE_FEATURES"]
 
 # Resource-specific log tables the log queries read (AZURE-FACTS: resource logs).
 LOG_TABLES = ("WebPubSubConnectivity", "WebPubSubMessaging", "WebPubSubHttpRequest")
-
-
-@dataclass(frozen=True)
-class Feature:
-    name: str
-    scope: str  # SUBSCRIPTION, KEY_VAULT or OWN_STORAGE
-    why: str  # one line for the README: what the watchdog does with these rights
-    actions: tuple[str, ...] = ()  # control-plane (ARM) actions
-    data_actions: tuple[str, ...] = ()  # data-plane actions
-
-    @property
-    def writes(self) -> bool:
-        return self.name in WRITE_FEATURES
-
-
-@dataclass(frozen=True)
-class BuiltInRole:
-    name: str
-    id: str  # role definition GUID, the same in every subscription
-    data_actions: tuple[str, ...]  # what it grants, as Microsoft documents it (for the tests)
 
 
 KEY_VAULT_SECRETS_USER = BuiltInRole(
@@ -77,7 +53,7 @@ STORAGE_ROLES = (
 # On its own Application Insights only: send its telemetry with the identity (local auth is off).
 MONITORING_METRICS_PUBLISHER = BuiltInRole("Monitoring Metrics Publisher", "3913510d-42f4-4e42-8a64-420c390055eb", ())
 
-FEATURES: tuple[Feature, ...] = (
+_READS: tuple[Feature, ...] = (
     Feature(
         "discovery",
         SUBSCRIPTION,
@@ -146,34 +122,18 @@ FEATURES: tuple[Feature, ...] = (
             "Microsoft.KeyVault/vaults/secrets/readMetadata/action",
         ),
     ),
-    Feature(
-        "secret-sync",
-        KEY_VAULT,
-        "Write a new secret version holding the current connection string (remediation of key drift).",
-        data_actions=("Microsoft.KeyVault/vaults/secrets/setSecret/action",),
-    ),
-    Feature(
-        "scaling",
-        SUBSCRIPTION,
-        "Change a resource's unit count (PATCH sku.capacity) and poll the long-running operation.",
-        actions=(
-            "Microsoft.SignalRService/WebPubSub/write",
-            # The operation URLs ARM returns for a PATCH. The reference lists the /webpubsub/
-            # forms; UNCONFIRMED whether ARM checks those or the plain forms: all are read-only
-            # status reads of Microsoft.SignalRService operations and are listed so either works.
-            "Microsoft.SignalRService/locations/operationStatuses/webpubsub/read",
-            "Microsoft.SignalRService/locations/operationresults/webpubsub/read",
-            "Microsoft.SignalRService/locations/operationStatuses/read",
-            "Microsoft.SignalRService/locations/operationResults/read",
-        ),
-    ),
-    Feature(
-        "ledger",
-        OWN_STORAGE,
-        "Functions host state, the deployment package and the ledger tables, on the watchdog's own "
-        "storage account only.",
-    ),
 )
+_LEDGER = Feature(
+    "ledger",
+    OWN_STORAGE,
+    "Functions host state, the deployment package and the ledger tables, on the watchdog's own "
+    "storage account only.",
+)
+# The rights each registered remediation declares beside its code (scale and scale-in share one row).
+_REMEDIATIONS = tuple({f.name: f for r in remediations() for f in r.permissions}.values())
+FEATURES: tuple[Feature, ...] = (*_READS, *_REMEDIATIONS, _LEDGER)
+# Features that write; left out when the deployment parameter reportOnly is true.
+WRITE_FEATURES = tuple(f.name for f in FEATURES if f.writes)
 
 def features(report_only: bool = False) -> tuple[Feature, ...]:
     """The features a deployment has rights for. Report-only leaves out the writing ones."""

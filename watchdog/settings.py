@@ -1,52 +1,35 @@
-"""Typed settings read from app settings (the environment). One place names every setting.
+"""Typed settings read from app settings (the environment), and the one bootstrap `load(env)`.
 
-Every error names the setting and says how to fix it. `docs`-style descriptions live in
-SETTINGS below and are checked against README, local.settings.sample.json and infra/ by tests.
+Each feature declares its own `Setting` rows (watchdog.config) beside its code: the rules their
+thresholds, each remediation its mode and tuning, the notifiers their targets. `SETTINGS` gathers
+them in the README's order; tests check it against README, local.settings.sample.json and infra/.
+Every error names the setting and says how to fix it.
 """
 from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Mapping
 
-if TYPE_CHECKING:
-    from watchdog.notify.targets import NotifyConfig
+from watchdog.checks import capacity, key_drift
+from watchdog.config import MODES, PLACEHOLDER, ConfigError, Rows, Setting, csv
+from watchdog.config import markdown_table as _markdown_table
+from watchdog.notify import targets as notify_targets
+from watchdog.notify.targets import NotifyConfig, load_notify_config
+from watchdog.remediate import registry as remediations
+from watchdog.remediate import scale
 
-MODES = ("off", "plan", "on")
-PLACEHOLDER = "<NAME>"  # in a Setting name: one setting per notification target
+__all__ = ["MODES", "PLACEHOLDER", "SETTINGS", "ConfigError", "Setting", "Settings", "int_setting", "load"]
 
-
-class ConfigError(ValueError):
-    """A setting is missing or malformed. The message names it and the fix."""
-
-
-@dataclass(frozen=True)
-class Setting:
-    name: str
-    default: str | None  # None = required (or derived, see description)
-    description: str
-
-    def matches(self, name: str) -> bool:
-        """True if `name` is this setting; a `<NAME>` placeholder (per notification target,
-        e.g. WATCHDOG_NOTIFY_<NAME>_URL) stands for an upper-case target name."""
-        if PLACEHOLDER not in self.name:
-            return name == self.name
-        pattern = re.escape(self.name).replace(re.escape(PLACEHOLDER), "[A-Z][A-Z0-9_]*")
-        return re.fullmatch(pattern, name) is not None
-
-
-# The configuration reference. Order = order in the README table.
-SETTINGS: tuple[Setting, ...] = (
+_SWEEP = (
     Setting("AZURE_SUBSCRIPTION_ID", None, "Subscription the Function App runs in; the default scope."),
     Setting("WATCHDOG_SUBSCRIPTIONS", "", "Comma-separated subscription ids to sweep. Empty: AZURE_SUBSCRIPTION_ID."),
     Setting("WATCHDOG_SCHEDULE", "0 */5 * * * *", "NCRONTAB schedule of the timer sweep."),
     Setting("WATCHDOG_KEY_VAULTS", "", "Comma-separated vault URLs searched for secrets tagged webpubsub-resource-id."),
     Setting("WATCHDOG_WINDOW_MINUTES", "30", "Metrics and logs window of a sweep, in minutes."),
-    Setting("WATCHDOG_CAPACITY_WARN_PCT", "80", "Connection utilisation (% of cap) that raises a warning."),
-    Setting("WATCHDOG_CAPACITY_CRIT_PCT", "90", "Connection utilisation (% of cap) that is critical."),
-    Setting("WATCHDOG_SERVER_LOAD_WARN_PCT", "70", "ServerLoad (%) that raises a warning."),
-    Setting("WATCHDOG_SECRET_EXPIRY_DAYS", "30", "A bound secret expiring within this many days raises a warning."),
+)
+_COLLECTION = (
     Setting("WATCHDOG_CONCURRENCY", "16", "Most Azure calls in flight at once."),
     Setting("WATCHDOG_PROBE_TIMEOUT_SECONDS", "5", "Timeout of an event-handler OPTIONS probe."),
     Setting("WATCHDOG_MAX_LIST_KEYS", "50", "Most listKeys calls per sweep (each spends one of ARM's 200 write tokens per subscription); the rest wait for the next sweeps, judged by the data-plane proof meanwhile."),
@@ -54,68 +37,35 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("WATCHDOG_SWEEP_DEADLINE_SECONDS", "480", "ARM reads a sweep cannot make by then (cold caches of a large subscription) are deferred to the next sweeps; keep it under host.json's functionTimeout (600)."),
     Setting("WATCHDOG_PROBE_CONCURRENCY", "48", "Most event-handler probes in flight at once, on their own pool: customer hosts spend no Azure budget, and a slow handler never holds up Azure calls."),
     Setting("WATCHDOG_PROBE_PER_HOST", "16", "Most probes in flight to one handler host at once (many resources often share one host)."),
-    Setting("WATCHDOG_SECRET_SYNC", "plan", "Secret sync mode: off, plan (dry run) or on."),
-    Setting("WATCHDOG_SCALE", "plan", "Scale-out mode: off, plan (dry run) or on."),
-    Setting("WATCHDOG_SCALE_IN", "off", "Scale-in mode: off, plan or on."),
-    Setting("WATCHDOG_SCALE_THRESHOLD_PCT", "85", "Utilisation (% of cap) at or above which scaling out is planned."),
-    Setting("WATCHDOG_SCALE_TARGET_PCT", "70", "Utilisation (% of cap) a scale-out aims for."),
-    Setting("WATCHDOG_MAX_UNITS", "10", "Budget: most units the watchdog scales a resource to (tag watchdog-max-units overrides)."),
-    Setting("WATCHDOG_MIN_UNITS", "1", "Fewest units scale-in may leave."),
-    Setting("WATCHDOG_SCALE_IN_BELOW_PCT", "30", "Scale in only after utilisation stayed below this (% of cap)..."),
-    Setting("WATCHDOG_SCALE_IN_AFTER_MINUTES", "120", "...for this many minutes."),
-    Setting("WATCHDOG_SCALE_COOLDOWN_MINUTES", "30", "No scaling within this many minutes of the last scale."),
-    Setting("WATCHDOG_OPERATION_TIMEOUT_SECONDS", "600", "Longest wait for a scale operation to finish."),
+)
+_LEDGER = (
     Setting("WATCHDOG_LEDGER", "table", "Ledger backend: table (AzureWebJobsStorage) or sqlite."),
     Setting("WATCHDOG_LEDGER_TABLE", "watchdog", "Prefix of the ledger's table names."),
     Setting("WATCHDOG_SQLITE_PATH", ".state/watchdog.sqlite3", "SQLite ledger file (CLI default)."),
     Setting("AzureWebJobsStorage", "", "Functions host storage; the ledger's Table storage (connection string, or use the identity-based settings)."),
     Setting("AzureWebJobsStorage__tableServiceUri", "", "Identity-based Table endpoint of the ledger's storage account."),
-    Setting("WATCHDOG_NOTIFY_TARGETS", "", "Comma-separated notification target names, e.g. ops,platform. Empty: no notifications."),
-    Setting("WATCHDOG_NOTIFY_DEFAULT", "", "Targets every finding goes to. Empty: all targets; none: only those a resource's watchdog-notify tag names."),
-    Setting("WATCHDOG_NOTIFY_REPEAT_HOURS", "4", "Reminder interval while a finding keeps firing, in hours; 0: no reminders."),
-    Setting("WATCHDOG_NOTIFY_DEADLINE_SECONDS", "60", "Most time a sweep spends delivering notifications, retries included; the rest goes out next sweep."),
-    Setting("WATCHDOG_NOTIFY_<NAME>_URL", None, "Per target (<NAME> = its name in upper case): https URL of a Teams Workflows webhook or your endpoint. Use a Key Vault reference."),
-    Setting("WATCHDOG_NOTIFY_<NAME>_KIND", None, "Per target: teams or webhook."),
-    Setting("WATCHDOG_NOTIFY_<NAME>_MIN_SEVERITY", "warning", "Per target: least severity it receives (info, warning or critical)."),
-    Setting("WATCHDOG_NOTIFY_<NAME>_SECRET", "", "Per webhook target: HMAC-SHA256 key (16+ characters) for the X-Watchdog-Signature header. Use a Key Vault reference."),
 )
 
-_NAMES = {s.name for s in SETTINGS}
-
-
-def _get(env: Mapping[str, str], name: str) -> str:
-    assert name in _NAMES, f"setting {name} is not declared in SETTINGS"
-    spec = next(s for s in SETTINGS if s.name == name)
-    value = env.get(name)
-    if value is None or value.strip() == "":
-        return spec.default or ""
-    return value.strip()
-
-
-def int_setting(env: Mapping[str, str], name: str, lo: int, hi: int) -> int:
-    raw = _get(env, name)
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a whole number; set it to a number from {lo} to {hi}") from None
-    if not lo <= value <= hi:
-        raise ConfigError(f"{name}={value} is out of range; set it to a number from {lo} to {hi}")
-    return value
-
-
-def _mode(env: Mapping[str, str], name: str) -> str:
-    raw = _get(env, name).lower()
-    if raw not in MODES:
-        raise ConfigError(f"{name}={raw!r} is not a mode; set it to off, plan or on")
-    return raw
+# The configuration reference. Order = order in the README table.
+SETTINGS: tuple[Setting, ...] = (
+    *_SWEEP,
+    *capacity.SETTINGS,
+    *key_drift.SETTINGS,
+    *_COLLECTION,
+    *(r.setting for r in remediations.remediations()),
+    *scale.SETTINGS,
+    *_LEDGER,
+    *notify_targets.SETTINGS,
+)
+_ROWS = Rows(SETTINGS)
+_get = _ROWS.get
+int_setting = _ROWS.int
+_mode = _ROWS.mode
+_csv = csv
 
 
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _VAULT = re.compile(r"^https://[a-z0-9-]{3,24}\.vault\.azure\.(net|cn|us)/?$", re.I)
-
-
-def _csv(raw: str) -> tuple[str, ...]:
-    return tuple(p.strip() for p in raw.split(",") if p.strip())
 
 
 @dataclass(frozen=True)
@@ -155,22 +105,18 @@ class Settings:
     notify: NotifyConfig | None = None  # parsed by watchdog.notify.targets; None = not loaded
 
     def modes(self, requested: str | None = None) -> dict[str, str]:
-        """Remediation mode per action kind: as configured, or as a caller asks (the CLI's flags,
-        the HTTP check's `mode`). `off` switches every kind off; `plan` and `on` apply to every kind
-        not configured `off`, so a dry run shows exactly what acting would do."""
-        configured = {"secret-sync": self.secret_sync, "scale": self.scale, "scale-in": self.scale_in}
-        if requested is None:
-            return configured
-        if requested not in MODES:
-            raise ValueError(f"mode {requested!r} is not one of {', '.join(MODES)}")
-        return {kind: "off" if requested == "off" or mode == "off" else requested for kind, mode in configured.items()}
+        """Remediation mode per registered kind: as configured, or as a caller asks (the CLI's flags,
+        the HTTP check's `mode`); see watchdog.remediate.registry.modes."""
+        configured = {r.kind: getattr(self, r.attr) for r in remediations.remediations()}
+        return remediations.modes(configured, requested)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
-        # Imported here: notify.targets builds on this module (ConfigError, SETTINGS).
-        from watchdog.notify.targets import load_notify_config
+        """The settings, notification targets included (`load(env)[0]`)."""
+        return load(env)[0]
 
-        env = dict(os.environ if env is None else env)
+    @classmethod
+    def _parse(cls, env: Mapping[str, str]) -> "Settings":
         subs = _csv(_get(env, "WATCHDOG_SUBSCRIPTIONS")) or _csv(_get(env, "AZURE_SUBSCRIPTION_ID"))
         if not subs:
             raise ConfigError(
@@ -235,10 +181,17 @@ class Settings:
             storage_connection=_get(env, "AzureWebJobsStorage"),
             storage_table_uri=_get(env, "AzureWebJobsStorage__tableServiceUri"),
             extra=env,
-            notify=load_notify_config(env),
         )
 
 
+def load(env: Mapping[str, str] | None = None) -> tuple[Settings, NotifyConfig]:
+    """The one bootstrap of the CLI, the HTTP check and the timer: every setting parsed and
+    validated, raising ConfigError naming the first bad one. The Settings carry the NotifyConfig
+    too (`settings.notify`), for the sweep's notify stage."""
+    env = dict(os.environ if env is None else env)
+    settings = Settings._parse(env)
+    notify = load_notify_config(env)
+    return replace(settings, notify=notify), notify
 
 
 def markdown_table() -> str:
@@ -246,13 +199,4 @@ def markdown_table() -> str:
 
     Rendered into README.md by `python infra/scripts/render_readme.py`; a test checks it is current.
     """
-    rows = ["| Setting | Default | Meaning |", "|---|---|---|"]
-    for s in SETTINGS:
-        if s.default is None:
-            default = "(required)" if PLACEHOLDER not in s.name else "(required per target)"
-        elif s.default == "":
-            default = "(empty)"
-        else:
-            default = f"`{s.default}`"
-        rows.append(f"| `{s.name}` | {default} | {s.description.replace('|', '&#124;')} |")
-    return "\n".join(rows)
+    return _markdown_table(SETTINGS)

@@ -97,5 +97,5 @@ def test_no_finding_ever_contains_a_planted_key():
     ],
 )
 def test_scrub(text, kept):
-    from watchdog.checks._common import scrub
+    from watchdog.redact import scrub
     assert scrub(text) == kept

@@ -17,6 +17,7 @@ from watchdog.checks import tiers
 from watchdog.checks._common import close_count, finding, label, pct, series
 from watchdog.checks.registry import Check, Rule, Source, register
 from watchdog.checks.tiers import CONNECTIONS, QUOTA
+from watchdog.config import Setting
 from watchdog.models import Finding, Observation, Severity
 
 if TYPE_CHECKING:
@@ -39,6 +40,11 @@ _FREE_UPGRADE = (
 )
 
 
+SETTINGS = (
+    Setting("WATCHDOG_CAPACITY_WARN_PCT", "80", "Connection utilisation (% of cap) that raises a warning."),
+    Setting("WATCHDOG_CAPACITY_CRIT_PCT", "90", "Connection utilisation (% of cap) that is critical."),
+    Setting("WATCHDOG_SERVER_LOAD_WARN_PCT", "70", "ServerLoad (%) that raises a warning."),
+)
 _METRICS = frozenset({Source.INVENTORY, Source.METRICS})
 UTILISATION = Check(
     RULE, "utilisation", Severity.WARNING,

@@ -13,6 +13,7 @@ from watchdog import tags
 from watchdog.checks._common import finding, label
 from watchdog.checks.registry import Check, Rule, Source, register
 from watchdog.collect.errors import DEFERRED
+from watchdog.config import Setting
 from watchdog.connstr import classify_host
 from watchdog.models import BoundSecret, Finding, Observation, Severity
 
@@ -26,6 +27,9 @@ SECRET_SYNC = "secret-sync"  # the remediation kind that answers a drifted key
 _SYNC = (
     "Write the resource's current primary connection string into this secret (secret sync does it "
     "when WATCHDOG_SECRET_SYNC=on; 'plan' shows the action), then make the apps that read it reload it."
+)
+SETTINGS = (
+    Setting("WATCHDOG_SECRET_EXPIRY_DAYS", "30", "A bound secret expiring within this many days raises a warning."),
 )
 _SECRET = frozenset({Source.INVENTORY, Source.SECRETS})
 _SECRET_AND_KEYS = _SECRET | {Source.KEYS}
@@ -76,14 +80,15 @@ def _rejected(secret: BoundSecret) -> bool:
     return secret.proof is not None and (secret.proof.status == 401 or secret.proof.outcome == "rejected")
 
 
-def _accepted(secret: BoundSecret) -> bool:
+def accepted(secret: BoundSecret) -> bool:
+    """The data-plane proof says the service took the stored key."""
     return secret.proof is not None and secret.proof.outcome == "accepted"
 
 
 def _proof_text(secret: BoundSecret) -> str:
     if _rejected(secret):
         return "the service answered 401: broken for real"
-    if _accepted(secret):
+    if accepted(secret):
         return f"the service accepted it ({secret.proof.status})"
     return "no data-plane proof"
 
@@ -185,7 +190,7 @@ def _key_verdict(
     matched = "primary" if fp == keys.primary else "secondary" if fp == keys.secondary else None
     ev = {"matches": matched or "neither", "keys_read_at": keys.read_at.isoformat()}
     if matched is None:
-        if _accepted(secret):
+        if accepted(secret):
             # Keys may have rotated between listKeys and the proof: the proof is fresher.
             return [make(
                 STALE_KEY,

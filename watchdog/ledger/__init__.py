@@ -5,8 +5,13 @@ of AzureWebJobsStorage, the Function App default) or `sqlite` (a local file, the
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from watchdog.config import ConfigError
 from watchdog.ledger.base import AuditEntry, FindingState, KeyRecord, Ledger, NotifyState
-from watchdog.settings import ConfigError, Settings
+
+if TYPE_CHECKING:
+    from watchdog.settings import Settings
 
 __all__ = ["AuditEntry", "FindingState", "KeyRecord", "Ledger", "NotifyState", "open_ledger"]
 

@@ -21,7 +21,7 @@ from azure.data.tables import TableClient, TableServiceClient, UpdateMode
 from watchdog.ledger.base import AuditEntry, CacheEntry, Closing, FindingState, KeyRecord, NotifyState
 from watchdog.ledger.codec import cache_entry, cache_text, from_iso, resource_key, to_iso, to_iso_or_none
 from watchdog.models import Severity
-from watchdog.settings import ConfigError
+from watchdog.config import ConfigError
 
 _KINDS = ("audit", "scaling", "keys", "findings", "notify", "leases", "cache")
 # Table Storage's limits per entity group transaction: 100 operations and a 4 MiB body.

@@ -17,10 +17,13 @@ from typing import Any, Callable, Iterable
 
 import requests
 
+# The notifiers register themselves on import, before anything reads the registry (targets.KINDS).
+from watchdog.notify import teams  # noqa: F401, I001
+from watchdog.notify import webhook  # noqa: F401
 from watchdog.ledger.base import Ledger, NotifyState
 from watchdog.models import Finding, Outcome, Report
-from watchdog.notify import teams, webhook
-from watchdog.notify.delivery import DeliveryResult, post
+from watchdog.notify import registry
+from watchdog.notify.delivery import DeliveryResult, DeliveryStatus
 from watchdog.notify.lifecycle import Decision, decide, next_finding_states
 from watchdog.notify.message import Message, build_message
 from watchdog.notify.targets import NotifyConfig, Target
@@ -60,22 +63,12 @@ def _route(report: Report, config: NotifyConfig) -> tuple[dict[str, dict[str, Fi
     return routed, unknown
 
 
-def _send(target: Target, message: Message, deadline: float, **http: Any) -> DeliveryResult:
-    if target.kind == "teams":
-        body = teams.payload(message)
-        headers = {webhook.DELIVERY_HEADER: message.delivery_id}
-    else:
-        body = webhook.payload(message)
-        headers = webhook.headers(message, body, target.secret)
-    return post(target.url.reveal(), body, headers, deadline=deadline, **http)
-
-
 def _record(ledger: Ledger, target: str, planned: _Planned, told: dict[str, NotifyState], result: DeliveryResult,
             now: datetime) -> None:
     for d in planned.decisions:
         if not d.sends:
             continue
-        if result.status == "delivered":
+        if result.status is DeliveryStatus.DELIVERED:
             state = NotifyState(target, d.fingerprint, d.told_state, now, planned.message.delivery_id, pending=False)
         else:
             # Keep what the target last accepted; only mark that a message is still owed.
@@ -125,7 +118,8 @@ def notify(
     for index, (planned, told) in enumerate(plans):
         # Share what is left fairly, so one failing target cannot starve the ones after it.
         share = (deadline - clock()) / (len(plans) - index)
-        result = _send(planned.target, planned.message, clock() + share, session=session, clock=clock, sleep=sleep)
+        result = registry.send(planned.target, planned.message, clock() + share, session=session, clock=clock,
+                               sleep=sleep)
         _record(ledger, planned.target.name, planned, told, result, now)
         log.info("notification to %s: %s (%s)", planned.target.name, result.status, result.detail)
         summary.append(

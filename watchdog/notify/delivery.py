@@ -18,12 +18,12 @@ import re
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from enum import StrEnum
 from typing import Callable, Mapping
 
 import requests
 
-from watchdog.notify.message import scrub
-from watchdog.notify.targets import redact_url
+from watchdog.redact import redact_url, scrub
 
 log = logging.getLogger(__name__)
 
@@ -44,15 +44,22 @@ class _RedactQuery(logging.Filter):
 logging.getLogger("urllib3.connectionpool").addFilter(_RedactQuery())
 
 USER_AGENT = "web-pubsub-watchdog"
+DELIVERY_HEADER = "X-Watchdog-Delivery"  # every notifier sends the delivery id: receivers dedupe retries by it
 CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 15.0
 BASE_DELAY = 1.0
 MAX_DELAY = 30.0
 
 
+class DeliveryStatus(StrEnum):
+    DELIVERED = "delivered"
+    RETRYABLE = "retryable"
+    FATAL = "fatal"
+
+
 @dataclass(frozen=True)
 class DeliveryResult:
-    status: str  # delivered, retryable, fatal
+    status: DeliveryStatus
     http_status: int | None
     attempts: int
     detail: str
@@ -97,7 +104,7 @@ def post(
     """POST `body` to `url` until accepted, fatal, or `deadline` (a `clock()` value) is reached."""
     where = redact_url(url)
     if not url.lower().startswith("https://"):
-        return DeliveryResult("fatal", None, 0, f"refusing to send to a non-https URL {where}")
+        return DeliveryResult(DeliveryStatus.FATAL, None, 0, f"refusing to send to a non-https URL {where}")
     http = session or requests  # module-level requests.post when the caller pools no session
     all_headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": USER_AGENT, **headers}
     attempt = 0
@@ -106,7 +113,7 @@ def post(
         attempt += 1
         remaining = deadline - clock()
         if remaining <= 0:
-            return DeliveryResult("retryable", None, attempt - 1, f"notification deadline reached before sending to {where}")
+            return DeliveryResult(DeliveryStatus.RETRYABLE, None, attempt - 1, f"notification deadline reached before sending to {where}")
         wait: float | None = None
         try:
             response = http.post(
@@ -117,21 +124,21 @@ def post(
                 allow_redirects=False,  # a redirect could carry the signed body somewhere else
             )
         except requests.Timeout:
-            status, code, detail = "retryable", None, f"timed out posting to {where}"
+            status, code, detail = DeliveryStatus.RETRYABLE, None, f"timed out posting to {where}"
         except requests.RequestException as exc:
-            status, code, detail = "retryable", None, f"{type(exc).__name__} posting to {where}"
+            status, code, detail = DeliveryStatus.RETRYABLE, None, f"{type(exc).__name__} posting to {where}"
         else:
             code = response.status_code
             if 200 <= code < 300:
-                return DeliveryResult("delivered", code, attempt, f"HTTP {code} from {where}")
+                return DeliveryResult(DeliveryStatus.DELIVERED, code, attempt, f"HTTP {code} from {where}")
             if code == 429 or code >= 500:
-                status, detail = "retryable", f"HTTP {code} from {where}"
+                status, detail = DeliveryStatus.RETRYABLE, f"HTTP {code} from {where}"
                 wait = retry_after(response.headers.get("Retry-After"))
             else:
-                status, detail = "fatal", f"HTTP {code} from {where}{_body_hint(response)}"
+                status, detail = DeliveryStatus.FATAL, f"HTTP {code} from {where}{_body_hint(response)}"
             response.close()
         log.info("notification attempt %d: %s", attempt, detail)
-        if status == "fatal":
+        if status is DeliveryStatus.FATAL:
             return DeliveryResult(status, code, attempt, detail)
         pause = min(MAX_DELAY, delay) if wait is None else wait
         if clock() + pause >= deadline:

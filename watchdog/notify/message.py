@@ -5,7 +5,6 @@ and scrubbed here, so a key can reach a payload only by getting past `scrub`.
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Iterable, Mapping
@@ -13,6 +12,7 @@ from typing import Any, Iterable, Mapping
 from watchdog.ledger.base import FindingState
 from watchdog.models import Finding, Outcome, Severity
 from watchdog.notify.lifecycle import Decision
+from watchdog.redact import scrub
 
 GROUPS = ("firing", "fixed", "reminder", "resolved")  # the order a reader sees them in
 TITLES = {"firing": "New", "fixed": "Fixed by the watchdog", "reminder": "Still firing", "resolved": "Resolved"}
@@ -21,25 +21,15 @@ PORTAL = "https://portal.azure.com/#@/resource"
 _MAX_TEXT = 400
 _MAX_EVIDENCE = 8
 
-# Findings arrive sanitized; this is the second lock. Query strings can carry sig=/code=/access
-# tokens, connection strings carry AccessKey=, and JWTs are bearer credentials.
-_URL_QUERY = re.compile(r"(https?://[^\s?#\"'<>]+)\?[^\s\"'<>]*", re.I)
-_KEY_VALUE = re.compile(
-    r"\b(AccessKey|SharedAccessKey|AccountKey|AccessToken|sig|code|key|token|secret|password)=([^;&\s\"']+)", re.I
-)
-_JWT = re.compile(r"\beyJ[\w-]{8,}\.[\w-]{8,}\.[\w-]{8,}")
 
-
-def scrub(text: str, limit: int = _MAX_TEXT) -> str:
-    text = _URL_QUERY.sub(r"\1?<redacted>", text)
-    text = _KEY_VALUE.sub(r"\1=<redacted>", text)
-    text = _JWT.sub("<redacted-token>", text)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+def _short(text: str, limit: int = _MAX_TEXT) -> str:
+    """Findings arrive sanitized; this is the second lock (watchdog.redact.scrub), and a length cap."""
+    return scrub(text, limit)
 
 
 def _scrub_value(value: Any) -> Any:
     if isinstance(value, str):
-        return scrub(value)
+        return _short(value)
     if isinstance(value, bool) or value is None or isinstance(value, (int, float)):
         return value
     if isinstance(value, Mapping):
@@ -48,7 +38,7 @@ def _scrub_value(value: Any) -> Any:
         return [_scrub_value(v) for v in list(value)[:_MAX_EVIDENCE]]
     if isinstance(value, datetime):
         return value.isoformat()
-    return scrub(str(value))
+    return _short(str(value))
 
 
 def portal_link(resource_id: str) -> str:
@@ -148,7 +138,7 @@ def _remedy(outcome: Outcome) -> Remedy:
     if outcome.reason:
         text += f" ({outcome.reason})"
     return Remedy(
-        kind=action.kind, status=outcome.status, summary=scrub(text), verified=outcome.verified, proof=scrub(outcome.proof)
+        kind=action.kind, status=outcome.status, summary=_short(text), verified=outcome.verified, proof=_short(outcome.proof)
     )
 
 
@@ -158,7 +148,7 @@ def _item(
     source: Finding | FindingState | None = finding or state
     if source is None:  # the ledger lost the state; say so rather than fail the message
         return Item(decision.fingerprint, decision.kind, Severity.INFO, "unknown", "unknown", "", "",
-                    "a finding the ledger no longer describes", scrub(decision.reason), None, None, {}, "", None)
+                    "a finding the ledger no longer describes", _short(decision.reason), None, None, {}, "", None)
     return Item(
         fingerprint=decision.fingerprint,
         kind=decision.kind,
@@ -166,13 +156,13 @@ def _item(
         rule=source.rule,
         check=source.check,
         resource_id=source.resource_id,
-        subject=scrub(source.subject),
-        summary=scrub(source.summary),
-        reason=scrub(decision.reason),
+        subject=_short(source.subject),
+        summary=_short(source.summary),
+        reason=_short(decision.reason),
         firing_since=state.firing_since if state else None,
         resolved_at=state.resolved_at if state else None,
         evidence=_scrub_value(dict(finding.evidence)) if finding else {},
-        guidance=scrub(finding.guidance, 1000) if finding else "",
+        guidance=_short(finding.guidance, 1000) if finding else "",
         remedy=_remedy(outcome) if outcome else None,
     )
 

@@ -20,10 +20,25 @@ from typing import Iterable, Mapping
 from urllib.parse import urlsplit
 
 from watchdog import tags
+from watchdog.config import ConfigError, Rows, Setting
 from watchdog.models import Finding, Sensitive, Severity
-from watchdog.settings import SETTINGS, ConfigError, int_setting
+from watchdog.notify.registry import get, kinds
+from watchdog.redact import redact_url
 
-KINDS = ("teams", "webhook")
+# The registered notifiers (watchdog/notify/__init__.py imports them before this module).
+KINDS = kinds()
+
+SETTINGS = (
+    Setting("WATCHDOG_NOTIFY_TARGETS", "", "Comma-separated notification target names, e.g. ops,platform. Empty: no notifications."),
+    Setting("WATCHDOG_NOTIFY_DEFAULT", "", "Targets every finding goes to. Empty: all targets; none: only those a resource's watchdog-notify tag names."),
+    Setting("WATCHDOG_NOTIFY_REPEAT_HOURS", "4", "Reminder interval while a finding keeps firing, in hours; 0: no reminders."),
+    Setting("WATCHDOG_NOTIFY_DEADLINE_SECONDS", "60", "Most time a sweep spends delivering notifications, retries included; the rest goes out next sweep."),
+    Setting("WATCHDOG_NOTIFY_<NAME>_URL", None, "Per target (<NAME> = its name in upper case): https URL of a Teams Workflows webhook or your endpoint. Use a Key Vault reference."),
+    Setting("WATCHDOG_NOTIFY_<NAME>_KIND", None, f"Per target: {' or '.join(KINDS)}."),
+    Setting("WATCHDOG_NOTIFY_<NAME>_MIN_SEVERITY", "warning", "Per target: least severity it receives (info, warning or critical)."),
+    Setting("WATCHDOG_NOTIFY_<NAME>_SECRET", "", "Per webhook target: HMAC-SHA256 key (16+ characters) for the X-Watchdog-Signature header. Use a Key Vault reference."),
+)
+_ROWS = Rows(SETTINGS)
 _NAME = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
 _RESERVED = {"none"}  # WATCHDOG_NOTIFY_DEFAULT=none means "no default targets"
 _MIN_SECRET = 16
@@ -34,19 +49,10 @@ def setting_name(target: str, suffix: str) -> str:
     return f"WATCHDOG_NOTIFY_{target.upper()}_{suffix}"
 
 
-def redact_url(url: str) -> str:
-    """scheme://host/path: what may be shown of a target URL (its query may hold a signature)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparsable url>"
-    return f"{parts.scheme}://{parts.hostname or ''}{parts.path}"
-
-
 @dataclass(frozen=True)
 class Target:
     name: str
-    kind: str  # teams | webhook
+    kind: str  # a registered notifier kind (KINDS)
     url: Sensitive  # the full URL; use `.reveal()` only to send
     min_severity: Severity = Severity.WARNING
     secret: Sensitive | None = None
@@ -83,15 +89,10 @@ def _tag_names(resource_tags: Mapping[str, str]) -> Iterable[str]:
             yield from (p.strip().lower() for p in value.split(",") if p.strip())
 
 
-def _default(name: str) -> str:
-    spec = next(s for s in SETTINGS if s.name == name)
-    return spec.default or ""
-
-
 def _value(env: Mapping[str, str], name: str, default_of: str | None = None) -> str:
     raw = env.get(name)
     if raw is None or raw.strip() == "":
-        return _default(default_of or name)
+        return _ROWS.get({}, default_of or name)
     return raw.strip()
 
 
@@ -135,7 +136,7 @@ def _target(env: Mapping[str, str], name: str) -> Target:
     kind_setting = setting_name(name, "KIND")
     kind = env.get(kind_setting, "").strip().lower()
     if kind not in KINDS:
-        raise ConfigError(f"{kind_setting}={kind!r}: set it to teams or webhook")
+        raise ConfigError(f"{kind_setting}={kind!r}: set it to {' or '.join(KINDS)}")
     sev_setting = setting_name(name, "MIN_SEVERITY")
     raw_sev = _value(env, sev_setting, default_of="WATCHDOG_NOTIFY_<NAME>_MIN_SEVERITY")
     try:
@@ -146,7 +147,7 @@ def _target(env: Mapping[str, str], name: str) -> Target:
     raw_secret = env.get(secret_setting, "").strip()
     secret = None
     if raw_secret:
-        if kind != "webhook":
+        if not get(kind).signs:
             raise ConfigError(f"{secret_setting} is set but target {name!r} is {kind}: only webhook targets sign")
         if len(raw_secret) < _MIN_SECRET:
             raise ConfigError(f"{secret_setting} is too short; use at least {_MIN_SECRET} random characters")
@@ -194,8 +195,8 @@ def load_notify_config(env: Mapping[str, str]) -> NotifyConfig:
                     f"WATCHDOG_NOTIFY_DEFAULT names {name!r}, which is not in WATCHDOG_NOTIFY_TARGETS"
                 )
 
-    repeat_hours = int_setting(env, "WATCHDOG_NOTIFY_REPEAT_HOURS", 0, 24 * 30)
-    deadline = int_setting(env, "WATCHDOG_NOTIFY_DEADLINE_SECONDS", 5, 600)
+    repeat_hours = _ROWS.int(env, "WATCHDOG_NOTIFY_REPEAT_HOURS", 0, 24 * 30)
+    deadline = _ROWS.int(env, "WATCHDOG_NOTIFY_DEADLINE_SECONDS", 5, 600)
     return NotifyConfig(
         targets=targets, defaults=defaults, repeat=timedelta(hours=repeat_hours), deadline_seconds=deadline
     )

@@ -6,10 +6,15 @@ received" flow takes the envelope below and answers 202 with an empty body.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from watchdog.models import Severity
+from watchdog.notify.delivery import DELIVERY_HEADER, DeliveryResult, post
 from watchdog.notify.message import Group, Item, Message
+from watchdog.notify.registry import Notifier, Payload, register
+
+if TYPE_CHECKING:
+    from watchdog.notify.targets import Target
 
 # Teams rejects messages over about 28 KB; stay well below, counting the envelope.
 MAX_BYTES = 24_000
@@ -104,3 +109,15 @@ def payload(message: Message) -> bytes:
         if len(body) <= MAX_BYTES or limit == 0:
             return body
         limit //= 2
+
+
+def render(message: Message) -> Payload:
+    return Payload(payload(message), message.delivery_id)
+
+
+def deliver(target: Target, sent: Payload, deadline: float, **http: Any) -> DeliveryResult:
+    # Workflows ignores it, but a relay in between can dedupe retries by it.
+    return post(target.url.reveal(), sent.body, {DELIVERY_HEADER: sent.delivery_id}, deadline=deadline, **http)
+
+
+register(Notifier("teams", render, deliver))

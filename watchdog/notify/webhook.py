@@ -10,15 +10,19 @@ import hashlib
 import hmac
 import json
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from watchdog.models import Sensitive, Severity
+from watchdog.notify.delivery import DELIVERY_HEADER, DeliveryResult, post
 from watchdog.notify.message import Item, Message
+from watchdog.notify.registry import Notifier, Payload, register
+
+if TYPE_CHECKING:
+    from watchdog.notify.targets import Target
 
 SCHEMA_ID = "webPubSubWatchdog/1"
 ITEMS_PER_GROUP = 100  # machines read these; truncation only guards against a runaway sweep
 SIGNATURE_HEADER = "X-Watchdog-Signature"
-DELIVERY_HEADER = "X-Watchdog-Delivery"
 
 # Azure Monitor: Sev0 critical, Sev1 error, Sev2 warning, Sev3 informational, Sev4 verbose.
 SEVERITY = {Severity.CRITICAL: "Sev0", Severity.WARNING: "Sev2", Severity.INFO: "Sev3"}
@@ -95,8 +99,19 @@ def sign(body: bytes, secret: Sensitive) -> str:
     return "sha256=" + hmac.new(secret.reveal().encode(), body, hashlib.sha256).hexdigest()
 
 
-def headers(message: Message, body: bytes, secret: Sensitive | None) -> dict[str, str]:
+def headers(message: Message | Payload, body: bytes, secret: Sensitive | None) -> dict[str, str]:
     out = {DELIVERY_HEADER: message.delivery_id}
     if secret is not None:
         out[SIGNATURE_HEADER] = sign(body, secret)
     return out
+
+
+def render(message: Message) -> Payload:
+    return Payload(payload(message), message.delivery_id)
+
+
+def deliver(target: Target, sent: Payload, deadline: float, **http: Any) -> DeliveryResult:
+    return post(target.url.reveal(), sent.body, headers(sent, sent.body, target.secret), deadline=deadline, **http)
+
+
+register(Notifier("webhook", render, deliver, signs=True))

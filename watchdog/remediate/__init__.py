@@ -19,18 +19,23 @@ from typing import TYPE_CHECKING, Iterable, Mapping
 from watchdog.ledger.base import Ledger
 from watchdog.models import Action, Finding, Observation, Outcome
 from watchdog.remediate import plan as policy
-from watchdog.remediate import scale, secret_sync, sizing
+from watchdog.remediate import registry, sizing
+
+# Each remediation module registers itself on import.
+from watchdog.remediate import secret_sync  # noqa: F401, I001
+from watchdog.remediate import scale  # noqa: F401
 from watchdog.remediate._common import failure, outcome, planned, record
-from watchdog.remediate.plan import KINDS, SCALE, SCALE_IN, SECRET_SYNC, Plan, ScaleFacts
-from watchdog.settings import Settings
+from watchdog.remediate.guards import LEASE
+from watchdog.remediate.plan import Plan, ScaleFacts
+from watchdog.remediate.scale_plan import SCALE, SCALE_IN
 
 if TYPE_CHECKING:
     from watchdog.azure import AzureClients
+    from watchdog.settings import Settings
 
-__all__ = ["G_LEASE", "KINDS", "remediate"]
+__all__ = ["remediate"]
 
 log = logging.getLogger("watchdog.remediate")
-G_LEASE = "lease"
 _LEASE_MARGIN_SECONDS = 120  # the lease outlives the longest wait for a scale operation
 
 
@@ -47,7 +52,7 @@ def remediate(
     planned, done or failed ones. `mode` None means the configured modes (Settings.modes()).
     Without a ledger nothing is acted on: there would be no lease, cooldown or audit trail."""
     modes = dict(settings.modes() if mode is None else mode)
-    if all(modes.get(kind, "off") == "off" for kind in KINDS):
+    if all(modes.get(kind, "off") == "off" for kind in registry.kinds()):
         return []
     observations = list(observations)
     facts = _facts(observations, settings, modes, ledger, now) if ledger is not None else {}
@@ -56,7 +61,7 @@ def remediate(
     results += [planned(a, now) for a in the_plan.actions if modes.get(a.kind) == "plan"]
     if ledger is None:
         results += [outcome(a, "skipped", "no ledger: without a lease, cooldown and audit trail the watchdog "
-                                          "does not act", now, guard=G_LEASE)
+                                          "does not act", now, guard=LEASE)
                     for a in the_plan.actions if modes.get(a.kind) == "on"]
     else:
         results += _act(the_plan, observations, clients, ledger, settings, modes, now)
@@ -93,11 +98,12 @@ def _act(the_plan: Plan, observations: list[Observation], clients: AzureClients,
     ttl = settings.operation_timeout_seconds + _LEASE_MARGIN_SECONDS
     results: list[Outcome] = []
     for rid, actions in per_resource.items():
-        # Secrets first: a stale key is an outage now, and a scale may take minutes.
-        actions.sort(key=lambda a: a.kind != SECRET_SYNC)
+        # In the registry's order: secrets first (a stale key is an outage now; a scale may take minutes).
+        order = {kind: i for i, kind in enumerate(registry.kinds())}
+        actions.sort(key=lambda a: order.get(a.kind, len(order)))
         if not ledger.acquire_lease(rid, sweep_id, ttl, now):
             results += [outcome(a, "skipped", "another sweep holds this resource's lease and is acting on it",
-                                now, guard=G_LEASE) for a in actions]
+                                now, guard=LEASE) for a in actions]
             continue
         try:
             results += [_run(a, by_id[rid], clients, ledger, settings, now, sweep_id) for a in actions]
@@ -111,11 +117,8 @@ def _run(action: Action, obs: Observation, clients: AzureClients, ledger: Ledger
     entry_id = uuid.uuid4().hex
     # Recorded before acting, so a sweep that dies mid-action still leaves its intent in the trail.
     record(ledger, entry_id, sweep_id, planned(action, now))
-    try:
-        if action.kind == SECRET_SYNC:
-            result = secret_sync.execute(action, obs, clients, now)
-        else:
-            result = scale.execute(action, obs, clients, ledger, settings, now)
+    try:  # an unknown kind raises here (UnknownRemediation) and fails the action: never another executor
+        result = registry.run(action, obs, registry.ActContext(clients, ledger, settings, now))
     except Exception as exc:  # noqa: BLE001 - one failed action must not stop the sweep
         result = outcome(action, "failed", failure(exc), now)
     log.info("%s %s on %s: %s", result.status, action.kind, obs.resource.name, result.reason)

@@ -1,12 +1,15 @@
-"""What both executors share: outcome and audit-entry construction, and failure text free of secrets."""
+"""What every executor shares: outcome and audit-entry construction, and failure text free of secrets."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
-from watchdog.collect.errors import scrub
 from watchdog.ledger.base import AuditEntry, Ledger
 from watchdog.models import Action, Outcome
+from watchdog.redact import scrub
+
+if TYPE_CHECKING:
+    from watchdog.remediate.plan import Plan
 
 WATCHDOG = "webpubsub-watchdog"  # the value of tag watchdog-written-by
 
@@ -26,7 +29,7 @@ def failure(exc: BaseException) -> str:
     code = getattr(error, "code", None)
     message = getattr(error, "message", None) or getattr(exc, "reason", None) or type(exc).__name__
     head = " ".join(str(p) for p in (status, code) if p)
-    return scrub(f"{head}: {message}" if head else str(message))
+    return scrub(" ".join((f"{head}: {message}" if head else str(message)).split()), limit=300)
 
 
 def record(ledger: Ledger, entry_id: str, sweep_id: str, result: Outcome) -> None:
@@ -42,3 +45,8 @@ def record(ledger: Ledger, entry_id: str, sweep_id: str, result: Outcome) -> Non
 
 def planned(action: Action, now: datetime) -> Outcome:
     return outcome(action, "planned", action.reason, now)
+
+
+def skip(out: Plan, action: Action, guard: str, reason: str) -> None:
+    """A planned action a guard stopped, named by `guard` (watchdog.remediate.guards)."""
+    out.skipped.append(Outcome(action=action, status="skipped", reason=reason, guard=guard))
