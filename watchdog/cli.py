@@ -12,7 +12,7 @@ from typing import Sequence
 
 from . import report as report_mod
 from .scope import Scope, parse_resource, parse_subscription
-from .settings import ConfigError, Settings
+from .settings import ConfigError, load
 
 
 class _Parser(argparse.ArgumentParser):
@@ -59,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=sys.stderr,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
-        settings = Settings.from_env()
+        settings, _ = load()  # the notification targets ride along in settings.notify
         settings = replace(settings, ledger=args.ledger or "sqlite")
         from .sweep import run_sweep  # the SDKs load only when a sweep runs
         from .ledger import open_ledger

@@ -6,12 +6,12 @@ import logging
 
 import azure.functions as func
 
+from ..config import MODES
 from ..scope import Scope, parse_resource
 
 bp = func.Blueprint()
 log = logging.getLogger("watchdog.http")
 
-_MODES = ("off", "plan", "on")
 _MIMETYPES = {"json": "application/json", "text": "text/plain", "markdown": "text/markdown"}
 
 
@@ -55,7 +55,7 @@ def check(req: func.HttpRequest) -> func.HttpResponse:
         if fmt not in FORMATS:
             raise _BadParameter("format", f"format {fmt!r} is not one of {', '.join(FORMATS)}")
         mode = params.get("mode", "off")
-        if mode not in _MODES:
+        if mode not in MODES:
             raise _BadParameter("mode", f"mode {mode!r} is not one of off, plan, on")
         try:
             resources = (parse_resource(params["resource"]),) if params.get("resource") else ()
@@ -66,11 +66,11 @@ def check(req: func.HttpRequest) -> func.HttpResponse:
 
     from ..ledger import open_ledger
     from . import CACHES
-    from ..settings import ConfigError, Settings
+    from ..settings import ConfigError, load
     from ..sweep import run_sweep
 
     try:
-        settings = Settings.from_env()
+        settings, _ = load()
         ledger = open_ledger(settings)
     except ConfigError as exc:
         log.error("configuration error: %s", exc)

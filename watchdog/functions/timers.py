@@ -17,12 +17,12 @@ def sweep(timer: func.TimerRequest) -> None:
     from ..ledger import open_ledger
     from . import CACHES
     from ..report import render_json, status
-    from ..settings import Settings
+    from ..settings import load
     from ..sweep import run_sweep
 
     if timer.past_due:
         log.warning("sweep is running late (the previous one overran or the app was cold)")
-    settings = Settings.from_env()  # a ConfigError fails the run loudly, naming the setting
+    settings, _ = load()  # a ConfigError fails the run loudly, naming the setting
     with open_ledger(settings) as ledger:
         report = run_sweep(settings, mode=settings.modes(), ledger=ledger, notify=True, caches=CACHES)
     # One structured line for Application Insights; the report holds no secrets by construction.
