@@ -154,3 +154,16 @@ def test_the_in_process_cache_still_serves_sweeps_without_a_ledger(emulator, mon
     run_sweep(settings, caches=caches)
     # In memory the full templates may stay, so nothing is re-read.
     assert reads(emulator, "arm.listHubs", mark) == [] and reads(emulator, "arm.diagnosticSettings", mark) == []
+
+
+def test_sku_lists_are_read_once_per_process_and_again_by_a_fresh_one(emulator, monkeypatch, tmp_path):
+    settings = settings_for(emulator, monkeypatch)
+    caches = Caches()  # what the Functions app keeps per process (watchdog/functions/__init__.py)
+    with SqliteLedger(tmp_path / "ledger.sqlite3") as ledger:
+        run_sweep(settings, ledger=ledger, caches=caches)
+        first = len(emulator.journal.where(op="arm.listSkus"))
+        assert first >= 1 and caches.skus.get("Standard_S1")
+        run_sweep(settings, ledger=ledger, caches=caches)
+        assert len(emulator.journal.where(op="arm.listSkus")) == first
+        run_sweep(settings, ledger=ledger, caches=Caches())
+        assert len(emulator.journal.where(op="arm.listSkus")) == 2 * first

@@ -161,8 +161,7 @@ def test_revoked_permissions_become_errors_and_the_sweep_completes(emulator, mon
 
 def test_keys_are_listed_only_when_the_secrets_call_for_it(emulator, monkeypatch, tmp_path):
     settings = settings_for(emulator, monkeypatch)
-    ledger = SqliteLedger(str(tmp_path / "ledger.sqlite3"))
-    try:
+    with SqliteLedger(str(tmp_path / "ledger.sqlite3")) as ledger:
         first = run_sweep(settings, ledger=ledger)
         assert first.api_calls["arm-write"] == 3
         second = run_sweep(settings, ledger=ledger)
@@ -177,8 +176,6 @@ def test_keys_are_listed_only_when_the_secrets_call_for_it(emulator, monkeypatch
         assert third.api_calls.get("arm-write") == 1
         drift = {(f.check, f.resource_id.rsplit("/", 1)[-1]) for f in third.findings if f.rule == "key-drift"}
         assert ("stale-key", "presence-eu") in drift
-    finally:
-        ledger.close()
 
 
 def test_a_warm_sweep_rereads_hubs_and_diagnostics_only_where_the_activity_log_shows_a_change(

@@ -48,7 +48,7 @@ def submit_bindings(calls: Calls, clients: AzureClients, key_vaults: Iterable[st
     """Bindings from resource tags, the list calls of WATCHDOG_KEY_VAULTS (bindings and each
     secret's attributes) and, with a ledger to keep proofs in, one list of each other vault the
     tags name, for its attributes alone."""
-    key_vaults = tuple(key_vaults)
+    key_vaults = tuple(dict.fromkeys(key_vaults))  # a vault named twice is listed once
     bindings, bad = secrets.from_resource_tags(resources)
     for resource_id, entry in bad:
         calls.report(ObservationError("secrets", "error", f"tag watchdog-secrets holds {entry[:80]!r}, "
