@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from watchdog.models import Sensitive
 from watchdog.settings import Settings
-from watchdog.throttle import ARM_READ, ARM_WRITE, ArmRateLimiter, Bucket, CallCounter, SweepDeadline, arm_subscription, call_kind
+from watchdog.throttle import (
+    ARM_READ, ARM_WRITE, ArmRateLimiter, Bucket, CallCounter, SweepDeadline, arm_subscription, call_kind,
+)
 
 if TYPE_CHECKING:
     import requests

@@ -55,9 +55,9 @@ def submit_bindings(calls: Calls, clients: AzureClients, key_vaults: Iterable[st
                                       "not a secret URI (https://<vault>.vault.azure.net/secrets/<name>)",
                                       resource_id=resource_id))
     ids = {r.id.lower() for r in resources}
-    listing = Listing(bindings, [calls.submit(lambda vault=vault: secrets.from_vault(clients.secrets(vault), vault, ids),
-                                              "secrets", subject=vault, action=secrets.LIST_ACTION)
-                                 for vault in key_vaults])
+    lists = [calls.submit(lambda vault=vault: secrets.from_vault(clients.secrets(vault), vault, ids), "secrets",
+                          subject=vault, action=secrets.LIST_ACTION) for vault in key_vaults]
+    listing = Listing(bindings, lists)
     if ledger is None:
         return listing
 

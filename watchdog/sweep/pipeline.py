@@ -120,8 +120,8 @@ def run_sweep(
 def _sweep(settings: Settings, scope: Scope, mode: dict[str, str], clients: AzureClients, ledger: Ledger | None,
            notify: bool, now: datetime, caches: Caches | None) -> Report:
     calls_before, throttled_before = clients.counter.calls(), clients.counter.throttled()
-    report = Report(started_at=now, subscriptions=tuple(s.lower() for s in scope.subscriptions_of(settings.subscriptions)),
-                    mode=mode)
+    subscriptions = tuple(s.lower() for s in scope.subscriptions_of(settings.subscriptions))
+    report = Report(started_at=now, subscriptions=subscriptions, mode=mode)
     started = time.perf_counter()
     # ARM reads that cannot be made by the deadline are deferred (watchdog/sweep/budget.py); the
     # remediation stage after it may still act.

@@ -41,6 +41,7 @@ class Collected:
 
 def collect(pools: Pools, clients: AzureClients, settings: Settings, resources: list[Resource],
             ledger: Ledger | None, caches: Caches, now: datetime) -> list[Observation]:
+    """One Observation per resource, in the order given; every failed call is in its errors."""
     runner = pools.azure
     got = Collected()
     by_id = {r.id.lower(): r for r in resources}
