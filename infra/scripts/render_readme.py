@@ -1,11 +1,12 @@
-"""Render the README's generated parts: the configuration reference (watchdog.settings) and the
-table of rights in the deployment section (watchdog.permissions).
+"""Render the README's generated parts: the rule reference (watchdog.checks.registry), the
+configuration reference (watchdog.settings) and the table of rights in the deployment section
+(watchdog.permissions).
 
     .venv/bin/python infra/scripts/render_readme.py          # rewrite README.md
     .venv/bin/python infra/scripts/render_readme.py --check  # exit 1 if README.md is stale
 
-Only the text inside `<!-- section: configuration -->` and between `<!-- rights-table -->` and
-`<!-- /rights-table -->` (inside the deployment section) is replaced.
+Only the text inside `<!-- section: rules -->` and `<!-- section: configuration -->`, and between
+`<!-- rights-table -->` and `<!-- /rights-table -->` (inside the deployment section) is replaced.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from watchdog import permissions, settings  # noqa: E402
+from watchdog.checks import registry as rules  # noqa: E402
 
 README = ROOT / "README.md"
 SECTION_END = "<!-- /section -->"
@@ -33,6 +35,19 @@ This table is generated from `watchdog/settings.py` (`SETTINGS`) by
 """
 
 
+RULES_INTRO = """\
+Every rule is a pure function of what the sweep collected (`watchdog/checks/`), so each verdict
+below is tested without Azure. A finding has a rule, a check id, a severity, a one-line summary
+with the numbers, the evidence behind it (plain numbers and strings: never a key, a connection
+string or a URL query string) and what to do. Exit codes follow the worst severity: critical 2,
+warning 1, info only or nothing 0. *needs* is what the sweep must have observed for the verdict
+(a finding resolves only once those were seen again); *remedy* is the remediation that answers it.
+
+These tables are generated from the checks each rule module declares
+(`watchdog/checks/registry.py`) by `python infra/scripts/render_readme.py`.
+"""
+
+
 def replace_between(text: str, start: str, end: str, body: str) -> str:
     i = text.index(start) + len(start)
     j = text.index(end, i)
@@ -40,6 +55,7 @@ def replace_between(text: str, start: str, end: str, body: str) -> str:
 
 
 def render(text: str) -> str:
+    text = replace_between(text, "<!-- section: rules -->", SECTION_END, RULES_INTRO + "\n" + rules.markdown())
     text = replace_between(
         text,
         "<!-- section: configuration -->",

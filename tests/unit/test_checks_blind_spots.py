@@ -1,6 +1,6 @@
 import pytest
 
-from tests.unit.checks_factory import NOW, resource
+from tests.factories import NOW, resource
 from watchdog.checks import blind_spots
 from watchdog.models import ObservationError, Severity
 

@@ -1,6 +1,6 @@
 import pytest
 
-from tests.unit.checks_factory import NOW, SETTINGS, metrics, observation, resource
+from tests.factories import NOW, SETTINGS, metrics, observation, resource
 from watchdog.checks import capacity, tiers
 from watchdog.models import ObservationError, Severity
 
@@ -219,7 +219,7 @@ def test_rising_trend_projects_when_the_cap_is_reached():
      ([1, 2, 3], 10, 7.0)],
 )
 def test_minutes_to_limit(values, limit, expected):
-    from tests.unit.checks_factory import points
+    from tests.factories import points
     pts = [(p.time, p.value) for p in points(values)]
     assert capacity.minutes_to_limit(pts, limit, NOW) == (pytest.approx(expected) if expected else None)
 

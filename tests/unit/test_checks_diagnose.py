@@ -3,7 +3,7 @@ from dataclasses import replace
 
 import pytest
 
-from tests.unit.checks_factory import NOW, SETTINGS, keys, metrics, observation, resource, secret
+from tests.factories import NOW, SETTINGS, keys, metrics, observation, resource, secret
 from watchdog import checks, connstr
 from watchdog.checks import registry
 from watchdog.models import (

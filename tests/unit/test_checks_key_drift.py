@@ -2,7 +2,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.unit.checks_factory import NOW, SETTINGS, keys, observation, resource, secret
+from tests.factories import NOW, SETTINGS, keys, observation, resource, secret
 from watchdog.checks import key_drift
 from watchdog.models import DataPlaneProof, Severity
 

@@ -1,6 +1,6 @@
 import pytest
 
-from tests.unit.checks_factory import NOW, SETTINGS, observation, resource
+from tests.factories import NOW, SETTINGS, observation, resource
 from watchdog.checks import posture
 from watchdog.models import Diagnostics, Severity
 

@@ -2,7 +2,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.unit.checks_factory import NOW, SETTINGS, metrics, observation
+from tests.factories import NOW, SETTINGS, metrics, observation
 from watchdog.checks import upstream
 from watchdog.models import EventHandler, HandlerLogError, HandlerProbe, Severity
 

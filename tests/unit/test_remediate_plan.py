@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.unit.checks_factory import NOW, SETTINGS, keys, metrics, observation, resource, secret
+from tests.factories import NOW, SETTINGS, keys, metrics, observation, resource, secret
 from watchdog.checks import diagnose
 from watchdog.models import DataPlaneProof
 from watchdog.remediate import plan as plan_mod

@@ -5,7 +5,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from tests.unit.checks_factory import NOW, SETTINGS, keys, metrics, observation, resource, secret
+from tests.factories import NOW, SETTINGS, keys, metrics, observation, resource, secret
 from tests.unit.test_checks_diagnose import PLANTED, _leaky_world
 from watchdog import checks, report
 from watchdog.models import (

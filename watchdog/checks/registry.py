@@ -107,3 +107,20 @@ def check(rule_name: str, check_id: str) -> Check:
 def remedy(finding: Finding) -> str | None:
     """The remediation kind that answers `finding`, as its check declares."""
     return check(finding.rule, finding.check).remedy
+
+
+def _severities(c: Check) -> str:
+    return " / ".join(str(s) for s in sorted({c.severity, *c.also}))
+
+
+def markdown() -> str:
+    """The README's rule reference: per rule its paragraph and a table of its checks, rendered by
+    `python infra/scripts/render_readme.py` (a test fails when README.md differs)."""
+    out: list[str] = []
+    for r in rules():
+        out += [f"**{r.name}**, {r.doc}", "", "| check | severity | needs | remedy | when |", "|---|---|---|---|---|"]
+        for c in r.checks:
+            needs = ", ".join(sorted(c.needs)) or "-"
+            out.append(f"| `{c.id}` | {_severities(c)} | {needs} | {c.remedy or '-'} | {c.title.replace('|', '/')} |")
+        out.append("")
+    return "\n".join(out).rstrip("\n")

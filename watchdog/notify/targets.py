@@ -135,8 +135,8 @@ def _target(env: Mapping[str, str], name: str) -> Target:
     url = _url(env, name)
     kind_setting = setting_name(name, "KIND")
     kind = env.get(kind_setting, "").strip().lower()
-    if kind not in KINDS:
-        raise ConfigError(f"{kind_setting}={kind!r}: set it to {' or '.join(KINDS)}")
+    if kind not in kinds():
+        raise ConfigError(f"{kind_setting}={kind!r}: set it to {' or '.join(kinds())}")
     sev_setting = setting_name(name, "MIN_SEVERITY")
     raw_sev = _value(env, sev_setting, default_of="WATCHDOG_NOTIFY_<NAME>_MIN_SEVERITY")
     try:

@@ -119,6 +119,8 @@ def _run(action: Action, obs: Observation, clients: AzureClients, ledger: Ledger
     record(ledger, entry_id, sweep_id, planned(action, now))
     try:  # an unknown kind raises here (UnknownRemediation) and fails the action: never another executor
         result = registry.run(action, obs, registry.ActContext(clients, ledger, settings, now))
+    except registry.UnknownRemediation as exc:
+        result = outcome(action, "failed", str(exc.args[0]), now)
     except Exception as exc:  # noqa: BLE001 - one failed action must not stop the sweep
         result = outcome(action, "failed", failure(exc), now)
     log.info("%s %s on %s: %s", result.status, action.kind, obs.resource.name, result.reason)

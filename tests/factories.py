@@ -1,23 +1,32 @@
-"""Builders for the pure rule tests: a plain Observation with only what a case needs."""
+"""Shared builders for tests: the ids, clock, resources, observations, findings and actions that
+test files used to redefine each in its own way. Each builder takes only what a case changes.
+"""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 from watchdog.models import (
-    BoundSecret, DataPlaneProof, Diagnostics, KeyFingerprints, MetricPoint, Observation, Resource,
-    ResourceMetrics,
+    Action, BoundSecret, DataPlaneProof, Diagnostics, Finding, KeyFingerprints, MetricPoint, Observation, Outcome,
+    Resource, ResourceMetrics, Severity,
 )
 from watchdog.settings import Settings
 
+SUB = "00000000-0000-0000-0000-000000000001"  # the unit tests' subscription
+DEMO_SUB = "6f1c2d3e-4b5a-4c6d-8e7f-9a0b1c2d3e4f"  # the emulator demo's subscription
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
-SETTINGS = Settings(subscriptions=("00000000-0000-0000-0000-000000000001",))
-RID = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg/providers/Microsoft.SignalRService/WebPubSub/{}"
+SETTINGS = Settings(subscriptions=(SUB,))
+RID = f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.SignalRService/WebPubSub/{{}}"
+
+
+def resource_id(name: str = "wps-prod", sub: str = SUB) -> str:
+    return f"/subscriptions/{sub}/resourceGroups/rg/providers/Microsoft.SignalRService/WebPubSub/{name}"
 TIERS = {"Free_F1": "Free", "Standard_S1": "Standard", "Premium_P1": "Premium", "Premium_P2": "Premium"}
 
 
 def resource(sku: str = "Standard_S1", units: int = 1, name: str = "wps-prod", **kw) -> Resource:
     return Resource(
-        id=RID.format(name), subscription_id="00000000-0000-0000-0000-000000000001", resource_group="rg",
+        id=RID.format(name), subscription_id=SUB, resource_group="rg",
         name=name, location="westeurope", host_name=f"{name}.webpubsub.azure.com", sku_name=sku,
         sku_tier=TIERS.get(sku, "Standard"), capacity=units, **kw,
     )
@@ -57,3 +66,23 @@ def secret(
         name="wps-conn", version="v1", content_type=None, tags=kw.pop("tags", {}),
         endpoint_host=host, key_fingerprint=fingerprint, proof=proof, **kw,
     )
+
+
+def finding(rule: str = "capacity", check: str = "near-cap", severity: Severity = Severity.WARNING,
+            name: str = "wps-prod", **kw: Any) -> Finding:
+    """A Finding as a sweep would report it; the rule and check need not be registered."""
+    kw.setdefault("subject", "connections")
+    kw.setdefault("summary", f"{name} at 92% of its connection cap")
+    return Finding(rule=rule, check=check, severity=severity, resource_id=kw.pop("resource_id", resource_id(name)), **kw)
+
+
+def action(kind: str = "scale", name: str = "wps-prod", **kw: Any) -> Action:
+    kw.setdefault("subject", "capacity")
+    kw.setdefault("reason", "near cap")
+    kw.setdefault("params", {"sku": "Standard_S1", "from": 1, "to": 2})
+    return Action(kind=kind, resource_id=kw.pop("resource_id", resource_id(name)), **kw)
+
+
+def outcome(act: Action | None = None, status: str = "done", **kw: Any) -> Outcome:
+    kw.setdefault("at", NOW)
+    return Outcome(action=act or action(), status=status, **kw)
