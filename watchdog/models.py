@@ -10,7 +10,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any, Mapping, TypedDict
 
 # Fingerprints must compare across processes (the ledger keeps them between sweeps, cold starts
 # and CLI runs), so the HMAC key is fixed rather than per process. That is safe because what is
@@ -85,12 +85,25 @@ class Resource:
 # --- observations: what collect/ saw, no verdicts -------------------------------------------
 
 
+class ErrorKind(enum.StrEnum):
+    """Why a collecting call gave nothing (ObservationError.kind)."""
+
+    FORBIDDEN = "forbidden"
+    UNAUTHORIZED = "unauthorized"
+    NOT_FOUND = "not-found"
+    THROTTLED = "throttled"
+    TIMEOUT = "timeout"
+    UNREACHABLE = "unreachable"
+    ERROR = "error"
+    DEFERRED = "deferred"  # a read the sweep chose not to make (ARM budget, sweep deadline)
+
+
 @dataclass(frozen=True)
 class ObservationError:
     """A call that failed. Becomes a blind-spot finding; never crashes a sweep."""
 
     source: str  # inventory, skus, keys, secrets, metrics, logs, diagnostics, autoscale, hubs, handlers, dataplane
-    kind: str  # forbidden, unauthorized, not-found, throttled, timeout, unreachable, error
+    kind: str  # an ErrorKind value
     message: str  # already free of secrets and query strings
     resource_id: str | None = None
     subject: str | None = None  # e.g. a secret URI or workspace id
@@ -236,20 +249,40 @@ class Finding:
 # --- remediation --------------------------------------------------------------------------
 
 
+class SecretSyncParams(TypedDict):
+    """What secret sync needs to act: which key to write into which secret version."""
+
+    key: str  # primary | secondary
+    vault_url: str
+    name: str
+    version: str
+
+
+# "from" is a keyword, hence the functional form.
+ScaleParams = TypedDict("ScaleParams", {"sku": str, "from": int, "to": int})
+
+
+class OutcomeStatus(enum.StrEnum):
+    PLANNED = "planned"  # plan mode, or the intent recorded before acting
+    DONE = "done"
+    SKIPPED = "skipped"  # a guard stopped it (Outcome.guard names which)
+    FAILED = "failed"
+
+
 @dataclass(frozen=True)
 class Action:
-    kind: str  # secret-sync, scale
+    kind: str  # a registered remediation kind (watchdog.remediate.registry)
     resource_id: str
     subject: str  # secret URI, or "capacity"
     reason: str
-    params: Mapping[str, Any] = field(default_factory=dict)  # e.g. {"from": 2, "to": 3} or {"key": "primary"}
+    params: Mapping[str, Any] = field(default_factory=dict)  # SecretSyncParams or ScaleParams
     finding: str | None = None  # fingerprint of the finding it answers
 
 
 @dataclass(frozen=True)
 class Outcome:
     action: Action
-    status: str  # planned, done, skipped, failed
+    status: str  # an OutcomeStatus
     reason: str = ""
     before: Mapping[str, Any] = field(default_factory=dict)
     after: Mapping[str, Any] = field(default_factory=dict)

@@ -15,8 +15,7 @@ from datetime import datetime
 
 from watchdog.checks._common import finding
 from watchdog.checks.registry import Check, Rule, register
-from watchdog.collect.errors import DEFERRED
-from watchdog.models import Finding, ObservationError, Severity
+from watchdog.models import ErrorKind, Finding, ObservationError, Severity
 
 RULE = "blind-spot"
 
@@ -25,7 +24,7 @@ RULE_ERROR = Check(
     "a rule failed on an odd resource: the finding replaces the verdict instead of stopping the sweep",
     frozenset(), guidance="This is a watchdog bug: report it with the sweep's JSON report.")
 SKIPPED = Check(
-    RULE, f"<source>-{DEFERRED}", Severity.INFO,
+    RULE, f"<source>-{ErrorKind.DEFERRED}", Severity.INFO,
     "a read the sweep chose not to make (listKeys over `WATCHDOG_MAX_LIST_KEYS`, cold hubs and diagnostics past "
     "`WATCHDOG_SWEEP_DEADLINE_SECONDS`): info per resource, plus a count per subscription and source (a warning "
     "when it hides hubs or diagnostics, so such a sweep is never reported healthy)",
@@ -71,26 +70,26 @@ _SOURCES: dict[str, tuple[str, str]] = {
 
 
 def _denied(error: ObservationError) -> bool:
-    return error.kind in ("forbidden", "unauthorized") or error.status in (401, 403)
+    return error.kind in (ErrorKind.FORBIDDEN, ErrorKind.UNAUTHORIZED) or error.status in (401, 403)
 
 
 def _guidance(error: ObservationError, permission: str) -> str:
     if _denied(error):
         return f"Grant the watchdog's managed identity {permission}."
-    if error.kind == DEFERRED:
+    if error.kind == ErrorKind.DEFERRED:
         if error.source == "keys":
             return ("Nothing to do: the next sweeps list them, most urgent first; meanwhile the data-plane proof "
                     "judges the secret. Raise WATCHDOG_MAX_LIST_KEYS to list more per sweep (each call spends "
                     "one of the subscription's ARM write tokens).")
         return ("Nothing to do: the next sweeps read it (a large subscription's cache fills over a few sweeps). "
                 "WATCHDOG_SWEEP_DEADLINE_SECONDS bounds how much one sweep reads.")
-    if error.kind == "throttled":
+    if error.kind == ErrorKind.THROTTLED:
         return ("Azure throttled the watchdog (it already honours Retry-After). If this repeats, lower "
                 "WATCHDOG_CONCURRENCY or run the sweep less often (WATCHDOG_SCHEDULE).")
-    if error.kind in ("timeout", "unreachable"):
+    if error.kind in (ErrorKind.TIMEOUT, ErrorKind.UNREACHABLE):
         return ("Check network reachability from the Function App (private endpoints, firewalls, DNS); "
                 "the next sweep retries.")
-    if error.kind == "not-found":
+    if error.kind == ErrorKind.NOT_FOUND:
         return "The target vanished or is misnamed: check the binding (tags, WATCHDOG_KEY_VAULTS)."
     return "The next sweep retries; if it persists, see the Function App's logs for this source."
 
@@ -103,7 +102,7 @@ def check_errors(errors: list[ObservationError], now: datetime) -> list[Finding]
         status = f" {error.status}" if error.status else ""
         resource_id = error.resource_id or error.subject or error.source
         out.append(finding(
-            SKIPPED if error.kind == DEFERRED else FAILED, resource_id, error.subject or error.source,
+            SKIPPED if error.kind == ErrorKind.DEFERRED else FAILED, resource_id, error.subject or error.source,
             f"Cannot see {what}: {error.source} call {error.kind}{status}",
             {"source": error.source, "kind": error.kind, "status": error.status, "message": error.message,
              "subject": error.subject, "permission": permission if _denied(error) else None, "observed_at": now.isoformat()},
@@ -114,7 +113,7 @@ def check_errors(errors: list[ObservationError], now: datetime) -> list[Finding]
 
 def _deferred_totals(errors: list[ObservationError], now: datetime) -> list[Finding]:
     counts = Counter((e.resource_id.split("/")[2].lower(), e.source) for e in errors
-                     if e.kind == DEFERRED and e.resource_id and e.resource_id.count("/") >= 2)
+                     if e.kind == ErrorKind.DEFERRED and e.resource_id and e.resource_id.count("/") >= 2)
     out = []
     for (sub, source), count in sorted(counts.items()):
         what = _SOURCES.get(source, (f"{source} data", ""))[0]
@@ -122,8 +121,8 @@ def _deferred_totals(errors: list[ObservationError], now: datetime) -> list[Find
         out.append(finding(
             SKIPPED, scope, scope, f"{count} resource(s) deferred to the next sweeps: {what}",
             {"source": source, "deferred": count, "observed_at": now.isoformat()},
-            guidance=_guidance(ObservationError(source, DEFERRED, ""), ""),
-            severity=Severity.INFO if source == "keys" else Severity.WARNING, check_id=f"{source}-{DEFERRED}",
+            guidance=_guidance(ObservationError(source, ErrorKind.DEFERRED, ""), ""),
+            severity=Severity.INFO if source == "keys" else Severity.WARNING, check_id=f"{source}-{ErrorKind.DEFERRED}",
         ))
     return out
 

@@ -12,10 +12,9 @@ from typing import TYPE_CHECKING, Any, Callable
 from watchdog import tags
 from watchdog.checks._common import finding, label
 from watchdog.checks.registry import Check, Rule, Source, register
-from watchdog.collect.errors import DEFERRED
 from watchdog.config import Setting
 from watchdog.connstr import classify_host
-from watchdog.models import BoundSecret, Finding, Observation, Severity
+from watchdog.models import BoundSecret, ErrorKind, Finding, Observation, Severity
 
 if TYPE_CHECKING:
     from watchdog.settings import Settings
@@ -95,7 +94,7 @@ def _proof_text(secret: BoundSecret) -> str:
 
 def _keys_deferred(obs: Observation) -> bool:
     """listKeys was skipped this sweep (WATCHDOG_MAX_LIST_KEYS): the keys are unknown, not broken."""
-    return obs.keys is None and any(e.source == "keys" and e.kind == DEFERRED for e in obs.errors)
+    return obs.keys is None and any(e.source == "keys" and e.kind == ErrorKind.DEFERRED for e in obs.errors)
 
 
 def check(obs: Observation, settings: Settings, now: datetime) -> list[Finding]:

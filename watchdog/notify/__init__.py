@@ -21,7 +21,7 @@ import requests
 from watchdog.notify import teams  # noqa: F401, I001
 from watchdog.notify import webhook  # noqa: F401
 from watchdog.ledger.base import Ledger, NotifyState
-from watchdog.models import Finding, Outcome, Report
+from watchdog.models import Finding, Outcome, OutcomeStatus, Report
 from watchdog.notify import registry
 from watchdog.notify.delivery import DeliveryResult, DeliveryStatus
 from watchdog.notify.lifecycle import Decision, decide, next_finding_states
@@ -93,7 +93,7 @@ def notify(
     target named by a watchdog-notify tag), for Report.notifications.
     """
     outcomes = _outcomes_by_finding(report.outcomes)
-    fixed = {fp for fp, o in outcomes.items() if o.status == "done" and o.verified}
+    fixed = {fp for fp, o in outcomes.items() if o.status == OutcomeStatus.DONE and o.verified}
     previous = ledger.finding_states()
     changed = next_finding_states(previous, report.findings, fixed, _swept(report), now)
     for state in changed.values():

@@ -10,27 +10,39 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import AbstractSet, Iterable, Mapping
 
 from watchdog.ledger.base import FindingState, NotifyState
 from watchdog.models import Finding
 
 
+class DecisionKind(StrEnum):
+    FIRING = "firing"
+    REMINDER = "reminder"
+    FIXED = "fixed"
+    RESOLVED = "resolved"
+    NONE = "none"  # nothing to send
+
+
 @dataclass(frozen=True)
 class Decision:
     fingerprint: str
-    kind: str  # firing, reminder, fixed, resolved, none
+    kind: DecisionKind
     reason: str
     clear_pending: bool = False  # a "none" that also drops a retry nobody needs any more
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", DecisionKind(self.kind))  # a plain string is checked here
+
     @property
     def sends(self) -> bool:
-        return self.kind != "none"
+        return self.kind is not DecisionKind.NONE
 
     @property
     def told_state(self) -> str:
         """The state the target knows once it accepts this message."""
-        return "firing" if self.kind in ("firing", "reminder") else "resolved"
+        return "firing" if self.kind in (DecisionKind.FIRING, DecisionKind.REMINDER) else "resolved"
 
 
 def _at(when: datetime | None) -> str:
@@ -119,33 +131,33 @@ def _decide_one(
         if accepted and not told_firing and not pending and last and now - last < repeat:
             # The watchdog keeps fixing the same thing: the audit log has each fix; one message
             # per interval is enough.
-            return Decision(fp, "none", f"fixed again; last message {_at(last)}, within the repeat interval")
-        return Decision(fp, "fixed", f"{retry}fixed by the watchdog (firing since {since})")
+            return Decision(fp, DecisionKind.NONE, f"fixed again; last message {_at(last)}, within the repeat interval")
+        return Decision(fp, DecisionKind.FIXED, f"{retry}fixed by the watchdog (firing since {since})")
 
     if finding is not None:
         if not told_firing:
             if accepted:
-                return Decision(fp, "firing", f"{retry}firing again since {since} after resolved")
-            return Decision(fp, "firing", f"{retry}new: firing since {since}")
+                return Decision(fp, DecisionKind.FIRING, f"{retry}firing again since {since} after resolved")
+            return Decision(fp, DecisionKind.FIRING, f"{retry}new: firing since {since}")
         if not repeat:
-            return Decision(fp, "none", f"still firing since {since}; told {_at(last)}; reminders are off")
+            return Decision(fp, DecisionKind.NONE, f"still firing since {since}; told {_at(last)}; reminders are off")
         due = last + repeat if last else now
         if now >= due:
-            return Decision(fp, "reminder", f"{retry}still firing since {since}; last told {_at(last)}")
-        return Decision(fp, "none", f"still firing; told {_at(last)}; next reminder {_at(due)}")
+            return Decision(fp, DecisionKind.REMINDER, f"{retry}still firing since {since}; last told {_at(last)}")
+        return Decision(fp, DecisionKind.NONE, f"still firing; told {_at(last)}; next reminder {_at(due)}")
 
     # Not routed to this target now: gone, fixed earlier, not looked at, or no longer routed here.
     still_firing = state is not None and state.status == "firing"
     if still_firing and state is not None and state.last_seen < now:
         # next_finding_states stamps last_seen=now on everything found: its resource was skipped.
-        return Decision(fp, "none", f"not looked at this sweep; still firing since {since}")
+        return Decision(fp, DecisionKind.NONE, f"not looked at this sweep; still firing since {since}")
     if told_firing:
         if still_firing:
-            return Decision(fp, "resolved", f"{retry}no longer routed here (severity or watchdog-notify tag changed)")
-        return Decision(fp, "resolved", f"{retry}resolved {_at(state.resolved_at if state else now)} (firing since {since})")
+            return Decision(fp, DecisionKind.RESOLVED, f"{retry}no longer routed here (severity or watchdog-notify tag changed)")
+        return Decision(fp, DecisionKind.RESOLVED, f"{retry}resolved {_at(state.resolved_at if state else now)} (firing since {since})")
     if pending and not still_firing:
         # Its firing message never got through; telling that it fired and resolved loses nothing.
-        return Decision(fp, "resolved", f"{retry}fired {since} and resolved {_at(state.resolved_at if state else now)}")
+        return Decision(fp, DecisionKind.RESOLVED, f"{retry}fired {since} and resolved {_at(state.resolved_at if state else now)}")
     if pending:
-        return Decision(fp, "none", "never delivered and no longer routed here: dropping the retry", True)
-    return Decision(fp, "none", "resolved and already told")
+        return Decision(fp, DecisionKind.NONE, "never delivered and no longer routed here: dropping the retry", True)
+    return Decision(fp, DecisionKind.NONE, "resolved and already told")

@@ -5,7 +5,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Mapping
 
 from watchdog.ledger.base import AuditEntry, Ledger
-from watchdog.models import Action, Outcome
+from watchdog.models import Action, Outcome, OutcomeStatus
 from watchdog.redact import scrub
 
 if TYPE_CHECKING:
@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 WATCHDOG = "webpubsub-watchdog"  # the value of tag watchdog-written-by
 
 
-def outcome(action: Action, status: str, reason: str, now: datetime, *, guard: str | None = None,
+def outcome(action: Action, status: OutcomeStatus, reason: str, now: datetime, *, guard: str | None = None,
             before: Mapping[str, Any] | None = None, after: Mapping[str, Any] | None = None,
             verified: bool | None = None, proof: str = "") -> Outcome:
     return Outcome(action=action, status=status, reason=reason, before=dict(before or {}),
@@ -44,9 +44,9 @@ def record(ledger: Ledger, entry_id: str, sweep_id: str, result: Outcome) -> Non
 
 
 def planned(action: Action, now: datetime) -> Outcome:
-    return outcome(action, "planned", action.reason, now)
+    return outcome(action, OutcomeStatus.PLANNED, action.reason, now)
 
 
 def skip(out: Plan, action: Action, guard: str, reason: str) -> None:
     """A planned action a guard stopped, named by `guard` (watchdog.remediate.guards)."""
-    out.skipped.append(Outcome(action=action, status="skipped", reason=reason, guard=guard))
+    out.skipped.append(Outcome(action=action, status=OutcomeStatus.SKIPPED, reason=reason, guard=guard))

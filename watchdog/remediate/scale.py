@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from watchdog.collect import autoscale
 from watchdog.config import Setting
-from watchdog.models import Action, Observation, Outcome
+from watchdog.models import Action, Observation, Outcome, OutcomeStatus
 from watchdog.remediate import guards
 from watchdog.remediate._common import failure, outcome
 from watchdog.remediate.registry import ActContext, Remediation, register
@@ -95,19 +95,19 @@ def recheck(action: Action, obs: Observation, ctx: ActContext) -> Outcome | _Sta
     seen = _sku_of(fresh)
     current = fresh.provisioning_state or "Succeeded"
     if current != "Succeeded":
-        return outcome(action, "skipped", f"{res.name} is {current} now, not Succeeded: another change is under way",
+        return outcome(action, OutcomeStatus.SKIPPED, f"{res.name} is {current} now, not Succeeded: another change is under way",
                        now, guard=guards.PROVISIONING, before=state.before)
     if seen != (sku, frm):
-        return outcome(action, "skipped", f"{res.name} changed since collection: {seen[1]} unit(s) {seen[0]} now, "
+        return outcome(action, OutcomeStatus.SKIPPED, f"{res.name} changed since collection: {seen[1]} unit(s) {seen[0]} now, "
                                           f"planned from {frm} unit(s) {sku}; the next sweep plans again",
                        now, guard=guards.CHANGED, before=state.before)
     try:
         managing = autoscale_targets(ctx.clients, res.subscription_id, res.id)
     except Exception as exc:  # noqa: BLE001 - not knowing is a reason to stop, not to crash
-        return outcome(action, "skipped", f"could not check for autoscale settings ({failure(exc)}): not scaling "
+        return outcome(action, OutcomeStatus.SKIPPED, f"could not check for autoscale settings ({failure(exc)}): not scaling "
                                           "blind", now, guard=guards.AUTOSCALE, before=state.before)
     if managing:
-        return outcome(action, "skipped", f"autoscale setting {', '.join(managing)} now manages {res.name}",
+        return outcome(action, OutcomeStatus.SKIPPED, f"autoscale setting {', '.join(managing)} now manages {res.name}",
                        now, guard=guards.AUTOSCALE, before=state.before)
     state.location = fresh.location
     return state
@@ -132,12 +132,12 @@ def verify(action: Action, obs: Observation, ctx: ActContext, state: _State) -> 
     proof = f"GET after the operation: {got} unit(s) {got_sku}, {after_res.provisioning_state}"
     common = {"before": state.before, "after": after, "proof": proof}
     if verified:
-        return outcome(action, "done", f"scaled {res.name} from {frm} to {to} units", now, verified=True, **common)
+        return outcome(action, OutcomeStatus.DONE, f"scaled {res.name} from {frm} to {to} units", now, verified=True, **common)
     if not state.finished:
-        return outcome(action, "failed", f"the scale to {to} units did not finish within "
+        return outcome(action, OutcomeStatus.FAILED, f"the scale to {to} units did not finish within "
                                          f"{ctx.settings.operation_timeout_seconds} s; it may still complete",
                        now, verified=False, **common)
-    return outcome(action, "failed", f"the operation finished but {res.name} has {got} unit(s), not {to}",
+    return outcome(action, OutcomeStatus.FAILED, f"the operation finished but {res.name} has {got} unit(s), not {to}",
                    now, verified=False, **common)
 
 

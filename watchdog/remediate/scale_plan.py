@@ -13,7 +13,7 @@ from watchdog import tags
 from watchdog.checks import capacity, tiers
 from watchdog.checks._common import label, pct
 from watchdog.checks.registry import remedy
-from watchdog.models import Action, Finding, Observation, Severity
+from watchdog.models import Action, Finding, Observation, ScaleParams, Severity
 from watchdog.remediate import guards, sizing
 from watchdog.remediate._common import skip
 from watchdog.remediate.registry import PlanContext
@@ -29,7 +29,7 @@ CAPACITY_SUBJECT = "capacity"
 def _action(obs: Observation, kind: str, to: int, reason: str, finding: Finding | None) -> Action:
     res = obs.resource
     return Action(kind=kind, resource_id=res.id, subject=CAPACITY_SUBJECT, reason=reason,
-                  params={"sku": res.sku_name, "from": res.capacity, "to": to},
+                  params=ScaleParams({"sku": res.sku_name, "from": res.capacity, "to": to}),
                   finding=finding.fingerprint if finding else None)
 
 
