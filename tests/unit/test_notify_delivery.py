@@ -9,7 +9,8 @@ import pytest
 import requests
 
 from watchdog.ledger.sqlite import SqliteLedger
-from watchdog.models import Finding, Report, Resource, Severity
+from tests.factories import finding, resource, resource_id
+from watchdog.models import Report, Resource, Severity
 from watchdog.notify import notify
 from watchdog.notify.delivery import post, retry_after
 from watchdog.notify.targets import load_notify_config
@@ -124,11 +125,11 @@ def test_retry_after_parsing():
 # --- notify(): what the ledger records, over several sweeps ----------------------------------
 
 T0 = datetime(2026, 11, 1, 8, 0, tzinfo=timezone.utc)
-RID = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg/providers/Microsoft.SignalRService/WebPubSub/chat"
-CHAT = Resource(RID, "00000000-0000-0000-0000-000000000001", "rg", "chat", "westeurope", "chat.webpubsub.azure.com",
-                "Standard_S1", "Standard", 1, tags={"watchdog-notify": "platform"})
-DRIFT = Finding("key-drift", "stale-key", Severity.CRITICAL, RID, "https://v.vault.azure.net/secrets/chat", "stale key")
-CAP = Finding("capacity", "near-cap", Severity.WARNING, RID, "connections", "92% of cap")
+RID = resource_id("chat")
+CHAT = resource(name="chat", tags={"watchdog-notify": "platform"})
+DRIFT = finding("key-drift", "stale-key", Severity.CRITICAL, "chat", subject="https://v.vault.azure.net/secrets/chat",
+                summary="stale key")
+CAP = finding(name="chat", summary="92% of cap")
 
 CONFIG = load_notify_config({
     "WATCHDOG_NOTIFY_TARGETS": "ops,platform",

@@ -5,6 +5,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from tests.factories import finding
 from watchdog.ledger.base import FindingState, NotifyState
 from watchdog.models import Finding, Severity
 from watchdog.notify.lifecycle import decide, next_finding_states
@@ -12,8 +13,8 @@ from watchdog.notify.lifecycle import decide, next_finding_states
 T0 = datetime(2026, 11, 1, 8, 0, tzinfo=timezone.utc)
 NOW = T0 + timedelta(hours=5)
 H4 = timedelta(hours=4)
-RES = "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.SignalRService/WebPubSub/chat"
-F = Finding("capacity", "near-cap", Severity.WARNING, RES, "connections", "92% of the connection cap")
+F = finding(name="chat", summary="92% of the connection cap")
+RES = F.resource_id
 FP = F.fingerprint
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from tests.factories import resource_id
 from watchdog.ledger.base import FindingState
 from watchdog.models import Action, Finding, Outcome, Sensitive, Severity
 from watchdog.notify import teams, webhook
@@ -18,18 +19,13 @@ from watchdog.notify.message import build_message, scrub
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=timezone.utc)
 SINCE = NOW - timedelta(hours=6)
-SUB = "/subscriptions/00000000-0000-0000-0000-000000000001"
 CANARY = "Q2FuYXJ5S2V5VmFsdWUtbmV2ZXItc2hvdy1tZQ=="
 SCHEMA = json.loads((Path(__file__).parents[2] / "docs" / "webhook-schema.json").read_text())
 
 
-def res(name: str) -> str:
-    return f"{SUB}/resourceGroups/rg/providers/Microsoft.SignalRService/WebPubSub/{name}"
-
-
 def finding(name: str, severity=Severity.WARNING, rule="capacity", **kw) -> Finding:
     return Finding(
-        rule=rule, check=kw.pop("check", "near-cap"), severity=severity, resource_id=res(name),
+        rule=rule, check=kw.pop("check", "near-cap"), severity=severity, resource_id=resource_id(name),
         subject=kw.pop("subject", "connections"), summary=kw.pop("summary", f"{name} at 92% of its connection cap"),
         evidence=kw.pop("evidence", {"peak": 920, "cap": 1000}), guidance=kw.pop("guidance", "Scale out to 2 units."),
     )
@@ -97,7 +93,7 @@ def test_teams_envelope_is_exactly_the_workflows_shape():
     text = json.dumps(card)
     for expected in (
         "CRITICAL", "key-drift/stale-key", NEW.summary, "How to fix:", "Scale out to 2 units.",
-        "Watchdog did:", "SKU re-read", f"https://portal.azure.com/#@/resource{res('chat')}", "peak", "920",
+        "Watchdog did:", "SKU re-read", f"https://portal.azure.com/#@/resource{resource_id('chat')}", "peak", "920",
         m.delivery_id, "Resolved (1)", "Still firing (1)",
     ):
         assert expected in text, expected
@@ -149,7 +145,7 @@ def test_webhook_document_validates_against_the_documented_schema():
     assert by_kind["resolved"]["monitorCondition"] == by_kind["fixed"]["monitorCondition"] == "Resolved"
     assert by_kind["resolved"]["resolvedDateTime"] == "2026-11-01T12:00:00Z"
     assert by_kind["firing"]["firedDateTime"] == "2026-11-01T06:00:00Z"
-    assert by_kind["firing"]["alertTargetIDs"] == [res("chat")]
+    assert by_kind["firing"]["alertTargetIDs"] == [resource_id("chat")]
     assert doc["deliveryId"] == m.delivery_id
 
 

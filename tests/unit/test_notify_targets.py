@@ -5,8 +5,10 @@ from datetime import timedelta
 
 import pytest
 
-from watchdog.models import Finding, Severity
-from watchdog.notify.targets import load_notify_config, redact_url
+from tests.factories import finding
+from watchdog.models import Severity
+from watchdog.notify.targets import load_notify_config
+from watchdog.redact import redact_url
 from watchdog.settings import SETTINGS, ConfigError, Settings
 
 SIG = "c2VjcmV0LXNpZ25hdHVyZQ"
@@ -27,10 +29,6 @@ def env(**extra: str) -> dict[str, str]:
     }
     base.update(extra)
     return {k: v for k, v in base.items() if v is not None}
-
-
-def finding(severity: Severity = Severity.WARNING) -> Finding:
-    return Finding("capacity", "near-cap", severity, "/subscriptions/s/rg/x", "connections", "near the cap")
 
 
 def test_valid_configuration():
@@ -128,7 +126,7 @@ def test_target_repr_and_display_url_hide_the_signature():
 def test_routing_defaults_plus_tag_filtered_by_min_severity(severity, tag, expected, unknown):
     config = load_notify_config(env(WATCHDOG_NOTIFY_DEFAULT="ops"))
     tags = {} if tag is None else {"Watchdog-Notify": tag}
-    assert config.route(finding(severity), tags) == (expected, unknown)
+    assert config.route(finding(severity=severity), tags) == (expected, unknown)
 
 
 def test_sample_settings_load_and_are_inert():

@@ -21,12 +21,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.factories import SUB
 from watchdog import settings as settings_module
 from watchdog.settings import PLACEHOLDER, SETTINGS, ConfigError, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 NAME = re.compile(r"WATCHDOG_[A-Z0-9_]+")
-SUB = "00000000-0000-0000-0000-000000000001"
 
 
 # --- what the code reads ------------------------------------------------------------------

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
+from tests.factories import SUB
 from watchdog.settings import Settings
 
-SUB = "00000000-0000-0000-0000-000000000001"
 CONFIGURED = {"WATCHDOG_SECRET_SYNC": "on", "WATCHDOG_SCALE": "plan", "WATCHDOG_SCALE_IN": "off"}
 
 
