@@ -5,6 +5,7 @@ target kinds) is checked here against the registries, so adding one cannot leave
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -161,3 +162,21 @@ def test_an_unregistered_kind_names_the_registered_ones():
            "WATCHDOG_NOTIFY_OPS_URL": "https://hooks.example.com/x"}
     with pytest.raises(ConfigError, match="teams or webhook"):
         targets.load_notify_config(env)
+
+
+def test_the_plan_follows_the_remedy_a_check_declares(monkeypatch):
+    """Secret sync plans for any finding whose check names it, whatever the check is called."""
+    from tests.factories import keys, secret
+    from watchdog.models import DataPlaneProof
+    from watchdog.remediate import plan as plan_mod
+
+    stale = secret("fp-old", proof=DataPlaneProof(401, "rejected"))
+    obs = observation(resource(), keys=keys(), secrets=(stale,))
+    modes = {"secret-sync": "plan"}
+    check = rules.Check("demo", "rotated-elsewhere", Severity.WARNING, "demo", frozenset({rules.Source.SECRETS}))
+    monkeypatch.setitem(rules._RULES, "demo", rules.Rule("demo", (check,), None))
+    f = finding(check, obs.resource.id, stale.uri, "rotated elsewhere", {})
+    assert plan_mod.plan([obs], [f], SETTINGS, modes, {}, NOW).actions == []  # no remedy declared
+    monkeypatch.setitem(rules._RULES, "demo", rules.Rule("demo", (replace(check, remedy="secret-sync"),), None))
+    [planned] = plan_mod.plan([obs], [f], SETTINGS, modes, {}, NOW).actions
+    assert (planned.kind, planned.subject, planned.finding) == ("secret-sync", stale.uri, f.fingerprint)
