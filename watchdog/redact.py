@@ -3,7 +3,7 @@
 Every text that came from outside (SDK error messages, log samples, probe details, response
 bodies) passes `scrub` before it reaches a finding, an outcome, a notification or a log line:
 URL query strings (`?code=`, SAS `sig=`), `key=value` credentials (`AccessKey=`, `token=`...),
-bearer tokens and JWTs are replaced by `<redacted>` (a tag name such as `webpubsub-key=` is not a
+bearer tokens and JWTs are replaced by `<redacted>` (the watchdog's tag `webpubsub-key=` is not a
 credential and stays). Imports nothing of the watchdog.
 """
 from __future__ import annotations
@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 _QUERY = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^\s?#\"'<>]*)\?[^\s#\"'<>]*", re.I)
 _KEY_VALUE = re.compile(
-    r"(?<![\w-])((?:Shared)?AccessKey|AccountKey|AccessToken|Signature|sig|code|key|token|secret|password)"
+    r"(?<!webpubsub-)\b((?:Shared)?AccessKey|AccountKey|AccessToken|Signature|sig|code|key|token|secret|password)"
     r"\s*=\s*[^;&\s\"']+", re.I)
 _BEARER = re.compile(r"\bBearer\s+[A-Za-z0-9._~+/=-]+", re.I)
 _JWT = re.compile(r"\beyJ[\w-]{8,}\.[\w-]{8,}\.[\w-]{8,}")
