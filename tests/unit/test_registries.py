@@ -180,3 +180,15 @@ def test_the_plan_follows_the_remedy_a_check_declares(monkeypatch):
     monkeypatch.setitem(rules._RULES, "demo", rules.Rule("demo", (replace(check, remedy="secret-sync"),), None))
     [planned] = plan_mod.plan([obs], [f], SETTINGS, modes, {}, NOW).actions
     assert (planned.kind, planned.subject, planned.finding) == ("secret-sync", stale.uri, f.fingerprint)
+
+
+def test_every_guard_is_defined_once_and_documented():
+    from watchdog.remediate import guards
+
+    names = [v for k, v in vars(guards).items() if k.isupper()]
+    assert len(names) == len(set(names)), "two guard constants share a name"
+    text = (ROOT / "README.md").read_text()
+    table = text[text.index("| guard | stops | when |"):].split("\n\n")[0]
+    documented = {line.split("`")[1] for line in table.splitlines() if line.startswith("| `")}
+    assert set(names) == documented, f"README guards table: missing {set(names) - documented}, " \
+                                     f"unknown {documented - set(names)}"
