@@ -2,8 +2,7 @@
 a pure function of what is needed and what each subscription can afford."""
 from __future__ import annotations
 
-from watchdog.collect.errors import DEFERRED
-from watchdog.models import Resource
+from watchdog.models import ErrorKind, Resource
 from watchdog.sweep.budget import ColdReads, select_cold_reads
 
 SUB_A = "00000000-0000-0000-0000-00000000000a"
@@ -62,5 +61,5 @@ def test_deferred_reads_become_deferred_errors_naming_the_deadline_setting():
     a = resource(SUB_A, "a")
     (hubs, diags) = select_cold_reads(by_id(a), by_id(a), {SUB_A: 1}).errors()
     assert (hubs.source, diags.source) == ("hubs", "diagnostics")
-    assert hubs.kind == diags.kind == DEFERRED and hubs.resource_id == a.id
+    assert hubs.kind == diags.kind == ErrorKind.DEFERRED and hubs.resource_id == a.id
     assert "WATCHDOG_SWEEP_DEADLINE_SECONDS" in hubs.message

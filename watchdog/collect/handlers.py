@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from watchdog.azure import USER_AGENT
 from watchdog.collect.calls import Calls
-from watchdog.collect.errors import scrub
+from watchdog.collect.errors import brief
 from watchdog.models import EventHandler, HandlerProbe, Resource, Sensitive
 from watchdog.throttle import PROBE
 
@@ -153,7 +153,7 @@ def probe(handler: EventHandler, template: Sensitive, resource_host: str, timeou
         response = session.request("OPTIONS", url, headers=headers, allow_redirects=False, timeout=timeout)
     except requests.RequestException as exc:
         cause = classify_exception(exc)
-        return HandlerProbe(handler, ok=False, cause=cause, detail=scrub(f"{cause}: {type(exc).__name__}"))
+        return HandlerProbe(handler, ok=False, cause=cause, detail=brief(f"{cause}: {type(exc).__name__}"))
     with response:
         cause = classify_response(response.status_code, response.headers.get("WebHook-Allowed-Origin"),
                                   resource_host)

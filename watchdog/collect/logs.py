@@ -13,10 +13,10 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 from watchdog.collect.calls import Calls
-from watchdog.collect.errors import scrub
-from watchdog.collect.inventory import redact_url
-from watchdog.models import Diagnostics, EventHandler, HandlerLogError, ObservationError
+from watchdog.collect.errors import brief
+from watchdog.models import Diagnostics, ErrorKind, EventHandler, HandlerLogError, ObservationError
 from watchdog.permissions import LOG_TABLES
+from watchdog.redact import redact_url
 
 if TYPE_CHECKING:
     from watchdog.azure import AzureClients
@@ -58,9 +58,9 @@ def parse_message(message: str) -> ParsedFailure | None:
         return ParsedFailure(m["hub"], m["event"], m["status"], UNEXPECTED)
     if m := _ORIGIN.search(message):
         return ParsedFailure(UNKNOWN_HUB, "validate", "missing-allowed-origin", MISSING_ORIGIN,
-                             redact_url(m["url"])[0])
+                             redact_url(m["url"]))
     if m := _ABUSE_STATUS.search(message):
-        return ParsedFailure(UNKNOWN_HUB, "validate", m["status"], INVALID_STATUS, redact_url(m["url"])[0])
+        return ParsedFailure(UNKNOWN_HUB, "validate", m["status"], INVALID_STATUS, redact_url(m["url"]))
     return None
 
 
@@ -92,7 +92,7 @@ def group_rows(rows: Iterable[tuple[datetime | None, str, str]],
             continue
         hub = parsed.hub if parsed.hub != UNKNOWN_HUB else _hub_of(parsed.url, handlers_by_resource[rid])
         key = (rid, hub, parsed.event, parsed.status, parsed.kind)
-        group = groups.setdefault(key, {"count": 0, "last": None, "sample": scrub(message)})
+        group = groups.setdefault(key, {"count": 0, "last": None, "sample": brief(message)})
         group["count"] += 1
         if at is not None and (group["last"] is None or at > group["last"]):
             group["last"] = at
@@ -114,7 +114,7 @@ def query_workspace(client: Any, workspace_id: str, window_minutes: int,
     if tables is None:  # LogsQueryPartialResult
         tables = result.partial_data or []
         error = result.partial_error
-        partial_error = scrub(f"{getattr(error, 'code', '')}: {getattr(error, 'message', '')}")
+        partial_error = brief(f"{getattr(error, 'code', '')}: {getattr(error, 'message', '')}")
     rows = []
     for table in tables:
         columns = list(table.columns)
@@ -156,7 +156,7 @@ def submit(calls: Calls, clients: AzureClients, diagnostics: Mapping[str, Diagno
         with gate:
             rows, partial = query_workspace(clients.logs(), workspace, window_minutes, now)
         if partial:
-            calls.report(ObservationError("logs", "error", f"partial result: {partial}", subject=workspace))
+            calls.report(ObservationError("logs", ErrorKind.ERROR, f"partial result: {partial}", subject=workspace))
         return rows
 
     return Querying({ws: calls.submit(lambda ws=ws: query(ws), "logs", subject=ws, action=ACTION) for ws in members},

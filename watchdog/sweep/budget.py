@@ -11,8 +11,7 @@ from dataclasses import dataclass
 from typing import Iterable, Mapping
 
 from watchdog.azure import AzureClients
-from watchdog.collect.errors import DEFERRED
-from watchdog.models import ObservationError, Resource
+from watchdog.models import ErrorKind, ObservationError, Resource
 from watchdog.throttle import ARM_READ
 
 # Cold hubs and diagnostics reads get at most this share of the time left before the sweep
@@ -30,7 +29,7 @@ class ColdReads:
     deferred: list[tuple[str, Resource]]  # (source, resource) left to a later sweep
 
     def errors(self) -> list[ObservationError]:
-        return [ObservationError(source, DEFERRED, "deferred to a later sweep: ARM's read budget until the sweep "
+        return [ObservationError(source, ErrorKind.DEFERRED, "deferred to a later sweep: ARM's read budget until the sweep "
                                  "deadline (WATCHDOG_SWEEP_DEADLINE_SECONDS) went to other resources",
                                  resource_id=resource.id) for source, resource in self.deferred]
 
