@@ -105,3 +105,16 @@ def test_the_query_looks_back_far_enough():
     query = log_signals.build_query(30, TIMEOUTS)
     assert "ago(30m)" in query and "ago(36m)" in query  # closes in the window, starts up to 240 s + 3 s before
     assert log_signals.lookback_minutes(30) == 180 and log_signals.lookback_minutes(240) == 240
+
+
+def test_the_readme_documents_every_log_query_as_sent():
+    from pathlib import Path
+
+    from watchdog.collect import logs
+    from watchdog.settings import Settings
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("<!-- section: log-queries -->", 1)[1].split("<!-- /section -->", 1)[0]
+    defaults = Settings(subscriptions=("x",))
+    for query in (logs.QUERY, log_signals.build_query(defaults.window_minutes, defaults.idle_timeouts)):
+        assert f"```kusto\n{query}\n```" in section
