@@ -6,13 +6,17 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
+import json
+
 import pytest
+import requests
 from azure.core.exceptions import HttpResponseError
 from azure.identity import DefaultAzureCredential
 from azure.monitor.query import LogsQueryClient
 
 from emulator.runtime import Emulator
 from tests.log_rows import NAMES, REST_IP, STORM_IPS, TOKEN, scenario
+from tests.specs import SPECS_DIR, validate_response
 from watchdog.checks import connectivity
 from watchdog.collect import log_signals
 from watchdog.models import Observation, Resource, Severity
@@ -20,6 +24,7 @@ from watchdog.settings import Settings
 
 pytestmark = pytest.mark.integration
 
+LA_SPEC = "operationalinsights/data-plane/Microsoft.OperationalInsights/stable/2022-10-27/OperationalInsights.json"
 SETTINGS = Settings(subscriptions=("6f1c2d3e-4b5a-4c6d-8e7f-9a0b1c2d3e4f",))
 
 
@@ -73,3 +78,21 @@ def test_a_query_outside_the_subset_is_refused_as_log_analytics_would(emulator_f
         client.query_resource(workspace.id, "WebPubSubConnectivity | mv-expand Message", timespan=timedelta(hours=1))
     assert (bad.value.status_code, bad.value.error.code) == (400, "BadArgumentError")
     assert bad.value.error.innererror["code"] == "SyntaxError"
+
+
+def test_the_answer_matches_the_spec_with_log_analytics_column_types(emulator_factory) -> None:  # noqa: ANN001
+    emu = emulator_factory(scenario())
+    workspace = next(w for w in emu.world.workspaces.values() if w.name == "law-logs")
+    token = DefaultAzureCredential().get_token("https://api.loganalytics.io/.default").token
+    query = log_signals.build_query(SETTINGS.window_minutes, SETTINGS.idle_timeouts)
+    response = requests.post(f"https://api.loganalytics.io/v1/workspaces/{workspace.customer_id}/query",
+                             json={"query": query, "timespan": "PT3H"}, headers={"Authorization": "Bearer " + token},
+                             timeout=30)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    validate_response(LA_SPEC, "/workspaces/{workspaceId}/query", "POST", 200, body)
+    types = {c["name"]: c["type"] for c in body["tables"][0]["columns"]}
+    allowed = json.loads((SPECS_DIR / LA_SPEC).read_text())["definitions"]["logsColumnType"]["enum"]
+    assert set(types.values()) <= set(allowed)
+    assert (types["Count"], types["First"], types["CallerIps"], types["AgeMinutes"], types["Kind"]) == (
+        "long", "datetime", "dynamic", "real", "string")
