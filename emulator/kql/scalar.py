@@ -235,14 +235,30 @@ def infer(expr: Expr, schema: Mapping[str, str], lets: Mapping[str, Expr]) -> st
         if expr.value in ("+", "-", "*", "/", "%"):
             left, right = (infer(a, schema, lets) for a in expr.args)
             return _arith_type(expr.value, left, right)
-        for arg in expr.args:  # resolve columns now, so an unknown one fails even with no rows
-            if arg.kind != "list":
-                infer(arg, schema, lets)
+        # Resolve columns now, so an unknown one fails even with no rows, and compare like with
+        # like: `StatusCode == 401` on a string column is an error in Log Analytics, not a miss.
+        left_arg, right_arg = expr.args
+        left = infer(left_arg, schema, lets)
+        rights = [infer(a, schema, lets) for a in (right_arg.args if right_arg.kind == "list" else (right_arg,))]
+        if expr.value in ("and", "or"):
+            if {left, *rights} - {"bool", "dynamic"}:
+                raise KqlError("SemanticError", f"'{expr.value}' needs boolean operands, not {left} and {rights[0]}.")
+        elif expr.value not in _STRING_OPS:
+            for right in rights:
+                if _family(left) != _family(right) and "dynamic" not in (left, right):
+                    raise KqlError("SemanticError", f"Cannot compare values of types {left} and {right} "
+                                                    f"with '{expr.value}'.")
         return "bool"
     return "dynamic"
 
 
+def _family(kind: str) -> str:
+    return "number" if kind in ("long", "real", "int") else kind
+
+
 def _arith_type(op: str, left: str, right: str) -> str:
+    if {left, right} & {"string", "bool", "dynamic"}:
+        raise KqlError("SemanticError", f"Operator '{op}' cannot take {left} and {right}.")
     if left == "datetime" and right == "datetime":
         return "timespan"
     if "datetime" in (left, right):

@@ -155,3 +155,16 @@ def test_cells_as_log_analytics_writes_them():
     assert cell(datetime(2026, 3, 1, 12, 0, 1, 5000, tzinfo=timezone.utc)) == "2026-03-01T12:00:01.0050000Z"
     assert cell(timedelta(days=1, seconds=3661, microseconds=500000)) == "1.01:01:01.5"
     assert cell(["a", "b"]) == '["a","b"]' and cell(3) == 3 and cell(None) is None
+
+
+@pytest.mark.parametrize("query", [
+    "Http | where StatusCode == 401",  # StatusCode is a string in Log Analytics
+    "Http | where StatusCode in (401, 403)",
+    "Conn | where TimeGenerated > 5",
+    "Conn | extend x = Message + 1",
+    "Conn | where Message and true",
+])
+def test_mismatched_types_fail_instead_of_matching_nothing(query):
+    with pytest.raises(KqlError) as e:
+        q(query)
+    assert e.value.code == "SemanticError"
