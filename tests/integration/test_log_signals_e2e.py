@@ -96,3 +96,22 @@ def test_the_answer_matches_the_spec_with_log_analytics_column_types(emulator_fa
     assert set(types.values()) <= set(allowed)
     assert (types["Count"], types["First"], types["CallerIps"], types["AgeMinutes"], types["Kind"]) == (
         "long", "datetime", "dynamic", "real", "string")
+
+
+def test_a_partial_answer_is_kept_with_its_error_and_a_forbidden_workspace_raises(emulator_factory) -> None:  # noqa: ANN001
+    data = scenario()
+    group = data["subscriptions"][0]["resource_groups"][0]
+    group["workspaces"][0]["partial_error"] = "Query exceeded the memory limit; results truncated. sig=abc"
+    group["workspaces"].append({"name": "law-locked", "forbidden": True})
+    emu = emulator_factory(data)
+    flaky = next(w for w in emu.world.workspaces.values() if w.name == "law-logs")
+    locked = next(w for w in emu.world.workspaces.values() if w.name == "law-locked")
+    ids = [emu.world.resource_by_name(n).id for n in NAMES]
+    client = LogsQueryClient(DefaultAzureCredential())
+    signals, partial = log_signals.read(client, flaky.id, ids, 30, SETTINGS.idle_timeouts)
+    assert partial is not None and partial.startswith("PartialError") and "abc" not in partial
+    assert signals[ids[1].lower()].lifetime_clusters  # the rows that came back still count
+    emu.deny("logs", locked.id)
+    with pytest.raises(HttpResponseError) as denied:
+        log_signals.read(client, locked.id, ids, 30, SETTINGS.idle_timeouts)
+    assert denied.value.status_code == 403
