@@ -39,7 +39,7 @@ COLUMNS: dict[str, list[tuple[str, str]]] = {
     "WebPubSubConnectivity": _COMMON + [("_ResourceId", "string"), ("Type", "string")],
     "WebPubSubMessaging": _COMMON + [("TraceId", "string"), ("_ResourceId", "string"), ("Type", "string")],
     "WebPubSubHttpRequest": [("TimeGenerated", "datetime"), ("OperationName", "string"), ("Level", "string"),
-                             ("CallerIpAddress", "string"), ("Location", "string"), ("TraceId", "string"),
+                             ("Message", "string"), ("CallerIpAddress", "string"), ("Location", "string"), ("TraceId", "string"),
                              ("HttpMethod", "string"), ("Url", "string"), ("StatusCode", "string"),
                              ("DurationMs", "string"), ("Headers", "string"), ("_ResourceId", "string"),
                              ("Type", "string")],
