@@ -53,8 +53,8 @@ def tables(ids: dict[str, str]) -> dict[str, list[dict[str, Any]]]:
         for k in range(3):
             at = 25 - n - k * 0.5
             if n == 0:  # refused at the WebSocket upgrade, the token in the URL
-                http.append(_http(url, at, f"https://stale-url.webpubsub.azure.com/client/hubs/chat?access_token={TOKEN}",
-                                  "401", ip, "GET"))
+                client_url = f"https://stale-url.webpubsub.azure.com/client/hubs/chat?access_token={TOKEN}"
+                http.append(_http(url, at, client_url, "401", ip, "GET"))
             else:
                 conn.append(_conn(url, at, "ConnectionAborted",
                                   "Unauthorized: Lifetime validation failed. The token is expired.", f"u-{n}-{k}", ip))
@@ -64,7 +64,8 @@ def tables(ids: dict[str, str]) -> dict[str, list[dict[str, Any]]]:
         conn.append(_conn(storm, 20 - i / 10, "ConnectionAborted", "Connection count reaches limit", f"s-{i}",
                           STORM_IPS[0] if i < 42 else STORM_IPS[1]))
     for i in range(4):
-        conn.append(_conn(storm, 15, "ConnectionAborted", "Connection count reaches limit", f"s-x{i}", f"192.0.2.{40 + i}"))
+        conn.append(_conn(storm, 15, "ConnectionAborted", "Connection count reaches limit", f"s-x{i}",
+                          f"192.0.2.{40 + i}"))
     # calm: long-lived connections, a single 401 (a typo in a script).
     calm = ids["calm"]
     for i in range(5):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import ClassVar
 
 
 @dataclass(frozen=True)
@@ -21,7 +22,9 @@ class TokenAge:
     """Clients refused for authentication again and again, by how long after their first
     successful connection (a stand-in for their access token's age) the refusals began."""
 
-    age_minutes: int  # lower bound of a 5-minute bin
+    BIN_MINUTES: ClassVar[int] = 5
+
+    age_minutes: int  # lower bound of a BIN_MINUTES bin
     clients: int
     refusals: int
 

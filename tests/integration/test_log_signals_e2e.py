@@ -98,7 +98,7 @@ def test_the_answer_matches_the_spec_with_log_analytics_column_types(emulator_fa
         "long", "datetime", "dynamic", "real", "string")
 
 
-def test_a_partial_answer_is_kept_with_its_error_and_a_forbidden_workspace_raises(emulator_factory) -> None:  # noqa: ANN001
+def test_a_partial_answer_is_kept_and_a_forbidden_workspace_raises(emulator_factory) -> None:  # noqa: ANN001
     data = scenario()
     group = data["subscriptions"][0]["resource_groups"][0]
     group["workspaces"][0]["partial_error"] = "Query exceeded the memory limit; results truncated. sig=abc"

@@ -53,7 +53,8 @@ def test_rest_rejections_name_callers_and_path_shapes_never_tokens():
     s = signals()[IDS["api-stale"]]
     assert (s.rest_rejected, s.rest_unauthorized) == (6, 5)
     assert s.rest_caller_ips == (REST_IP, "198.51.100.8")
-    assert s.rest_paths == ("/api/hubs/{hub}/groups/{group}/connections/{connectionId}", "/api/hubs/{hub}/users/{user}/:send")
+    assert s.rest_paths == ("/api/hubs/{hub}/groups/{group}/connections/{connectionId}",
+                            "/api/hubs/{hub}/users/{user}/:send")
     assert s.rest_first == NOW - timedelta(minutes=20) and s.rest_last == NOW - timedelta(minutes=3)
     assert TOKEN not in repr(signals()) and "alice" not in repr(s)
 

@@ -14,7 +14,7 @@ from datetime import datetime
 
 from watchdog.checks._common import finding, label, pct
 from watchdog.models import Finding, Observation, Severity
-from watchdog.models_logs import LogSignals
+from watchdog.models_logs import LogSignals, TokenAge
 from watchdog.settings import Settings
 
 RULE = "connectivity"
@@ -59,7 +59,8 @@ def _unauthorized(obs: Observation, s: LogSignals) -> list[Finding]:
     res, out = obs.resource, []
     if s.rest_rejected >= MIN_REST_REJECTIONS:
         regen = s.key_regenerated_at
-        after_regen = regen is not None and s.rest_unauthorized > 0 and s.rest_first is not None and s.rest_first >= regen
+        after_regen = (regen is not None and s.rest_unauthorized > 0 and s.rest_first is not None
+                       and s.rest_first >= regen)
         why = (f"after its key was regenerated at {regen:%Y-%m-%d %H:%M} UTC: a consumer still uses the old key"
                if after_regen else "a server uses a key or token the service does not accept")
         out.append(finding(
@@ -76,7 +77,8 @@ def _unauthorized(obs: Observation, s: LogSignals) -> list[Finding]:
     if s.auth_refusals >= MIN_CLIENT_AUTH_REFUSALS:
         out.append(finding(
             RULE, "unauthorized", Severity.WARNING, res.id, "client-connections",
-            f"{label(res)}: {s.auth_refusals} client connection(s) refused for authentication in {s.window_minutes} min",
+            f"{label(res)}: {s.auth_refusals} client connection(s) refused for authentication "
+            f"in {s.window_minutes} min",
             "Clients present access tokens the service rejects (expired, wrong audience or hub, or signed with "
             "a regenerated key). Check how the app server builds client access URLs and which key it signs with.",
             {"auth_refusals": s.auth_refusals, "refusal_ips": s.refusal_ips},
@@ -119,7 +121,8 @@ def _token_expiry(obs: Observation, s: LogSignals) -> list[Finding]:
     return [finding(
         RULE, "token-expiry", Severity.WARNING, res.id, res.id,
         f"{label(res)}: {top.clients} client(s) refused again and again ({top.refusals} refusals) "
-        f"{top.age_minutes}–{top.age_minutes + 5} min after they first connected: their access tokens expired",
+        f"{top.age_minutes}–{top.age_minutes + TokenAge.BIN_MINUTES} min after they first connected: "
+        "their access tokens expired",
         "The clients reconnect with the access URL they were first given. Client access tokens expire (60 "
         "minutes by default): fetch a fresh URL from your negotiate endpoint before every reconnect, or issue "
         "longer-lived tokens where that is acceptable.",

@@ -33,7 +33,6 @@ from watchdog.models_logs import LifetimeCluster, LogSignals, TokenAge
 
 TOLERANCE_SECONDS = 3  # "within a few seconds" of an idle timeout
 TOKEN_LOOKBACK_MINUTES = 180  # tokens last 60 minutes by default: see refusals up to two hours later
-AGE_BIN_MINUTES = 5
 MAX_IPS = 10  # caller IPs and paths kept per resource
 MIN_IP_REFUSALS = 5  # an IP listed among refusal sources has at least this many
 
@@ -107,9 +106,10 @@ def build_query(window_minutes: int, idle_timeouts: Sequence[int]) -> str:
         f' (WebPubSubHttpRequest | where {_CLIENT_HTTP} and StatusCode in ("401", "403") | extend Refused = true)'
         " | summarize FirstConnect = minif(TimeGenerated, not(Refused)), FirstRefusal = minif(TimeGenerated, Refused),"
         " Refusals = countif(Refused) by _ResourceId, CallerIpAddress"
-        f" | where Refusals >= 2 and isnotnull(FirstConnect) and FirstRefusal > FirstConnect and FirstRefusal > {window}"
+        " | where Refusals >= 2 and isnotnull(FirstConnect) and FirstRefusal > FirstConnect"
+        f" and FirstRefusal > {window}"
         f" | summarize Clients = count(), Count = sum(Refusals)"
-        f" by _ResourceId, AgeMinutes = bin((FirstRefusal - FirstConnect) / 1m, {AGE_BIN_MINUTES})"
+        f" by _ResourceId, AgeMinutes = bin((FirstRefusal - FirstConnect) / 1m, {TokenAge.BIN_MINUTES})"
         ' | extend Kind = "token-age")'
     )
     legs = ",\n".join("  " + leg.replace(" | ", "\n    | ") for leg in (rest, refusals, by_ip, lifetimes, token_age))
