@@ -8,7 +8,7 @@ from typing import Any, Callable, Mapping
 
 from .errors import KqlError
 from .parser import Expr, Named, Op, Pipeline, Source, parse
-from .scalar import Scope, evaluate, infer
+from .scalar import Scope, compile_expr, evaluate, infer
 
 
 @dataclass
@@ -89,21 +89,24 @@ class _Executor:
         predicate = op.items[0]
         if infer(predicate, table.schema, self.scope.lets) != "bool":
             raise KqlError("SemanticError", "'where' operator: the predicate is not a boolean expression.")
-        return Table(table.columns, [r for r in table.rows if evaluate(predicate, r, self.scope) is True])
+        test = compile_expr(predicate, table.schema, self.scope)
+        return Table(table.columns, [r for r in table.rows if test(r) is True])
 
     def op_extend(self, table: Table, op: Op) -> Table:
         columns = dict(table.columns)
         rows = [dict(r) for r in table.rows]
         for item in op.items:
             name = _name(item)
+            fn = compile_expr(item.expr, columns, self.scope)
             columns[name] = infer(item.expr, columns, self.scope.lets)
             for row in rows:
-                row[name] = evaluate(item.expr, row, self.scope)
+                row[name] = fn(row)
         return Table(list(columns.items()), rows)
 
     def op_project(self, table: Table, op: Op) -> Table:
         columns = [(_name(i), infer(i.expr, table.schema, self.scope.lets)) for i in op.items]
-        rows = [{_name(i): evaluate(i.expr, r, self.scope) for i in op.items} for r in table.rows]
+        fns = [(name, compile_expr(i.expr, table.schema, self.scope)) for (name, _), i in zip(columns, op.items)]
+        rows = [{name: fn(r) for name, fn in fns} for r in table.rows]
         return Table(columns, rows)
 
     def op_summarize(self, table: Table, op: Op) -> Table:
@@ -119,18 +122,19 @@ class _Executor:
             if arity >= 0 and len(call.args) != arity or arity < 0 and not 1 <= len(call.args) <= -arity:
                 raise KqlError("SemanticError", f"{call.value}(): wrong number of arguments.")
             kinds = [infer(a, schema, lets) for a in call.args]
-            aggs.append((item.name or _agg_name(call), call, fn,
-                         kinds[0] if result == "arg" else result))
+            args = [compile_expr(a, schema, self.scope) for a in call.args]
+            aggs.append((item.name or _agg_name(call), args, fn, kinds[0] if result == "arg" else result))
+        key_fns = [compile_expr(k, schema, self.scope) for _, k, _t in keys]
         groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
         for row in table.rows:
-            groups.setdefault(tuple(_hashable(evaluate(k, row, self.scope)) for _, k, _t in keys), []).append(row)
+            groups.setdefault(tuple(_hashable(f(row)) for f in key_fns), []).append(row)
         if not keys and not groups:
             groups[()] = []  # summarize without `by` always gives one row
         out = []
         for key, rows in groups.items():
             record = {name: value for (name, _, _t), value in zip(keys, key)}
-            for name, call, fn, _kind in aggs:
-                record[name] = fn([tuple(evaluate(a, r, self.scope) for a in call.args) for r in rows])
+            for name, args, fn, _kind in aggs:
+                record[name] = fn([tuple(a(r) for a in args) for r in rows])
             out.append(record)
         return Table([(n, t) for n, _, t in keys] + [(a[0], a[3]) for a in aggs], out)
 
@@ -138,8 +142,9 @@ class _Executor:
         rows = list(table.rows)
         for expr, descending in reversed(op.items):
             infer(expr, table.schema, self.scope.lets)
+            fn = compile_expr(expr, table.schema, self.scope)
             # Log Analytics puts nulls last when descending, first when ascending.
-            rows.sort(key=lambda r: _sort_key(evaluate(expr, r, self.scope)), reverse=descending)
+            rows.sort(key=lambda r: _sort_key(fn(r)), reverse=descending)
         return Table(table.columns, rows)
 
     def op_take(self, table: Table, op: Op) -> Table:

@@ -27,68 +27,110 @@ class Scope:
         self.now = now
 
 
-def evaluate(expr: Expr, row: Row, scope: Scope) -> Any:
+Compiled = Callable[[Row], Any]
+
+
+def compile_expr(expr: Expr, schema: Mapping[str, str], scope: Scope) -> Compiled:
+    """`expr` as a function of a row, once per operator rather than interpreted per row: columns
+    resolve against `schema` (a union row may lack a leg's column: null), constants fold."""
+    return _compile(expr, schema, scope)[0]
+
+
+def _compile(expr: Expr, schema: Mapping[str, str], scope: Scope) -> tuple[Compiled, bool]:
+    """The function and whether it is constant (reads no column)."""
     kind = expr.kind
     if kind == "lit":
-        return expr.value
+        value = expr.value
+        return (lambda row: value), True
     if kind == "col":
-        if expr.value in row:
-            return row[expr.value]
-        if expr.value in scope.lets:
-            return evaluate(scope.lets[expr.value], row, scope)
-        raise KqlError("SemanticError", f"Failed to resolve scalar expression named '{expr.value}'.")
+        name = expr.value
+        if name in schema:
+            return (lambda row: row.get(name)), False
+        if name in scope.lets:
+            return _fold(*_compile(scope.lets[name], schema, scope))
+        raise KqlError("SemanticError", f"Failed to resolve scalar expression named '{name}'.")
+    parts = [_compile(a, schema, scope) for a in expr.args]
+    fns, const = [p[0] for p in parts], all(p[1] for p in parts)
     if kind == "list":
-        return [evaluate(a, row, scope) for a in expr.args]
+        return _fold(lambda row: [f(row) for f in fns], const)
     if kind == "unary":
-        value = evaluate(expr.args[0], row, scope)
-        return None if value is None else -value
-    if kind == "bin":
-        return _binary(expr.value, expr.args, row, scope)
+        inner = fns[0]
+        return _fold(lambda row: None if (v := inner(row)) is None else -v, const)
     if kind == "call":
-        fn = FUNCTIONS.get(expr.value)
-        if fn is None:
+        if expr.value not in FUNCTIONS:
             raise KqlError("SemanticError", f"'{expr.value}' is not a supported scalar function here.")
-        return fn[0](scope, *[evaluate(a, row, scope) for a in expr.args])
-    raise AssertionError(kind)
+        impl = FUNCTIONS[expr.value][0]
+        return _fold(lambda row: impl(scope, *[f(row) for f in fns]), const)
+    return _fold(_binary(expr.value, fns, parts[1][1], expr.args[1]), const)
 
 
-def _binary(op: str, args: tuple[Expr, ...], row: Row, scope: Scope) -> Any:
-    if op in ("and", "or"):
-        left = evaluate(args[0], row, scope)
-        if op == "and" and left is False or op == "or" and left is True:
-            return left
-        right = evaluate(args[1], row, scope)
-        return (bool(left) and bool(right)) if op == "and" else (bool(left) or bool(right))
-    left, right = evaluate(args[0], row, scope), evaluate(args[1], row, scope)
+def _fold(fn: Compiled, const: bool) -> tuple[Compiled, bool]:
+    if not const:
+        return fn, False
+    value = fn({})
+    return (lambda row: value), True
+
+
+def _binary(op: str, fns: list[Compiled], right_const: bool, right: Expr) -> Compiled:
+    left_fn, right_fn = fns
+    if op == "and":
+        return lambda row: bool(left_fn(row)) and bool(right_fn(row))
+    if op == "or":
+        return lambda row: bool(left_fn(row)) or bool(right_fn(row))
     if op in ("in", "!in", "in~", "!in~", "between", "!between"):
-        return _membership(op, left, right)
-    if left is None or right is None:
-        return None
+        return _membership(op, left_fn, right_fn, right_const)
+    if op in ("has", "!has") and right_const:  # the usual case: one compiled pattern
+        pattern, negate = _term(str(right_fn({}))), op == "!has"
+        return lambda row: None if (v := left_fn(row)) is None else (pattern.search(str(v)) is None) == negate
     if op in _STRING_OPS:
-        return _STRING_OPS[op](str(left), str(right))
-    try:
-        return _ARITH[op](left, right)
-    except TypeError:
-        raise KqlError("SemanticError", f"Operator '{op}' cannot take {type(left).__name__} and "
-                                        f"{type(right).__name__}.") from None
+        test = _STRING_OPS[op]
+
+        def string_op(row: Row) -> Any:
+            left, value = left_fn(row), right_fn(row)
+            return None if left is None or value is None else test(str(left), str(value))
+        return string_op
+    arith = _ARITH[op]
+
+    def arithmetic(row: Row) -> Any:
+        left, value = left_fn(row), right_fn(row)
+        if left is None or value is None:
+            return None
+        try:
+            return arith(left, value)
+        except TypeError:
+            raise KqlError("SemanticError", f"Operator '{op}' cannot take {type(left).__name__} and "
+                                            f"{type(value).__name__}.") from None
+    return arithmetic
 
 
-def _membership(op: str, left: Any, values: list[Any]) -> bool | None:
-    if left is None:
-        return False if not op.startswith("!") else True
-    if op.endswith("between"):
-        low, high = values
-        inside = low <= left <= high
-        return inside if op == "between" else not inside
-    if op.endswith("~"):
-        found = str(left).lower() in {str(v).lower() for v in values}
-    else:
-        found = left in values
-    return found if not op.startswith("!") else not found
+def _membership(op: str, left_fn: Compiled, values_fn: Compiled, const: bool) -> Compiled:
+    negate, between = op.startswith("!"), op.endswith("between")
+    fold = str.lower if op.endswith("~") else (lambda v: v)
+    fixed = None if (between or not const) else {fold(str(v)) if op.endswith("~") else v for v in values_fn({})}
+
+    def member(row: Row) -> bool:
+        left = left_fn(row)
+        if left is None:
+            return negate
+        if between:
+            low, high = values_fn(row)
+            return (low <= left <= high) != negate
+        values = fixed if fixed is not None else {fold(str(v)) if op.endswith("~") else v for v in values_fn(row)}
+        return ((fold(str(left)) if op.endswith("~") else left) in values) != negate
+    return member
+
+
+def evaluate(expr: Expr, row: Row, scope: Scope) -> Any:
+    """One evaluation (a `take` count, a test): compile_expr for every row of a table."""
+    return compile_expr(expr, {k: "dynamic" for k in row}, scope)(row)
+
+
+def _term(term: str) -> re.Pattern[str]:
+    return re.compile(rf"(?<![A-Za-z0-9]){re.escape(term)}(?![A-Za-z0-9])", re.I)
 
 
 def _has(text: str, term: str) -> bool:
-    return re.search(rf"(?<![A-Za-z0-9]){re.escape(term)}(?![A-Za-z0-9])", text, re.I) is not None
+    return _term(term).search(text) is not None
 
 
 def _divide(a: Any, b: Any) -> Any:
