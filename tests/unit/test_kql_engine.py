@@ -173,4 +173,5 @@ def test_mismatched_types_fail_instead_of_matching_nothing(query):
 
 def test_a_union_row_lacking_a_legs_column_reads_null():
     result = q('union Http, Conn | where Message has "limit" or StatusCode == "401" | project StatusCode, Message')
-    assert [(r["StatusCode"], r["Message"]) for r in result.rows] == [("401", None), (None, "Connection count reaches limit")]
+    assert [(r["StatusCode"], r["Message"]) for r in result.rows] == [
+        ("401", None), (None, "Connection count reaches limit")]
