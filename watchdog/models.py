@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Mapping, TypedDict
 
+from watchdog.models_logs import LogSignals
+
 # Fingerprints must compare across processes (the ledger keeps them between sweeps, cold starts
 # and CLI runs), so the HMAC key is fixed rather than per process. That is safe because what is
 # hashed is an Azure access key, 256 random bits: a 64-bit fingerprint of it cannot be reversed
@@ -221,6 +223,7 @@ class Observation:
     handlers: tuple[EventHandler, ...] = ()
     probes: tuple[HandlerProbe, ...] = ()
     log_errors: tuple[HandlerLogError, ...] | None = None  # None = logs not read
+    log_signals: LogSignals | None = None  # connectivity figures from the logs; None = not read
     errors: tuple[ObservationError, ...] = ()
     collected_at: datetime | None = None
 

@@ -37,6 +37,7 @@ _COLLECTION = (
     Setting("WATCHDOG_SWEEP_DEADLINE_SECONDS", "480", "ARM reads a sweep cannot make by then (cold caches of a large subscription) are deferred to the next sweeps; keep it under host.json's functionTimeout (600)."),
     Setting("WATCHDOG_PROBE_CONCURRENCY", "48", "Most event-handler probes in flight at once, on their own pool: customer hosts spend no Azure budget, and a slow handler never holds up Azure calls."),
     Setting("WATCHDOG_PROBE_PER_HOST", "16", "Most probes in flight to one handler host at once (many resources often share one host)."),
+    Setting("WATCHDOG_IDLE_TIMEOUTS", "60,90,100,120,230,240", "Comma-separated idle timeouts (seconds) of proxies, load balancers and gateways; closed connections whose lifetime clusters within 3 s of one raise connectivity/idle-timeout."),
 )
 _LEDGER = (
     Setting("WATCHDOG_LEDGER", "table", "Ledger backend: table (AzureWebJobsStorage) or sqlite."),
@@ -68,6 +69,14 @@ _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4
 _VAULT = re.compile(r"^https://[a-z0-9-]{3,24}\.vault\.azure\.(net|cn|us)/?$", re.I)
 
 
+def _idle_timeouts(env: Mapping[str, str]) -> tuple[int, ...]:
+    raw = _get(env, "WATCHDOG_IDLE_TIMEOUTS")
+    values = _csv(raw)
+    if not values or not all(v.isdigit() and 10 <= int(v) <= 3600 for v in values):
+        raise ConfigError(f"WATCHDOG_IDLE_TIMEOUTS={raw!r}: list whole seconds from 10 to 3600, e.g. 60,90,240")
+    return tuple(sorted({int(v) for v in values}))
+
+
 @dataclass(frozen=True)
 class Settings:
     subscriptions: tuple[str, ...]
@@ -85,6 +94,7 @@ class Settings:
     sweep_deadline_seconds: int = 480
     probe_concurrency: int = 48
     probe_per_host: int = 16
+    idle_timeouts: tuple[int, ...] = (60, 90, 100, 120, 230, 240)
     secret_sync: str = "plan"
     scale: str = "plan"
     scale_in: str = "off"
@@ -164,6 +174,7 @@ class Settings:
             sweep_deadline_seconds=int_setting(env, "WATCHDOG_SWEEP_DEADLINE_SECONDS", 30, 3600),
             probe_concurrency=int_setting(env, "WATCHDOG_PROBE_CONCURRENCY", 1, 128),
             probe_per_host=int_setting(env, "WATCHDOG_PROBE_PER_HOST", 1, 64),
+            idle_timeouts=_idle_timeouts(env),
             secret_sync=_mode(env, "WATCHDOG_SECRET_SYNC"),
             scale=_mode(env, "WATCHDOG_SCALE"),
             scale_in=_mode(env, "WATCHDOG_SCALE_IN"),
