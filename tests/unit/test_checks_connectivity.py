@@ -5,8 +5,9 @@ from datetime import timedelta
 
 import pytest
 
-from tests.unit.checks_factory import NOW, SETTINGS, observation
-from watchdog.checks import connectivity
+from tests.factories import NOW, SETTINGS, observation
+from watchdog.checks import connectivity, registry
+from watchdog.checks.registry import Source
 from watchdog.models import Severity
 from watchdog.models_logs import LifetimeCluster, LogSignals, TokenAge
 
@@ -102,8 +103,8 @@ def test_throttled_ips(refusals, by_ip, fires):
         assert "203.0.113.5" in found[0].summary and found[0].evidence["top_ips"][0] == "203.0.113.5: 70"
 
 
-def test_every_check_has_registry_fields():
-    ids = {c["id"] for c in connectivity.CHECKS}
-    assert ids == {"unauthorized", "idle-timeout", "token-expiry", "throttled-ips"}
-    for entry in connectivity.CHECKS:
-        assert {"id", "severity", "title", "needs", "guidance"} <= set(entry) and "logs" in entry["needs"]
+def test_the_rule_is_registered_with_its_checks_needing_the_logs():
+    rule = registry.rule("connectivity")
+    assert {c.id for c in rule.checks} == {"unauthorized", "idle-timeout", "token-expiry", "throttled-ips"}
+    assert all(Source.LOGS in c.needs for c in rule.checks)
+    assert rule.evaluate is connectivity.check

@@ -12,10 +12,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from typing import TYPE_CHECKING
+
 from watchdog.checks._common import finding, label, pct
+from watchdog.checks.registry import Check, Rule, Source, register
 from watchdog.models import Finding, Observation, Severity
 from watchdog.models_logs import LogSignals, TokenAge
-from watchdog.settings import Settings
+
+if TYPE_CHECKING:
+    from watchdog.settings import Settings
 
 RULE = "connectivity"
 
@@ -30,20 +35,34 @@ MIN_IP_REFUSALS = 50  # refusals in the window before concentration means anythi
 TOP_IPS = 3
 MIN_TOP_SHARE = 0.8  # the top IPs' share of all refusals
 
-# What the registry needs (issue 10): one entry per check id.
-CHECKS: tuple[dict[str, object], ...] = (
-    {"id": "unauthorized", "severity": Severity.WARNING, "title": "Rejected keys or tokens",
-     "needs": ("inventory", "logs"),
-     "guidance": "Critical when REST 401s follow a key regeneration (activity log): a consumer holds the old key."},
-    {"id": "idle-timeout", "severity": Severity.WARNING, "title": "Connections cut at an intermediary's idle timeout",
-     "needs": ("inventory", "logs"),
-     "guidance": "Raise the proxy/load balancer/App Gateway idle timeout or keep the socket busy (keep-alive)."},
-    {"id": "token-expiry", "severity": Severity.WARNING, "title": "Clients reconnect with expired access URLs",
-     "needs": ("inventory", "logs"),
-     "guidance": "Fetch a fresh client access URL (negotiate) before every reconnect."},
-    {"id": "throttled-ips", "severity": Severity.WARNING, "title": "Refusals concentrated on few client IPs",
-     "needs": ("inventory", "logs"),
-     "guidance": "Find the clients behind these IPs: a load test, a reconnect loop or a connection storm."},
+_NEEDS = frozenset({Source.INVENTORY, Source.LOGS})
+UNAUTHORIZED = Check(
+    RULE, "unauthorized", Severity.WARNING,
+    "servers' REST calls rejected (401/403) or clients refused for authentication; critical when the 401s "
+    "began after a key regeneration the activity log shows",
+    _NEEDS, also=(Severity.CRITICAL,),
+    guidance="Find the callers and give them the current connection string (or an Entra identity with the Web "
+             "PubSub Service Owner role for 403s). Key Vault secrets may be current while an app caches an old "
+             "copy: reload it after every key rotation.",
+)
+IDLE_TIMEOUT = Check(
+    RULE, "idle-timeout", Severity.WARNING,
+    "a large share of closed connections lived about as long as a common intermediary idle timeout "
+    "(WATCHDOG_IDLE_TIMEOUTS) and were not closed by the service",
+    _NEEDS,
+    guidance="Raise the proxy/load balancer/App Gateway idle timeout or keep the socket busy (keep-alive).",
+)
+TOKEN_EXPIRY = Check(
+    RULE, "token-expiry", Severity.WARNING,
+    "clients refused again and again at one regular age of their access token: they never refresh their URL",
+    _NEEDS,
+    guidance="Fetch a fresh client access URL (negotiate) before every reconnect.",
+)
+THROTTLED_IPS = Check(
+    RULE, "throttled-ips", Severity.WARNING,
+    "connection refusals concentrated on a few client IPs (load test, reconnect loop, connection storm)",
+    _NEEDS,
+    guidance="Find the clients behind these IPs: a load test, a reconnect loop or a connection storm.",
 )
 
 
@@ -64,24 +83,26 @@ def _unauthorized(obs: Observation, s: LogSignals) -> list[Finding]:
         why = (f"after its key was regenerated at {regen:%Y-%m-%d %H:%M} UTC: a consumer still uses the old key"
                if after_regen else "a server uses a key or token the service does not accept")
         out.append(finding(
-            RULE, "unauthorized", Severity.CRITICAL if after_regen else Severity.WARNING, res.id, "rest-api",
+            UNAUTHORIZED, res.id, "rest-api",
             f"{label(res)}: {s.rest_rejected} REST API call(s) rejected (401: {s.rest_unauthorized}, "
             f"403: {s.rest_rejected - s.rest_unauthorized}) in {s.window_minutes} min; {why}",
-            "Find the callers below and give them the current connection string (or an Entra identity with the "
-            "Web PubSub Service Owner role for 403s). Key Vault secrets may be current while an app caches "
-            "an old copy: restart or reload it after every key rotation.",
             {"rest_rejected": s.rest_rejected, "rest_401": s.rest_unauthorized, "caller_ips": list(s.rest_caller_ips),
              "paths": list(s.rest_paths), "first": _iso(s.rest_first), "last": _iso(s.rest_last),
              "key_regenerated_at": _iso(regen)},
+            severity=Severity.CRITICAL if after_regen else Severity.WARNING,
+            guidance="Find the callers below and give them the current connection string (or an Entra identity "
+                 "with the Web PubSub Service Owner role for 403s). Key Vault secrets may be current while an "
+                 "app caches an old copy: restart or reload it after every key rotation.",
         ))
     if s.auth_refusals >= MIN_CLIENT_AUTH_REFUSALS:
         out.append(finding(
-            RULE, "unauthorized", Severity.WARNING, res.id, "client-connections",
+            UNAUTHORIZED, res.id, "client-connections",
             f"{label(res)}: {s.auth_refusals} client connection(s) refused for authentication "
             f"in {s.window_minutes} min",
-            "Clients present access tokens the service rejects (expired, wrong audience or hub, or signed with "
-            "a regenerated key). Check how the app server builds client access URLs and which key it signs with.",
             {"auth_refusals": s.auth_refusals, "refusal_ips": s.refusal_ips},
+            guidance="Clients present access tokens the service rejects (expired, wrong audience or hub, or signed "
+                 "with a regenerated key). Check how the app server builds client access URLs and which key it "
+                 "signs with.",
         ))
     return out
 
@@ -97,15 +118,15 @@ def _idle_timeout(obs: Observation, s: LogSignals) -> list[Finding]:
     share = 100.0 * top.not_server_closed / s.closes
     res = obs.resource
     return [finding(
-        RULE, "idle-timeout", Severity.WARNING, res.id, res.id,
+        IDLE_TIMEOUT, res.id, res.id,
         f"{label(res)}: {pct(share)} of closed connections ({top.not_server_closed} of {s.closes}) lived "
         f"about {top.timeout_seconds} s and were not closed by the service",
-        f"Something between clients and the service drops idle sockets after {top.timeout_seconds} s: raise the "
-        "idle timeout of the proxy, load balancer or Application Gateway (and corporate firewalls), or keep the "
-        "connection busy (WebSocket keep-alive/ping well under that; the hub's keep-alive interval defaults to "
-        "20 s), and make clients reconnect.",
         {"lifetime_seconds": top.timeout_seconds, "closes_in_cluster": top.not_server_closed,
          "closes": s.closes, "share_pct": share, "server_closes": s.server_closes},
+        guidance=f"Something between clients and the service drops idle sockets after {top.timeout_seconds} s: "
+                 "raise the idle timeout of the proxy, load balancer or Application Gateway (and corporate "
+                 "firewalls), or keep the connection busy (WebSocket keep-alive/ping well under that; the hub's "
+                 "keep-alive interval defaults to 20 s), and make clients reconnect.",
     )]
 
 
@@ -119,15 +140,15 @@ def _token_expiry(obs: Observation, s: LogSignals) -> list[Finding]:
         return []
     res = obs.resource
     return [finding(
-        RULE, "token-expiry", Severity.WARNING, res.id, res.id,
+        TOKEN_EXPIRY, res.id, res.id,
         f"{label(res)}: {top.clients} client(s) refused again and again ({top.refusals} refusals) "
         f"{top.age_minutes}–{top.age_minutes + TokenAge.BIN_MINUTES} min after they first connected: "
         "their access tokens expired",
-        "The clients reconnect with the access URL they were first given. Client access tokens expire (60 "
-        "minutes by default): fetch a fresh URL from your negotiate endpoint before every reconnect, or issue "
-        "longer-lived tokens where that is acceptable.",
         {"age_minutes": top.age_minutes, "clients": top.clients, "refusals": top.refusals,
          "clients_refused_repeatedly": clients},
+        guidance="The clients reconnect with the access URL they were first given. Client access tokens expire "
+                 "(60 minutes by default): fetch a fresh URL from your negotiate endpoint before every reconnect, "
+                 "or issue longer-lived tokens where that is acceptable.",
     )]
 
 
@@ -140,15 +161,22 @@ def _throttled_ips(obs: Observation, s: LogSignals) -> list[Finding]:
         return []
     res = obs.resource
     return [finding(
-        RULE, "throttled-ips", Severity.WARNING, res.id, res.id,
+        THROTTLED_IPS, res.id, res.id,
         f"{label(res)}: {pct(100.0 * share)} of {s.refusals} refused connections came from "
         f"{len(top)} IP address(es) ({', '.join(ip for ip, _ in top)})",
-        "A few sources open connections faster than the service accepts them: a load test, a client stuck in a "
-        "reconnect loop without backoff, or a connection storm after an outage. Add jittered exponential "
-        "backoff to reconnects and spread load tests over more source IPs.",
         {"refusals": s.refusals, "top_ips": [f"{ip}: {n}" for ip, n in top], "distinct_ips": s.refusal_ips,
          "top_share_pct": 100.0 * share},
+        guidance="A few sources open connections faster than the service accepts them: a load test, a client "
+                 "stuck in a reconnect loop without backoff, or a connection storm after an outage. Add jittered "
+                 "exponential backoff to reconnects and spread load tests over more source IPs.",
     )]
+
+
+register(Rule(
+    RULE, (UNAUTHORIZED, IDLE_TIMEOUT, TOKEN_EXPIRY, THROTTLED_IPS), check,
+    doc="per resource, from one aggregated query per workspace per sweep (see \"Log queries\"). When the logs "
+        "could not be read these rules say nothing and blind-spot says why.",
+))
 
 
 def _iso(value: datetime | None) -> str | None:
