@@ -12,9 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
+from watchdog.collect import log_signals
 from watchdog.collect.calls import Calls
 from watchdog.collect.errors import brief
 from watchdog.models import Diagnostics, ErrorKind, EventHandler, HandlerLogError, ObservationError
+from watchdog.models_logs import LogSignals
 from watchdog.permissions import LOG_TABLES
 from watchdog.redact import redact_url
 
@@ -144,23 +146,36 @@ Rows = list[tuple[datetime | None, str, str]]
 class Querying:
     calls: dict[str, Future[Rows | None]]  # by workspace
     members: dict[str, list[str]]  # workspace -> lower-case resource ids
+    signals: dict[str, Future[dict[str, LogSignals] | None]]  # by workspace (watchdog/collect/log_signals.py)
 
 
 def submit(calls: Calls, clients: AzureClients, diagnostics: Mapping[str, Diagnostics], window_minutes: int,
-           now: datetime) -> Querying:
-    """One query per workspace the resources send their logs to, at most QUERY_CONCURRENCY at once."""
+           idle_timeouts: Sequence[int], now: datetime) -> Querying:
+    """Per workspace the resources send their logs to, the handler-error query and the aggregated
+    connectivity query (log_signals.py), at most QUERY_CONCURRENCY queries at once."""
     members = assign_workspaces({rid: d.workspace_ids for rid, d in diagnostics.items()})
     gate = threading.BoundedSemaphore(QUERY_CONCURRENCY)
 
+    def partial(workspace: str, error: str | None) -> None:
+        if error:
+            calls.report(ObservationError("logs", ErrorKind.ERROR, f"partial result: {error}", subject=workspace))
+
     def query(workspace: str) -> Rows:
         with gate:
-            rows, partial = query_workspace(clients.logs(), workspace, window_minutes, now)
-        if partial:
-            calls.report(ObservationError("logs", ErrorKind.ERROR, f"partial result: {partial}", subject=workspace))
+            rows, error = query_workspace(clients.logs(), workspace, window_minutes, now)
+        partial(workspace, error)
         return rows
 
+    def signals(workspace: str) -> dict[str, LogSignals]:
+        with gate:
+            found, error = log_signals.read(clients.logs(), workspace, members[workspace], window_minutes,
+                                            idle_timeouts, now)
+        partial(workspace, error)
+        return found
+
     return Querying({ws: calls.submit(lambda ws=ws: query(ws), "logs", subject=ws, action=ACTION) for ws in members},
-                    members)
+                    members,
+                    {ws: calls.submit(lambda ws=ws: signals(ws), "logs", subject=ws, action=ACTION) for ws in members})
 
 
 def collect(querying: Querying, handlers: Mapping[str, Sequence[tuple[EventHandler, Any]]],
@@ -172,4 +187,13 @@ def collect(querying: Querying, handlers: Mapping[str, Sequence[tuple[EventHandl
         if rows is not None:
             members = {rid: [h for h, _ in handlers.get(rid, ())] for rid in querying.members[workspace]}
             out.update(group_rows(rows, members))
+    return out
+
+
+def collect_signals(querying: Querying) -> dict[str, LogSignals]:
+    """Connectivity signals by lower-case id, for the resources of every workspace that answered."""
+    out: dict[str, LogSignals] = {}
+    for future in querying.signals.values():
+        if (found := future.result()) is not None:
+            out.update(found)
     return out

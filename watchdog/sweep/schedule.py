@@ -19,6 +19,7 @@ from watchdog.models import (
     BoundSecret, Diagnostics, EventHandler, HandlerLogError, HandlerProbe, KeyFingerprints, Observation,
     ObservationError, Resource, ResourceMetrics, Sensitive,
 )
+from watchdog.models_logs import LogSignals
 from watchdog.settings import Settings
 from watchdog.sweep.budget import read_budget, select_cold_reads
 from watchdog.sweep.runner import Pools
@@ -36,6 +37,7 @@ class Collected:
     secrets: dict[str, list[BoundSecret]] = field(default_factory=dict)
     probes: dict[str, list[HandlerProbe]] = field(default_factory=dict)
     log_errors: dict[str, tuple[HandlerLogError, ...]] = field(default_factory=dict)
+    log_signals: dict[str, LogSignals] = field(default_factory=dict)
     keys: dict[str, KeyFingerprints] = field(default_factory=dict)
 
 
@@ -86,7 +88,8 @@ def collect(pools: Pools, clients: AzureClients, settings: Settings, resources: 
     bindings, listed = listing.result()
 
     # Wave 2: what needs wave 1 (workspaces to query, secrets to read); probes are under way.
-    querying = logs.submit(runner, clients, got.diagnostics, settings.window_minutes, now)
+    querying = logs.submit(runner, clients, got.diagnostics, settings.window_minutes, settings.idle_timeouts,
+                           now)
     reading = secret_reads.submit_reads(runner, clients, settings.proof_interval_minutes, by_id, bindings, ledger,
                                         listed, now)
     got.probes = handlers.collect(probes)
@@ -94,6 +97,7 @@ def collect(pools: Pools, clients: AzureClients, settings: Settings, resources: 
     if ledger is not None:
         secret_reads.keep_proofs(ledger, by_id, reading, listed, now)
     got.log_errors = logs.collect(querying, got.handlers)
+    got.log_signals = logs.collect_signals(querying)
 
     # Wave 3: keys, only where the bound secrets say they are needed (listKeys spends ARM writes).
     got.keys = keys.collect(runner, clients, by_id, got.secrets, ledger, settings.max_list_keys, now)
@@ -116,6 +120,7 @@ def observation(r: Resource, got: Collected, caches: Caches, errors: tuple[Obser
         handlers=tuple(h for h, _ in got.handlers.get(rid, ())),
         probes=tuple(got.probes.get(rid, ())),
         log_errors=got.log_errors.get(rid),
+        log_signals=got.log_signals.get(rid),
         errors=errors,
         collected_at=now,
     )
