@@ -214,6 +214,7 @@ def run_sweep(
         with _stage(report.timings, "diagnose"):
             findings = diagnose(observations, observed.errors, settings, now)
         report.resources = [o.resource for o in observations]
+        report.observations = list(observations)
         report.findings = findings
         report.errors = [*observed.errors, *(e for o in observations for e in o.errors)]
         ctx = SweepContext(settings, mode, clients, ledger, notify, now, observations, findings, report)
