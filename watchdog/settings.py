@@ -74,6 +74,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("WATCHDOG_NOTIFY_DEFAULT", "", "Targets every finding goes to. Empty: all targets; none: only those a resource's watchdog-notify tag names."),
     Setting("WATCHDOG_NOTIFY_REPEAT_HOURS", "4", "Reminder interval while a finding keeps firing, in hours; 0: no reminders."),
     Setting("WATCHDOG_NOTIFY_DEADLINE_SECONDS", "60", "Most time a sweep spends delivering notifications, retries included; the rest goes out next sweep."),
+    Setting("WATCHDOG_STATUS_URL", "", "Address of the status page as operators reach it (e.g. https://<app>.azurewebsites.net/api/check behind Easy Auth), without a query string: never put the function key here. Teams cards and webhook alerts link to it; empty: no links."),
     Setting("WATCHDOG_NOTIFY_<NAME>_URL", None, "Per target (<NAME> = its name in upper case): https URL of a Teams Workflows webhook or your endpoint. Use a Key Vault reference."),
     Setting("WATCHDOG_NOTIFY_<NAME>_KIND", None, "Per target: teams or webhook."),
     Setting("WATCHDOG_NOTIFY_<NAME>_MIN_SEVERITY", "warning", "Per target: least severity it receives (info, warning or critical)."),
@@ -114,6 +115,14 @@ _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4
 _VAULT = re.compile(r"^https://[a-z0-9-]{3,24}\.vault\.azure\.(net|cn|us)/?$", re.I)
 
 
+def _status_url(raw: str) -> str:
+    """Links in messages carry this URL: refuse one that would carry a key, a user or a query."""
+    if raw and not re.fullmatch(r"https://[a-z0-9.-]+(:\d+)?(/[^?#@\s]*)?", raw, re.I):
+        raise ConfigError("WATCHDOG_STATUS_URL must be https://host/path without user, query string "
+                          "or fragment (links carry it into messages; never put the function key here)")
+    return raw
+
+
 def _csv(raw: str) -> tuple[str, ...]:
     return tuple(p.strip() for p in raw.split(",") if p.strip())
 
@@ -151,6 +160,7 @@ class Settings:
     sqlite_path: str = ".state/watchdog.sqlite3"
     storage_connection: str = ""
     storage_table_uri: str = ""
+    status_url: str = ""
     extra: Mapping[str, str] = field(default_factory=dict)  # raw env, for sections parsed elsewhere (notify)
     notify: NotifyConfig | None = None  # parsed by watchdog.notify.targets; None = not loaded
 
@@ -234,6 +244,7 @@ class Settings:
             sqlite_path=_get(env, "WATCHDOG_SQLITE_PATH"),
             storage_connection=_get(env, "AzureWebJobsStorage"),
             storage_table_uri=_get(env, "AzureWebJobsStorage__tableServiceUri"),
+            status_url=_status_url(_get(env, "WATCHDOG_STATUS_URL")),
             extra=env,
             notify=load_notify_config(env),
         )
