@@ -33,10 +33,10 @@ def _sha256(text: str) -> str:
     return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
 
 
-CONTENT_SECURITY_POLICY = (
-    f"default-src 'none'; style-src {_sha256(_CSS)}; script-src {_sha256(_JS)}; "
-    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
-)
+_POLICY = f"default-src 'none'; style-src {_sha256(_CSS)}; script-src {_sha256(_JS)}; base-uri 'none'; form-action 'none'"
+# The response header; the page repeats it in a <meta> (which cannot carry frame-ancestors) so a
+# saved copy opened from disk is held to the same policy.
+CONTENT_SECURITY_POLICY = f"{_POLICY}; frame-ancestors 'none'"
 # Preselected severity filter: the least severity a row must have to show. None shows every row.
 FILTERS = ("critical", "warning", "info")
 KEY_DRIFT, BLIND_SPOT = "key-drift", "blind-spot"
@@ -109,7 +109,8 @@ def _resource_cell(row: _Row, base_url: str | None) -> str:
     r = row.resource
     name = _e(r.name)
     if base_url:
-        name = f'<a href="{_e(status_link(base_url, r.name))}">{name}</a>'
+        # Our own URL (a setting refused with a query string, plus our parameters): escaped, not scrubbed.
+        name = f'<a href="{html.escape(status_link(base_url, r.name))}">{name}</a>'
     tags = " ".join(f"<code>{_e(k)}={_e(v)}</code>" for k, v in sorted(r.tags.items()))
     return (f'<div class="name">{name}</div><div class="sub">{_e(r.resource_group)} · {_e(r.location)}</div>'
             + (f'<div class="tags">{tags}</div>' if tags else ""))
@@ -264,6 +265,7 @@ def render_status_page(report: Report, *, generated_at: datetime, base_url: str 
     title = f"Web PubSub watchdog: {status(report)}"
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f'<meta http-equiv="Content-Security-Policy" content="{_POLICY}">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         '<meta name="referrer" content="no-referrer">'
         f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>"
