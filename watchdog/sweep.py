@@ -79,7 +79,7 @@ def notification_stage(ctx: SweepContext) -> list[Mapping[str, Any]]:
         raise ValueError("notifications need a ledger to remember what was sent; pass ledger=")
     from .notify import notify
 
-    return notify(ctx.report, ctx.ledger, ctx.settings.notify, ctx.now)
+    return notify(ctx.report, ctx.ledger, ctx.settings.notify, ctx.now, status_url=ctx.settings.status_url)
 
 
 # -- plumbing ----------------------------------------------------------------------------------
