@@ -181,9 +181,11 @@ class Page:
         out += [f"dialog: {p.get('message')}" for p in self.events("Page.javascriptDialogOpening")]
         return out
 
-    def screenshot(self, path: Path) -> None:
+    def screenshot(self, path: Path, max_height: float | None = None) -> None:
+        """The whole page, or its top `max_height` CSS pixels."""
         size = self.call("Page.getLayoutMetrics")["cssContentSize"]
-        clip = {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1}
+        height = min(size["height"], max_height or size["height"])
+        clip = {"x": 0, "y": 0, "width": size["width"], "height": height, "scale": 1}
         data = self.call("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True, "clip": clip})["data"]
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(base64.b64decode(data))
