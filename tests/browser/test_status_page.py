@@ -192,7 +192,38 @@ def test_a_script_that_does_not_match_its_hash_is_blocked_and_seen(page: Page, s
     # The check above can fail: the same page with a changed script is caught by the same probes.
     page.open(f"{site}/tampered")
     assert any(v.startswith("script-src") for v in page.evaluate("window.__cspViolations"))
+    assert any("Content Security Policy" in p for p in page.problems())
     assert page.evaluate("document.getElementById('name-filter').closest('p').hidden") is True
+
+
+# WCAG 2 contrast of every text node's colour against the first opaque background behind it.
+_CONTRAST = """(() => {
+  const rgb = (c) => c.match(/[\\d.]+/g).map(Number);
+  const lum = ([r, g, b]) => [r, g, b].map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; })
+    .reduce((sum, v, i) => sum + v * [0.2126, 0.7152, 0.0722][i], 0);
+  const background = (el) => { for (; el; el = el.parentElement) { const c = rgb(getComputedStyle(el).backgroundColor);
+    if (c.length < 4 || c[3] === 1) return c.slice(0, 3); } return [255, 255, 255]; };
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  const worst = [];
+  for (let node; (node = walker.nextNode());) {
+    const el = node.parentElement;
+    if (!node.textContent.trim() || !el.getClientRects().length || el.closest("script, style, .skip")) continue;
+    const [a, b] = [lum(rgb(getComputedStyle(el).color).slice(0, 3)), lum(background(el))];
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    if (ratio < 4.5) worst.push(`${ratio.toFixed(2)} ${node.textContent.trim().slice(0, 40)}`);
+  }
+  return worst;
+})()"""
+
+
+def test_every_text_has_enough_contrast_and_the_page_has_landmarks(page: Page, site: str) -> None:
+    page.open(f"{site}/status")
+    assert page.evaluate(_CONTRAST) == []
+    assert page.evaluate("['header', 'main', 'footer', 'h1', 'table caption', 'th[scope=col]']"
+                         ".every((s) => document.querySelector(s))") is True
+    assert page.evaluate("document.documentElement.lang") == "en"
+    page.evaluate("document.querySelector('h1').style.color = '#bbbbbb'")  # the probe can fail
+    assert [t for t in page.evaluate(_CONTRAST) if "Web PubSub watchdog status" in t]
 
 
 @pytest.mark.parametrize("width", WIDTHS)

@@ -55,7 +55,8 @@ def check(req: func.HttpRequest) -> func.HttpResponse:
     try:
         params = _params(req)
         # A browser asks for HTML; API callers get JSON unless they name a format.
-        fmt = params.get("format") or ("html" if "text/html" in req.headers.get("Accept", "") else "json")
+        accept = req.headers.get("Accept", "")
+        fmt = params.get("format") or ("html" if "text/html" in accept and "application/json" not in accept else "json")
         if fmt not in (*FORMATS, "html"):
             raise _BadParameter("format", f"format {fmt!r} is not one of {', '.join(FORMATS)}, html")
         severity = params.get("severity")
