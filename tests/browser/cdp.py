@@ -37,9 +37,11 @@ class CdpError(RuntimeError):
 class Browser:
     """One Chromium process with a fresh profile. `events` keeps every event, in order."""
 
-    def __init__(self, executable: str, timeout: float = 30) -> None:
+    def __init__(self, executable: str, profile: Path | None = None, timeout: float = 30) -> None:
+        """`profile`: an empty folder for the user data dir (the caller's to remove), else a temporary one."""
         self.timeout = timeout
-        self.profile = tempfile.mkdtemp(prefix="watchdog-chromium-")
+        self._own_profile = profile is None
+        self.profile = str(profile or tempfile.mkdtemp(prefix="watchdog-chromium-"))
         self.process = subprocess.Popen([executable, *FLAGS, f"--user-data-dir={self.profile}", "about:blank"],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         lines: queue.Queue[str] = queue.Queue()
@@ -129,7 +131,8 @@ class Browser:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(10)
-        shutil.rmtree(self.profile, ignore_errors=True)
+        if self._own_profile:
+            shutil.rmtree(self.profile, ignore_errors=True)
 
 
 # Records what the page's Content-Security-Policy blocked. Scripts injected over CDP run outside the

@@ -91,11 +91,11 @@ def site(served: _Served) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
     executable = find_chromium()
     if executable is None:  # `make test` installs it first; never a silent skip
         pytest.fail("no chromium on PATH: run `make chromium` (installs Debian's chromium package)")
-    chromium = Browser(executable)
+    chromium = Browser(executable, tmp_path_factory.mktemp("chromium-profile"))
     yield chromium
     chromium.close()
 
