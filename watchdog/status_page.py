@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -23,6 +23,7 @@ from watchdog.checks._common import scrub, series
 from watchdog.checks.capacity import CONNECTIONS, QUOTA
 from watchdog.models import EventHandler, Finding, HandlerProbe, Observation, Report, Resource, Severity
 from watchdog.report import status
+from watchdog.settings import Settings
 
 _HERE = Path(__file__).parent
 _CSS = (_HERE / "status_page.css").read_text(encoding="utf-8")
@@ -40,7 +41,9 @@ CONTENT_SECURITY_POLICY = f"{_POLICY}; frame-ancestors 'none'"
 # Preselected severity filter: the least severity a row must have to show. None shows every row.
 FILTERS = ("critical", "warning", "info")
 KEY_DRIFT, BLIND_SPOT = "key-drift", "blind-spot"
-_DEFAULT_WARN, _DEFAULT_CRIT = 80, 90  # meter colours when no capacity finding carries the thresholds
+# Meter colours where no capacity finding carries the resource's own thresholds: the settings' defaults.
+_DEFAULT_WARN, _DEFAULT_CRIT = (next(f.default for f in fields(Settings) if f.name == name)
+                                for name in ("capacity_warn_pct", "capacity_crit_pct"))
 
 
 def _e(value: object) -> str:
@@ -132,7 +135,7 @@ def _utilisation_cell(row: _Row) -> str:
     text = f"{util:.0f}% ({figures})"
     meter = (f'<meter min="0" max="100" low="{warn:g}" high="{crit:g}" optimum="0" value="{min(util, 100):.1f}" '
              f'aria-label="connection utilisation {_e(text)}">{_e(text)}</meter>')
-    return _cell("Connections", f'{meter}<span class="num">{_e(text)}</span>', f"{util:.1f}")
+    return _cell("Connections", f'{meter}<span class="num" aria-hidden="true">{_e(text)}</span>', f"{util:.1f}")
 
 
 def _key_state(row: _Row) -> tuple[str, str]:
