@@ -37,8 +37,8 @@ def _scenario() -> dict:
 
 
 class _Served:
-    def __init__(self, response: func.HttpResponse) -> None:
-        self.response = response
+    def __init__(self, response: func.HttpResponse, writes: list[str]) -> None:
+        self.response, self.writes = response, writes
         self.body = response.get_body()
         # The host builds Content-Type from mimetype and charset; the rest are the function's own headers.
         self.headers = {**dict(response.headers), "Content-Type": f"{response.mimetype}; charset={response.charset}"}
@@ -74,7 +74,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Served]:
         mp.setenv("WATCHDOG_STATUS_URL", "https://watchdog.contoso.com/api/check")
         request = func.HttpRequest(method="GET", url="https://watchdog.azurewebsites.net/api/check", params={},
                                    body=b"", headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"})
-        yield _Served(functions()["check"].get_user_function()(request))
+        response = functions()["check"].get_user_function()(request)
+        yield _Served(response, [e.op for e in emulator.journal.writes()])
 
 
 @pytest.fixture(scope="module")
@@ -116,6 +117,7 @@ def _rows(page: Page) -> list[dict]:
 
 def test_the_http_function_serves_a_self_contained_page_under_a_strict_policy(served: _Served) -> None:
     assert served.response.status_code == 200
+    assert set(served.writes) <= {"arm.listKeys"}  # the page changes nothing (listKeys is a POST that reads)
     assert served.headers["Content-Type"] == "text/html; charset=utf-8"
     assert served.headers["X-Content-Type-Options"] == "nosniff"
     policy = dict(d.strip().split(" ", 1) for d in served.headers["Content-Security-Policy"].split(";"))
