@@ -15,7 +15,7 @@ import html
 from dataclasses import dataclass, fields
 from datetime import datetime
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Sequence
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from watchdog.checks import tiers
