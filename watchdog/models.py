@@ -312,6 +312,8 @@ class Report:
     api_calls: dict[str, int] = field(default_factory=dict)  # kind -> count
     throttled: dict[str, int] = field(default_factory=dict)  # kind -> 429/529 answers met (then retried)
     timings: dict[str, float] = field(default_factory=dict)  # stage -> seconds
+    # What was collected, for the status page (utilisation, keys, handlers); not part of the JSON schema.
+    observations: list[Observation] = field(default_factory=list, repr=False)
 
     @property
     def worst(self) -> Severity | None:

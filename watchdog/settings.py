@@ -77,6 +77,14 @@ def _idle_timeouts(env: Mapping[str, str]) -> tuple[int, ...]:
     return tuple(sorted({int(v) for v in values}))
 
 
+def _status_url(raw: str) -> str:
+    """Links in messages carry this URL: refuse one that would carry a key, a user or a query."""
+    if raw and not re.fullmatch(r"https://[a-z0-9.-]+(:\d+)?(/[^?#@\s]*)?", raw, re.I):
+        raise ConfigError("WATCHDOG_STATUS_URL must be https://host/path without user, query string "
+                          "or fragment (links carry it into messages; never put the function key here)")
+    return raw
+
+
 @dataclass(frozen=True)
 class Settings:
     subscriptions: tuple[str, ...]
@@ -111,6 +119,7 @@ class Settings:
     sqlite_path: str = ".state/watchdog.sqlite3"
     storage_connection: str = ""
     storage_table_uri: str = ""
+    status_url: str = ""
     extra: Mapping[str, str] = field(default_factory=dict)  # raw env, for sections parsed elsewhere (notify)
     notify: NotifyConfig | None = None  # parsed by watchdog.notify.targets; None = not loaded
 
@@ -191,6 +200,7 @@ class Settings:
             sqlite_path=_get(env, "WATCHDOG_SQLITE_PATH"),
             storage_connection=_get(env, "AzureWebJobsStorage"),
             storage_table_uri=_get(env, "AzureWebJobsStorage__tableServiceUri"),
+            status_url=_status_url(_get(env, "WATCHDOG_STATUS_URL")),
             extra=env,
         )
 

@@ -33,6 +33,7 @@ SETTINGS = (
     Setting("WATCHDOG_NOTIFY_DEFAULT", "", "Targets every finding goes to. Empty: all targets; none: only those a resource's watchdog-notify tag names."),
     Setting("WATCHDOG_NOTIFY_REPEAT_HOURS", "4", "Reminder interval while a finding keeps firing, in hours; 0: no reminders."),
     Setting("WATCHDOG_NOTIFY_DEADLINE_SECONDS", "60", "Most time a sweep spends delivering notifications, retries included; the rest goes out next sweep."),
+    Setting("WATCHDOG_STATUS_URL", "", "Address of the status page as operators reach it, without a query string (never the function key): /api/check needs the key, so e.g. an API Management or Front Door route that adds the x-functions-key header and signs operators in. Teams cards and webhook alerts link to it; empty: no links."),
     Setting("WATCHDOG_NOTIFY_<NAME>_URL", None, "Per target (<NAME> = its name in upper case): https URL of a Teams Workflows webhook or your endpoint. Use a Key Vault reference."),
     Setting("WATCHDOG_NOTIFY_<NAME>_KIND", None, f"Per target: {' or '.join(KINDS)}."),
     Setting("WATCHDOG_NOTIFY_<NAME>_MIN_SEVERITY", "warning", "Per target: least severity it receives (info, warning or critical)."),

@@ -32,7 +32,8 @@ def _iso(when: datetime | None) -> str | None:
     return when.isoformat().replace("+00:00", "Z") if when else None
 
 
-def _alert(item: Item, sent_at: datetime) -> dict[str, Any]:
+def _alert(item: Item, message: Message) -> dict[str, Any]:
+    sent_at = message.sent_at
     resolved = item.kind in ("fixed", "resolved")
     return {
         "schemaId": "azureMonitorCommonAlertSchema",
@@ -64,6 +65,7 @@ def _alert(item: Item, sent_at: datetime) -> dict[str, Any]:
                 "evidence": dict(item.evidence),
                 "guidance": item.guidance,
                 "portalUrl": item.portal_url,
+                "statusUrl": message.status_link(item.resource_name),
                 "remediation": None
                 if item.remedy is None
                 else {
@@ -87,7 +89,7 @@ def document(message: Message) -> dict[str, Any]:
         "sentDateTime": _iso(message.sent_at),
         "headline": message.headline,
         "counts": {g.kind: {"total": g.total, "included": len(g.items)} for g in shown.groups},
-        "alerts": [_alert(i, message.sent_at) for g in shown.groups for i in g.items],
+        "alerts": [_alert(i, shown) for g in shown.groups for i in g.items],
     }
 
 
