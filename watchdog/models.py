@@ -10,7 +10,10 @@ import hashlib
 import hmac
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
+
+if TYPE_CHECKING:
+    from watchdog.consumers import Consumer
 
 # Fingerprints must compare across processes (the ledger keeps them between sweeps, cold starts
 # and CLI runs), so the HMAC key is fixed rather than per process. That is safe because what is
@@ -208,6 +211,7 @@ class Observation:
     handlers: tuple[EventHandler, ...] = ()
     probes: tuple[HandlerProbe, ...] = ()
     log_errors: tuple[HandlerLogError, ...] | None = None  # None = logs not read
+    consumers: tuple[Consumer, ...] | None = None  # apps reading its bound secrets; None = not read
     errors: tuple[ObservationError, ...] = ()
     collected_at: datetime | None = None
 

@@ -55,6 +55,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("WATCHDOG_PROBE_CONCURRENCY", "48", "Most event-handler probes in flight at once, on their own pool: customer hosts spend no Azure budget, and a slow handler never holds up Azure calls."),
     Setting("WATCHDOG_PROBE_PER_HOST", "16", "Most probes in flight to one handler host at once (many resources often share one host)."),
     Setting("WATCHDOG_SECRET_SYNC", "plan", "Secret sync mode: off, plan (dry run) or on."),
+    Setting("WATCHDOG_CONSUMER_REFRESH", "", "After secret sync writes a secret, refresh the Key Vault references of the apps reading it and verify they resolve the new version: off, plan or on. Empty: the mode of WATCHDOG_SECRET_SYNC."),
+    Setting("WATCHDOG_CONSUMER_RESTART", "off", "on: restart an app whose references still show the old version after the refresh. off: never restart an app."),
+    Setting("WATCHDOG_CONSUMER_GRACE_MINUTES", "60", "An app still resolving an older version of a bound secret than its current one, written longer ago than this, raises consumers/stale."),
     Setting("WATCHDOG_SCALE", "plan", "Scale-out mode: off, plan (dry run) or on."),
     Setting("WATCHDOG_SCALE_IN", "off", "Scale-in mode: off, plan or on."),
     Setting("WATCHDOG_SCALE_THRESHOLD_PCT", "85", "Utilisation (% of cap) at or above which scaling out is planned."),
@@ -110,6 +113,13 @@ def _mode(env: Mapping[str, str], name: str) -> str:
     return raw
 
 
+def _on_off(env: Mapping[str, str], name: str) -> bool:
+    raw = _get(env, name).lower()
+    if raw not in ("on", "off"):
+        raise ConfigError(f"{name}={raw!r} is not on or off; set it to on or off")
+    return raw == "on"
+
+
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _VAULT = re.compile(r"^https://[a-z0-9-]{3,24}\.vault\.azure\.(net|cn|us)/?$", re.I)
 
@@ -136,6 +146,9 @@ class Settings:
     probe_concurrency: int = 48
     probe_per_host: int = 16
     secret_sync: str = "plan"
+    consumer_refresh: str = "plan"  # off, plan, on; from_env derives it from secret_sync when unset
+    consumer_restart: bool = False
+    consumer_grace_minutes: int = 60
     scale: str = "plan"
     scale_in: str = "off"
     scale_threshold_pct: int = 85
@@ -219,6 +232,10 @@ class Settings:
             probe_concurrency=int_setting(env, "WATCHDOG_PROBE_CONCURRENCY", 1, 128),
             probe_per_host=int_setting(env, "WATCHDOG_PROBE_PER_HOST", 1, 64),
             secret_sync=_mode(env, "WATCHDOG_SECRET_SYNC"),
+            consumer_refresh=_mode(env, "WATCHDOG_CONSUMER_REFRESH") if _get(env, "WATCHDOG_CONSUMER_REFRESH")
+            else _mode(env, "WATCHDOG_SECRET_SYNC"),
+            consumer_restart=_on_off(env, "WATCHDOG_CONSUMER_RESTART"),
+            consumer_grace_minutes=int_setting(env, "WATCHDOG_CONSUMER_GRACE_MINUTES", 0, 10080),
             scale=_mode(env, "WATCHDOG_SCALE"),
             scale_in=_mode(env, "WATCHDOG_SCALE_IN"),
             scale_threshold_pct=threshold,
