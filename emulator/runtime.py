@@ -228,6 +228,11 @@ class Emulator:
             elif action == "advance-clock":
                 now = self.advance_clock(timedelta(minutes=float(args["minutes"])))
                 return web.json_response({"ok": True, "now": now.isoformat()})
+            elif action == "add-site":
+                site = self.add_site(args["name"], dict(args["settings"]), resource_group=args.get("resource_group", "rg-apps"),
+                                     kind=args.get("kind", "app"), denied=tuple(args.get("denied", ())),
+                                     consumer=args.get("consumer"), hub=args.get("hub", "chat"))
+                return web.json_response({"ok": True, "id": site.id})
             elif action == "consume":
                 # Blocking HTTP through our own proxy: run it off the event loop.
                 done = await asyncio.get_running_loop().run_in_executor(None, self.consume, args["site"])

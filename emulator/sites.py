@@ -34,6 +34,15 @@ VERSION_NOT_FOUND = "SecretVersionNotFound"
 VAULT_NOT_FOUND = "VaultNotFound"
 INVALID_SYNTAX = "InvalidSyntax"
 
+# A scenario's `sites:` entry (under a resource group): an app and its app settings.
+SCHEMA: dict[str, Any] = {"type": "object", "additionalProperties": False, "required": ["name", "settings"],
+                          "properties": {
+                              "name": {"type": "string", "pattern": "^[a-zA-Z0-9][a-zA-Z0-9-]{0,58}$"},
+                              "kind": {"type": "string"}, "location": {"type": "string"},
+                              "settings": {"type": "object", "additionalProperties": {"type": "string"}},
+                              "denied": {"type": "array", "items": {"type": "string"}},
+                              "consumer": {"type": "string"}, "hub": {"type": "string"}}}
+
 _REF = re.compile(r"^@Microsoft\.KeyVault\((?P<body>.*)\)$", re.S)
 _URI = re.compile(r"^https://(?P<vault>[A-Za-z0-9-]+)\.vault\.azure\.net/secrets/(?P<name>[A-Za-z0-9-]+)"
                   r"(?:/(?P<version>[0-9a-fA-F]{32})?)?/?$")
