@@ -138,6 +138,9 @@ def test_secret_sync_then_refresh_makes_the_apps_resolve_the_written_version(env
     assert [(r.status, r.verified) for r in results] == [("done", True), ("done", True)]
     assert all(r.after["active_versions"] == {s: written for s in r.action.params["settings"]} for r in results)
     assert emulator.consume("chat-api").status == 202, "the refreshed app's calls are accepted"
+    res = emulator.world.resource_by_name("chat-prod")
+    text = repr(results) + repr([r.before for r in results]) + repr([r.after for r in results])
+    assert not [k for k in (res.key("primary"), res.key("secondary")) if k in text], "no key in an outcome"
 
 
 def test_pinned_reference_is_never_refreshed_and_restart_only_when_allowed(env):
@@ -213,3 +216,33 @@ def test_a_consumers_401s_reach_the_logs_after_its_key_is_regenerated(env):
     events = [e for e in monitor.activity_logs.list(filter=f"eventTimestamp ge '{since}'")
               if e.operation_name.value.lower().endswith("/regeneratekey/action") and e.resource_id.lower() == res.id.lower()]
     assert len(events) == 1 and events[0].event_timestamp >= before
+
+
+def test_a_site_index_reads_only_consumers_again_until_it_ages(env):
+    emulator, settings, clients = env
+    emulator.add_site("orders-api", {"WebPubSub": ref(NOTIFY)})
+    for i in range(3):
+        emulator.add_site(f"other-{i}", {"Other": ref("some-other-secret")})
+    obs, _ = observe_by_name(settings)
+    secrets = {o.resource.id: o.secrets for o in obs.values()}
+    index = collect.SiteIndex()
+    sub = emulator.world.subscriptions[0]
+    reads = lambda: len(emulator.journal.where(op="web.references"))  # noqa: E731
+
+    first, _ = collect.collect(clients, sub, secrets, emulator.now(), index)
+    assert reads() == 4
+    second, _ = collect.collect(clients, sub, secrets, emulator.now(), index)
+    assert reads() == 5, "only orders-api, which reads a bound secret, is read again"
+    same = lambda found: {k: tuple(replace(c, read_at=None) for c in v) for k, v in found.items()}  # noqa: E731
+    assert same(second) == same(first)
+    emulator.add_site("new-app", {"WebPubSub": ref(NOTIFY)})
+    third, _ = collect.collect(clients, sub, secrets, emulator.now(), index)
+    assert reads() == 7 and {c.site_name for c in third[obs["notify-prod"].resource.id.lower()]} == {
+        "orders-api", "new-app"}
+    collect.collect(clients, sub, secrets, emulator.now() + collect.INDEX_MAX_AGE, index)
+    assert reads() == 12, "aged entries are read again"
+
+    before = len(emulator.journal.where(op="web.list"))
+    nothing, errors = collect.collect(clients, sub, {rid: () for rid in secrets}, emulator.now(), index)
+    assert errors == [] and set(nothing.values()) == {()}
+    assert len(emulator.journal.where(op="web.list")) == before, "no bound secret: no App Service read"

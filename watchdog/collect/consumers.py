@@ -8,11 +8,12 @@ Web PubSub management client's ARM pipeline (same credential, retries, rate limi
 """
 from __future__ import annotations
 
-from datetime import datetime
+import threading
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from watchdog.collect.errors import to_error
-from watchdog.consumers import Consumer, Site, consumers_from_references, site_from_arm
+from watchdog.consumers import Consumer, Site, consumers_from_references, parse_reference, site_from_arm
 from watchdog.models import BoundSecret, ObservationError
 
 if TYPE_CHECKING:
@@ -24,6 +25,43 @@ SOURCE = "consumers"
 LIST_ACTION = "Microsoft.Web/sites/Read"
 READ_ACTION = "Microsoft.Web/sites/config/Read"
 MAX_PAGES = 100  # a runaway nextLink chain ends here
+INDEX_MAX_AGE = timedelta(hours=6)  # a site reading no bound secret is looked at again after this
+
+
+class SiteIndex:
+    """Which secrets each site's Key Vault references name (vault/name pairs only: no values, no
+    versions), remembered by this process between sweeps. A site known to read no bound secret
+    is not read again until INDEX_MAX_AGE has passed: a reference added to it meanwhile is found
+    that much later. Sites that do read one are read every sweep (their status is the point)."""
+
+    def __init__(self, max_age: timedelta = INDEX_MAX_AGE) -> None:
+        self.max_age = max_age
+        self._lock = threading.Lock()
+        self._names: dict[str, tuple[frozenset[tuple[str, str]], datetime]] = {}
+
+    def skip(self, site: Site, wanted: Iterable[tuple[str, str]], now: datetime) -> bool:
+        """True when `site` was read recently and names none of `wanted` ((vault URL, name) pairs)."""
+        with self._lock:
+            known = self._names.get(site.id.lower())
+        if known is None or now - known[1] >= self.max_age:
+            return False
+        return not any(_vault(url) == vault and name.lower() == secret for url, name in wanted
+                       for vault, secret in known[0])
+
+    def remember(self, site: Site, items: Iterable[dict[str, Any]], now: datetime) -> None:
+        names = set()
+        for item in items:
+            props = item.get("properties") or {}
+            if props.get("vaultName") and props.get("secretName"):
+                names.add((str(props["vaultName"]).lower(), str(props["secretName"]).lower()))
+            elif (ref := parse_reference(str(props.get("reference") or ""))) is not None:
+                names.add((ref.vault, ref.name.lower()))
+        with self._lock:
+            self._names[site.id.lower()] = (frozenset(names), now)
+
+
+def _vault(url: str) -> str:
+    return url.lower().removeprefix("https://").split(".", 1)[0]
 
 
 def arm_call(clients: AzureClients, subscription_id: str, method: str, path_or_url: str) -> Any:
@@ -68,8 +106,8 @@ def list_sites(clients: AzureClients, subscription_id: str) -> tuple[list[Site],
     return sites, errors
 
 
-def read_consumers(clients: AzureClients, site: Site, secrets: Iterable[BoundSecret],
-                   now: datetime) -> tuple[list[Consumer], ObservationError | None]:
+def read_consumers(clients: AzureClients, site: Site, secrets: Iterable[BoundSecret], now: datetime,
+                   index: SiteIndex | None = None) -> tuple[list[Consumer], ObservationError | None]:
     """The references of `site` that read one of `secrets`, with their status."""
     wanted = [(s.vault_url, s.name) for s in secrets]
     try:
@@ -77,22 +115,31 @@ def read_consumers(clients: AzureClients, site: Site, secrets: Iterable[BoundSec
                             f"{site.id}/config/configreferences/appsettings"))
     except Exception as exc:  # noqa: BLE001
         return [], to_error(exc, SOURCE, subject=site.id, action=READ_ACTION)
+    if index is not None:
+        index.remember(site, items, now)
     return consumers_from_references(site, items, wanted, now), None
 
 
 def collect(clients: AzureClients, subscription_id: str, secrets_by_resource: dict[str, tuple[BoundSecret, ...]],
-            now: datetime) -> tuple[dict[str, tuple[Consumer, ...] | None], list[ObservationError]]:
+            now: datetime, index: SiteIndex | None = None
+            ) -> tuple[dict[str, tuple[Consumer, ...] | None], list[ObservationError]]:
     """Consumers per resource id (lower case) of one subscription: for each resource, the apps
     reading any of its bound secrets. A resource gets None (not read) when the sites list or a
-    site's references could not be read, so no consumer finding resolves on a blind read."""
+    site's references could not be read, so no consumer finding resolves on a blind read.
+    Without any bound secret nothing is read (no secret, no consumer)."""
+    if not any(secrets_by_resource.values()):
+        return {rid.lower(): () for rid in secrets_by_resource}, []
     sites, errors = list_sites(clients, subscription_id)
     if errors and not sites:
         return {rid.lower(): None for rid in secrets_by_resource}, errors
     all_secrets = [s for group in secrets_by_resource.values() for s in group]
     found: list[Consumer] = []
     blind = False
+    wanted = [(s.vault_url, s.name) for s in all_secrets]
     for site in sites:
-        consumers, error = read_consumers(clients, site, all_secrets, now)
+        if index is not None and index.skip(site, wanted, now):
+            continue
+        consumers, error = read_consumers(clients, site, all_secrets, now, index)
         if error is not None:
             errors.append(error)
             blind = True
