@@ -134,3 +134,14 @@ def _target(props: Mapping[str, Any]) -> KeyVaultRef | None:
     if vault and name:
         return KeyVaultRef(str(vault).lower(), str(name), props.get("secretVersion") or None)
     return parse_reference(str(props.get("reference") or ""))
+
+
+def holdouts(consumers: Iterable[Consumer], secret_uri: str, version: str | None) -> list[Consumer]:
+    """Consumers of `secret_uri` not proven to resolve `version`: failed, not resolved yet, pinned,
+    or on another version. Empty means every app reading the secret has moved to `version` (what a
+    rotation waits for before it regenerates the key the old version holds). Unknown `version`:
+    every consumer is a holdout (nothing is proven)."""
+    uri = secret_uri.lower()
+    return [c for c in consumers if c.secret_uri.lower() == uri and not (
+        version is not None and c.status == RESOLVED and c.active_version == version
+        and c.pinned_version in (None, version))]

@@ -194,3 +194,17 @@ def test_microsoft_web_actions_are_in_microsofts_operations_list():
     assert web, "the manifest names the Microsoft.Web rights the consumers need"
     assert [a for a in web if a.lower() not in listed] == []
     assert "microsoft.web/sites/config/list/action" not in {a.lower() for a in web}, "never the settings' values"
+
+
+def test_holdouts_are_the_consumers_not_proven_on_the_version():
+    from watchdog.consumers import holdouts
+
+    uri = "https://kv-prod.vault.azure.net/secrets/wps-conn"
+    moved, behind = _consumer("A", active=V2), _consumer("B", active=V1)
+    failed, waiting = _consumer("C", "AccessToKeyVaultDenied", None), _consumer("D", "Initialized", None)
+    pinned_there, pinned_old = _consumer("E", active=V2, pinned=V2), _consumer("F", active=V1, pinned=V1)
+    other = dataclasses.replace(_consumer("G", active=V1), secret_uri="https://kv-prod.vault.azure.net/secrets/other")
+    everyone = [moved, behind, failed, waiting, pinned_there, pinned_old, other]
+    assert [c.setting for c in holdouts(everyone, uri.upper(), V2)] == ["B", "C", "D", "F"]
+    assert holdouts([moved, pinned_there], uri, V2) == []
+    assert [c.setting for c in holdouts([moved], uri, None)] == ["A"]
