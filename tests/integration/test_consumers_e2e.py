@@ -36,11 +36,21 @@ def current(emulator, secret: str) -> str:  # noqa: ANN001
 
 
 @pytest.fixture
-def env(emulator, monkeypatch):  # noqa: ANN001
+def demo(emulator, monkeypatch):  # noqa: ANN001
+    """The demo as it ships: its apps chat-api (reads chat-prod-connection) and notify-func."""
     settings = settings_for(emulator, monkeypatch)
     clients = AzureClients(settings)
     yield emulator, settings, clients
     clients.close()
+
+
+@pytest.fixture
+def env(demo):  # noqa: ANN001
+    """The demo without its apps: each test adds the ones it needs."""
+    emulator = demo[0]
+    with emulator.world.lock:
+        emulator.world.sites.clear()
+    return demo
 
 
 def observe(settings, clients, emulator, name: str):  # noqa: ANN001
@@ -116,9 +126,8 @@ def test_stale_until_refreshed_then_verified(env):
     assert again.status == "skipped" and again.guard == consumer_refresh.G_CURRENT
 
 
-def test_secret_sync_then_refresh_makes_the_apps_resolve_the_written_version(env):
-    emulator, settings, clients = env
-    emulator.add_site("chat-api", {"WebPubSub": ref(CHAT)}, consumer="WebPubSub", hub="chat")
+def test_secret_sync_then_refresh_makes_the_apps_resolve_the_written_version(demo):
+    emulator, settings, clients = demo
     emulator.add_site("chat-worker", {"Conn": f"@Microsoft.KeyVault(VaultName=kv-demo-contoso;SecretName={CHAT})"},
                       kind="functionapp")
     assert emulator.consume("chat-api").status == 401, "the stored key is stale: the app is down"
