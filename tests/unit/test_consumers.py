@@ -208,3 +208,11 @@ def test_holdouts_are_the_consumers_not_proven_on_the_version():
     assert [c.setting for c in holdouts(everyone, uri.upper(), V2)] == ["B", "C", "D", "F"]
     assert holdouts([moved, pinned_there], uri, V2) == []
     assert [c.setting for c in holdouts([moved], uri, None)] == ["A"]
+
+
+def test_a_planned_sync_plans_its_refreshes_for_display_only():
+    obs = _obs(_consumer())
+    (action,) = consumer_refresh.plan(obs, [], [_synced(obs, "", None, "planned")])
+    assert action.params["expect_version"] is None
+    result = consumer_refresh.execute(action, clients=None, settings=SETTINGS, now=NOW)  # refuses before any call
+    assert result.status == "skipped" and result.guard == consumer_refresh.G_NO_VERSION

@@ -34,17 +34,21 @@ KIND = "consumer-refresh"
 G_CURRENT = "already-current"
 G_PINNED = "pinned-version"
 G_GONE = "not-a-consumer"
+G_NO_VERSION = "no-version"
 VERIFY_WAITS = (0.0, 2.0, 4.0, 8.0)  # seconds before each status read after a refresh or restart
 
 
 def plan(obs: Observation, findings: Iterable[Finding], synced: Iterable[Outcome] = ()) -> list[Action]:
     """Refresh actions for `obs`'s consumers: one per site and secret written by a `done`,
     verified secret sync in `synced`, and one per site with a consumers/stale finding. Pinned and
-    failed references are not refreshed (the findings say what a person must fix)."""
+    failed references are not refreshed (the findings say what a person must fix). A `planned`
+    sync (plan mode) plans its refreshes too, for display: their version is unknown (None) until
+    the sync writes it, and `execute` refuses them."""
     if not obs.consumers:
         return []
-    written = {o.action.subject.lower(): str(o.after.get("version") or "") for o in synced
-               if o.action.kind == "secret-sync" and o.status == "done" and o.verified
+    written = {o.action.subject.lower(): (str(o.after.get("version") or "") if o.status == "done" else "")
+               for o in synced if o.action.kind == "secret-sync"
+               and (o.status == "planned" or (o.status == "done" and o.verified))
                and o.action.resource_id.lower() == obs.resource.id.lower()}
     stale = {f.subject.lower(): f.fingerprint for f in findings
              if f.rule == rules.RULE and f.check == rules.STALE and f.resource_id.lower() == obs.resource.id.lower()}
@@ -59,7 +63,7 @@ def plan(obs: Observation, findings: Iterable[Finding], synced: Iterable[Outcome
     actions = []
     for (site_id, uri), group in groups.items():
         first = group[0]
-        expect = written.get(uri) or current.get(uri)
+        expect = (written[uri] or None) if uri in written else current.get(uri)
         finding = next((stale[f"{c.site_id}/{c.setting}".lower()] for c in group
                         if f"{c.site_id}/{c.setting}".lower() in stale), None)
         why = "secret sync wrote a new version" if uri in written else "the app still uses an older version"
@@ -77,6 +81,9 @@ def execute(action: Action, clients: AzureClients, settings: Settings, now: date
     """Re-check -> act -> verify (-> restart -> verify) for one planned action."""
     expect = action.params["expect_version"]
     before = {"site": action.params["site"], "expect_version": expect}
+    if not expect:
+        return outcome(action, "skipped", "no version to expect: the secret has not been written yet", now,
+                       guard=G_NO_VERSION, before=before)
     consumers = recheck(action, clients, now)
     if isinstance(consumers, Outcome):
         return consumers
