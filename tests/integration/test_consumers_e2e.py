@@ -119,6 +119,8 @@ def test_stale_until_refreshed_then_verified(env):
     assert result.before["active_versions"] == {"WebPubSub": old}
     assert result.after["active_versions"] == {"WebPubSub": new}
     assert len(emulator.journal.where(op="web.refreshReferences")) == 1 and not emulator.journal.where(op="web.restart")
+    web_writes = [e.op for e in emulator.journal.writes() if e.op.startswith("web.")]
+    assert web_writes == ["web.refreshReferences"], "a refresh is a write; the status reads are not"
 
     obs, _ = observe(settings, clients, emulator, "notify-prod")
     assert rules.check(obs, settings, emulator.now()) == []
