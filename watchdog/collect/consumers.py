@@ -25,6 +25,9 @@ SOURCE = "consumers"
 LIST_ACTION = "Microsoft.Web/sites/Read"
 READ_ACTION = "Microsoft.Web/sites/config/Read"
 MAX_PAGES = 100  # a runaway nextLink chain ends here
+# For blind_spots._SOURCES["consumers"]: what a failed read hides, and the rights that fix a 403.
+BLIND_SPOT = ("which App Service and Function apps read the bound secrets, and whether they resolve them",
+              f"{LIST_ACTION} and {READ_ACTION} (Reader, or the watchdog's custom role)")
 INDEX_MAX_AGE = timedelta(hours=6)  # a site reading no bound secret is looked at again after this
 
 
