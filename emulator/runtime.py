@@ -166,6 +166,14 @@ class Emulator:
         """The app `name` makes one data-plane call with the connection string it resolved last."""
         return sites.consume(self.world, self.site(name), f"http://{LOOPBACK}:{self.proxy_port}", str(self.ca_bundle))
 
+    def consume_all(self) -> dict[str, sites.ConsumerCall]:
+        """Every app with a consumer makes one call now: site name -> its answer (a rotation test
+        calls this between steps to show no consumer was ever rejected)."""
+        with self.world.lock:
+            consumers = [s for s in self.world.sites.values() if s.consumer_setting is not None]
+        proxy = f"http://{LOOPBACK}:{self.proxy_port}"
+        return {s.name: sites.consume(self.world, s, proxy, str(self.ca_bundle)) for s in consumers}
+
     def _resource_id(self, resource: str) -> str:
         return resource if resource.startswith("/") else self.world.resource_by_name(resource).id
 
