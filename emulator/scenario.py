@@ -15,6 +15,7 @@ from typing import Any
 import jsonschema
 import yaml
 
+from . import sites
 from .world import (ALLOWED_UNITS, AutoscaleSetting, CustomerHost, Denial, DiagnosticSetting,
                     EventHandler, Faults, Hub, Series, Vault, WebPubSub, Workspace, World, utcnow)
 
@@ -118,7 +119,8 @@ SCHEMA: dict[str, Any] = {
                         "name": {"type": "string"}, "location": {"type": "string"},
                         "webpubsub": {"type": "array", "items": _WPS},
                         "vaults": {"type": "array", "items": _VAULT},
-                        "workspaces": {"type": "array", "items": _WORKSPACE}}}}}}},
+                        "workspaces": {"type": "array", "items": _WORKSPACE},
+                        "sites": {"type": "array", "items": sites.SCHEMA}}}}}}},
         "hosts": {"type": "object", "additionalProperties": {
             "type": "object", "additionalProperties": False, "properties": {
                 "kind": {"enum": ["handler", "teams", "webhook"]},
@@ -184,6 +186,7 @@ class _Builder:
                            operation_seconds=data.get("operation_seconds", 1.0))
         self.world.rng.seed(self.world.seed)
         pending_secrets: list[tuple[str, Vault, dict[str, Any]]] = []
+        pending_sites: list[tuple[str, str, str, dict[str, Any]]] = []
         for si, sub in enumerate(data["subscriptions"]):
             for gi, group in enumerate(sub.get("resource_groups", [])):
                 where = f"subscriptions/{si}/resource_groups/{gi}"
@@ -206,6 +209,7 @@ class _Builder:
                     self.world.vaults[vault.name] = vault
                     for ki, secret in enumerate(vspec.get("secrets", [])):
                         pending_secrets.append((f"{where}/vaults/{vi}/secrets/{ki}", vault, secret))
+                pending_sites += [(sub["id"], group["name"], location, site) for site in group.get("sites", [])]
         # Secrets and log rows refer to resources, so they come once every resource exists.
         for where, vault, secret in pending_secrets:
             for hi, old in enumerate(secret.get("history", [])):
@@ -216,6 +220,14 @@ class _Builder:
                              tags={k: self._subst(v, f"{where}/tags/{k}") for k, v in secret.get("tags", {}).items()},
                              enabled=secret.get("enabled", True),
                              expires=None if expires is None else utcnow() + timedelta(days=expires))
+        for sub_id, group_name, location, spec in pending_sites:  # apps resolve their references at start
+            try:
+                sites.add_site(self.world, sub_id, group_name, spec["name"], settings=spec["settings"],
+                               location=spec.get("location", location), kind=spec.get("kind", "app"),
+                               denied=tuple(spec.get("denied", ())), consumer=spec.get("consumer"),
+                               hub=spec.get("hub", "chat"))
+            except ValueError as exc:
+                raise ScenarioError(f"at sites/{spec['name']}: {exc}") from None
         for ws in self.world.workspaces.values():
             for table, rows in ws.tables.items():
                 ws.tables[table] = [self._row(row, f"workspace {ws.name}/tables/{table}/{i}")

@@ -13,8 +13,10 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
+
+from . import clock
 
 RESOURCE_TYPE = "Microsoft.SignalRService/WebPubSub"
 PER_UNIT = {"Free_F1": 20, "Standard_S1": 1000, "Premium_P1": 1000, "Premium_P2": 1000}
@@ -28,7 +30,7 @@ ALLOWED_UNITS = {
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return clock.now()  # real time, moved forward by time travel (emulator/clock.py)
 
 
 def arm_id(subscription: str, group: str, resource_type: str, name: str) -> str:
@@ -348,6 +350,7 @@ class World:
     autoscale: list[AutoscaleSetting] = field(default_factory=list)
     resource_groups: set[str] = field(default_factory=set)  # "<sub>/<rg>", lower-case: ARM's 404s need them
     activity: list[ActivityEvent] = field(default_factory=list)  # oldest first
+    sites: dict[str, Any] = field(default_factory=dict)  # lower-case id -> emulator.sites.Site (App Service)
     hosts: dict[str, CustomerHost] = field(default_factory=dict)
     faults: dict[str, Faults] = field(default_factory=dict)  # service -> faults
     denials: list[Denial] = field(default_factory=list)

@@ -10,9 +10,12 @@ import hashlib
 import hmac
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Mapping, TypedDict
+from typing import TYPE_CHECKING, Any, Mapping, TypedDict
 
 from watchdog.models_logs import LogSignals
+
+if TYPE_CHECKING:
+    from watchdog.consumers import Consumer
 
 # Fingerprints must compare across processes (the ledger keeps them between sweeps, cold starts
 # and CLI runs), so the HMAC key is fixed rather than per process. That is safe because what is
@@ -224,6 +227,7 @@ class Observation:
     probes: tuple[HandlerProbe, ...] = ()
     log_errors: tuple[HandlerLogError, ...] | None = None  # None = logs not read
     log_signals: LogSignals | None = None  # connectivity figures from the logs; None = not read
+    consumers: tuple[Consumer, ...] | None = None  # apps reading its bound secrets; None = not read
     errors: tuple[ObservationError, ...] = ()
     collected_at: datetime | None = None
 

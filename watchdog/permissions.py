@@ -114,6 +114,14 @@ _READS: tuple[Feature, ...] = (
         actions=("Microsoft.Insights/eventtypes/values/read",),
     ),
     Feature(
+        "consumers",
+        SUBSCRIPTION,
+        "List App Service / Function apps and read the status of their Key Vault references (reference "
+        "text, resolved version, status; never the settings' values) to find the apps reading a bound secret.",
+        # GET .../sites and GET {site}/config/configreferences/appsettings (a sites/config read).
+        actions=("Microsoft.Web/sites/Read", "Microsoft.Web/sites/config/Read"),
+    ),
+    Feature(
         "secrets-read",
         KEY_VAULT,
         "Read the secrets bound to resources (and their tags, versions and expiry) in the given vaults.",
@@ -121,6 +129,24 @@ _READS: tuple[Feature, ...] = (
             "Microsoft.KeyVault/vaults/secrets/getSecret/action",
             "Microsoft.KeyVault/vaults/secrets/readMetadata/action",
         ),
+    ),
+    Feature(
+        "consumer-refresh",
+        SUBSCRIPTION,
+        "After secret sync, force the apps reading the secret to resolve their Key Vault references again "
+        "(POST {site}/config/configreferences/appsettings/refresh).",
+        # UNCONFIRMED: Microsoft's operations list has no action of its own for the refresh; the
+        # config write right is the one its path falls under. It would also let the watchdog change
+        # app settings, which it never does (no PUT/PATCH of config anywhere in watchdog/).
+        actions=("Microsoft.Web/sites/config/Write",),
+        writes=True,
+    ),
+    Feature(
+        "consumer-restart",
+        SUBSCRIPTION,
+        "Restart an app that still shows the old version after the refresh, only with WATCHDOG_CONSUMER_RESTART=on.",
+        actions=("Microsoft.Web/sites/restart/Action",),
+        writes=True,
     ),
 )
 _LEDGER = Feature(

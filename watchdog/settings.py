@@ -39,6 +39,12 @@ _COLLECTION = (
     Setting("WATCHDOG_PROBE_PER_HOST", "16", "Most probes in flight to one handler host at once (many resources often share one host)."),
     Setting("WATCHDOG_IDLE_TIMEOUTS", "60,90,100,120,230,240", "Comma-separated idle timeouts (seconds) of proxies, load balancers and gateways; closed connections whose lifetime clusters within 3 s of one raise connectivity/idle-timeout."),
 )
+# Apps that read bound secrets (watchdog/collect/consumers.py, remediate/consumer_refresh.py).
+_CONSUMERS = (
+    Setting("WATCHDOG_CONSUMER_REFRESH", "", "After secret sync writes a secret, refresh the Key Vault references of the apps reading it and verify they resolve the new version: off, plan or on. Empty: the mode of WATCHDOG_SECRET_SYNC."),
+    Setting("WATCHDOG_CONSUMER_RESTART", "off", "on: restart an app whose references still show the old version after the refresh. off: never restart an app."),
+    Setting("WATCHDOG_CONSUMER_GRACE_MINUTES", "60", "An app still resolving an older version of a bound secret than its current one, written longer ago than this, raises consumers/stale."),
+)
 _LEDGER = (
     Setting("WATCHDOG_LEDGER", "table", "Ledger backend: table (AzureWebJobsStorage) or sqlite."),
     Setting("WATCHDOG_LEDGER_TABLE", "watchdog", "Prefix of the ledger's table names."),
@@ -54,6 +60,7 @@ SETTINGS: tuple[Setting, ...] = (
     *key_drift.SETTINGS,
     *_COLLECTION,
     *(r.setting for r in remediations.remediations()),
+    *_CONSUMERS,
     *scale.SETTINGS,
     *_LEDGER,
     *notify_targets.SETTINGS,
@@ -63,6 +70,13 @@ _get = _ROWS.get
 int_setting = _ROWS.int
 _mode = _ROWS.mode
 _csv = csv
+
+
+def _on_off(env: Mapping[str, str], name: str) -> bool:
+    raw = _get(env, name).lower()
+    if raw not in ("on", "off"):
+        raise ConfigError(f"{name}={raw!r} is not on or off; set it to on or off")
+    return raw == "on"
 
 
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -104,6 +118,9 @@ class Settings:
     probe_per_host: int = 16
     idle_timeouts: tuple[int, ...] = (60, 90, 100, 120, 230, 240)
     secret_sync: str = "plan"
+    consumer_refresh: str = "plan"  # off, plan, on; from_env derives it from secret_sync when unset
+    consumer_restart: bool = False
+    consumer_grace_minutes: int = 60
     scale: str = "plan"
     scale_in: str = "off"
     scale_threshold_pct: int = 85
@@ -185,6 +202,10 @@ class Settings:
             probe_per_host=int_setting(env, "WATCHDOG_PROBE_PER_HOST", 1, 64),
             idle_timeouts=_idle_timeouts(env),
             secret_sync=_mode(env, "WATCHDOG_SECRET_SYNC"),
+            consumer_refresh=_mode(env, "WATCHDOG_CONSUMER_REFRESH") if _get(env, "WATCHDOG_CONSUMER_REFRESH")
+            else _mode(env, "WATCHDOG_SECRET_SYNC"),
+            consumer_restart=_on_off(env, "WATCHDOG_CONSUMER_RESTART"),
+            consumer_grace_minutes=int_setting(env, "WATCHDOG_CONSUMER_GRACE_MINUTES", 0, 10080),
             scale=_mode(env, "WATCHDOG_SCALE"),
             scale_in=_mode(env, "WATCHDOG_SCALE_IN"),
             scale_threshold_pct=threshold,

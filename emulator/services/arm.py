@@ -20,6 +20,7 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from ..world import ALLOWED_UNITS, RESOURCE_TYPE, TIERS, ActivityEvent, AutoscaleSetting, WebPubSub, World, utcnow
+from . import web as web_apps
 from .base import BadRequest, Call, Service, json_response
 
 ARM = "https://management.azure.com"
@@ -95,6 +96,7 @@ class Arm(Service):
         r("GET", SUB + r"/resources", "arm.listResources")(self.list_resources)
         r("GET", RG + r"/resources", "arm.listResourcesByResourceGroup")(self.list_resources)
         r("GET", SUB + r"/resourcegroups", "arm.listResourceGroups")(self.list_resource_groups)
+        web_apps.register(self)  # Microsoft.Web (App Service sites, Key Vault references) is ARM too
 
     def matches(self, host: str) -> bool:
         return host == "management.azure.com"

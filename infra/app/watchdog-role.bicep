@@ -35,15 +35,21 @@ var reportActions = [
   'Microsoft.Insights/autoscalesettings/read'
   // activity-log
   'Microsoft.Insights/eventtypes/values/read'
+  // consumers: apps and the status of their Key Vault references (never the settings' values)
+  'Microsoft.Web/sites/Read'
+  'Microsoft.Web/sites/config/Read'
 ]
 
-// Feature scaling: left out when reportOnly. (Secret sync writes through the Key Vault role.)
+// Features scaling, consumer-refresh, consumer-restart: left out when reportOnly. (Secret sync writes through the Key Vault role.)
 var remediationActions = [
   'Microsoft.SignalRService/WebPubSub/write'
   'Microsoft.SignalRService/locations/operationStatuses/webpubsub/read'
   'Microsoft.SignalRService/locations/operationresults/webpubsub/read'
   'Microsoft.SignalRService/locations/operationStatuses/read'
   'Microsoft.SignalRService/locations/operationResults/read'
+  // consumer-refresh (Key Vault reference refresh) and consumer-restart
+  'Microsoft.Web/sites/config/Write'
+  'Microsoft.Web/sites/restart/Action'
 ]
 
 var roleName = 'Web PubSub Watchdog (${environmentName}, ${subscription().subscriptionId})'

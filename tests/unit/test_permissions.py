@@ -171,9 +171,12 @@ def test_custom_role_is_assignable_only_in_this_subscription_and_assigned_to_the
 def test_no_wildcards_and_report_only_cannot_write():
     for action in perms.role_actions():
         assert "*" not in action, f"{action}: the custom role lists exact actions, no wildcards"
-        assert action.split("/")[0] in ("Microsoft.SignalRService", "Microsoft.Insights", "Microsoft.OperationalInsights")
+        assert action.split("/")[0] in ("Microsoft.SignalRService", "Microsoft.Insights", "Microsoft.OperationalInsights",
+                                        "Microsoft.Web")
     report = perms.role_actions(report_only=True)
     assert not [a for a in report if a.lower().endswith("/write") or "regeneratekey" in a.lower()]
+    # Report-only reads apps' reference status; it never refreshes or restarts an app.
+    assert not [a for a in report if a.lower().startswith("microsoft.web/") and not a.lower().endswith("/read")]
     assert not [a for a in perms.vault_data_actions(report_only=True) if "set" in a.lower()]
     assert {f.name for f in perms.FEATURES} - {f.name for f in perms.features(report_only=True)} == set(perms.WRITE_FEATURES)
     assert not [a for a in perms.role_actions() if "regeneratekey" in a.lower() or a.lower().endswith("/delete")]
@@ -181,7 +184,8 @@ def test_no_wildcards_and_report_only_cannot_write():
 
 def test_manifest_names_every_feature_the_issue_asks_for():
     names = {f.name for f in perms.FEATURES}
-    assert {"discovery", "keys", "metrics", "logs", "diagnostics", "autoscale", "secrets-read", "secret-sync", "scaling"} <= names
+    assert {"discovery", "keys", "metrics", "logs", "diagnostics", "autoscale", "secrets-read", "secret-sync", "scaling",
+            "consumers", "consumer-refresh", "consumer-restart"} <= names
     for f in perms.FEATURES:
         assert f.scope in (perms.SUBSCRIPTION, perms.KEY_VAULT, perms.OWN_STORAGE)
         assert f.why.strip(), f"{f.name}: say why"
