@@ -124,7 +124,8 @@ SCHEMA: dict[str, Any] = {
                 "kind": {"enum": ["handler", "teams", "webhook"]},
                 "behaviour": {"enum": ["ok", "status", "missing-origin", "timeout", "refused", "dns", "tls"]},
                 "status": {"type": "integer"}, "fail_times": {"type": "integer"},
-                "retry_after": {"type": "integer"}}}},
+                "retry_after": {"type": "integer"},
+                "addresses": {"type": "array", "items": {"type": "string"}}}}},
         "faults": {"type": "object", "propertyNames": {"enum": [
             "arm", "metrics", "logs", "keyvault", "dataplane", "identity", "customer"]},
             "additionalProperties": _FAULTS},

@@ -257,6 +257,7 @@ class CustomerHost:
 
     behaviour: ok | status | missing-origin | timeout | refused | dns | tls
     `fail_times`: answer `status` this many times, then behave as ok (a recovering target).
+    `addresses`: what the host resolves to (emulator/dns.py; default a TEST-NET-2 address).
     """
 
     host: str
@@ -265,6 +266,7 @@ class CustomerHost:
     status: int = 500
     fail_times: int | None = None
     retry_after: int | None = None
+    addresses: list[str] = field(default_factory=list)
     deliveries: list[Delivery] = field(default_factory=list)
 
 

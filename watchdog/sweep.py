@@ -536,9 +536,11 @@ def _submit_probes(probing: _Probing, clients: AzureClients, settings: Settings,
 
     def probe(handler: EventHandler, template: Sensitive, resource: Resource) -> HandlerProbe:
         with gate(handler.host):
+            # Probes end by the sweep deadline, so collection never waits on them past it.
+            budget = None if clients.deadline is None else clients.deadline - clients.limiter.now()
             clients.counter.add(PROBE)
             return handlers.probe(handler, template, resource.host_name, settings.probe_timeout_seconds,
-                                  probing.session)
+                                  probing.session, budget)
 
     # Submitted host by host in turn, so the pool's threads spread over hosts instead of queueing
     # behind one host's gate.
