@@ -128,10 +128,12 @@ def probe(handler: EventHandler, template: Sensitive, resource_host: str, timeou
             if (refused := probe_http.refusal(exc)) is not None:
                 return HandlerProbe(handler, ok=False, cause=refused.cause, detail=refused.reason or "")
             if deadline.expired:
-                return HandlerProbe(handler, ok=False, cause="timeout",
-                                    detail=f"timeout: no complete answer within {seconds:g} s")
+                return HandlerProbe(handler, ok=False, cause="timeout", detail=f"timeout: no answer within {seconds:g} s")
             cause = classify_exception(exc)
             return HandlerProbe(handler, ok=False, cause=cause, detail=scrub(f"{cause}: {type(exc).__name__}"))
+    if deadline.expired:  # cut mid-body: a read may end short instead of failing
+        return HandlerProbe(handler, ok=False, cause="timeout", status=response.status_code,
+                            detail=f"timeout: no complete answer within {seconds:g} s")
     cause = classify_response(response.status_code, response.headers.get("WebHook-Allowed-Origin"), resource_host)
     if cause is None:
         return HandlerProbe(handler, ok=True, status=response.status_code)
