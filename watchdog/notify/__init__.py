@@ -9,6 +9,7 @@ the POST returns, as "notified" on 2xx and "pending" otherwise, so a failed mess
 """
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from dataclasses import dataclass, replace
@@ -63,11 +64,12 @@ def _route(report: Report, config: NotifyConfig) -> tuple[dict[str, dict[str, Fi
 def _send(target: Target, message: Message, deadline: float, **http: Any) -> DeliveryResult:
     if target.kind == "teams":
         body = teams.payload(message)
-        headers = {webhook.DELIVERY_HEADER: message.delivery_id}
-    else:
-        body = webhook.payload(message)
-        headers = webhook.headers(message, body, target.secret)
-    return post(target.url.reveal(), body, headers, deadline=deadline, **http)
+        return post(target.url.reveal(), body, {webhook.DELIVERY_HEADER: message.delivery_id}, deadline=deadline,
+                    **http)
+    body = webhook.payload(message)
+    # Headers built again for each attempt: webhook-timestamp is the attempt's.
+    return post(target.url.reveal(), body, functools.partial(webhook.headers, message, body, target.secret),
+                deadline=deadline, **http)
 
 
 def _record(ledger: Ledger, target: str, planned: _Planned, told: dict[str, NotifyState], result: DeliveryResult,

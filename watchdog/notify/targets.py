@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 from watchdog import tags
 from watchdog.models import Finding, Sensitive, Severity
+from watchdog.notify import signing
 from watchdog.settings import SETTINGS, ConfigError, int_setting
 
 KINDS = ("teams", "webhook")
@@ -150,6 +151,10 @@ def _target(env: Mapping[str, str], name: str) -> Target:
             raise ConfigError(f"{secret_setting} is set but target {name!r} is {kind}: only webhook targets sign")
         if len(raw_secret) < _MIN_SECRET:
             raise ConfigError(f"{secret_setting} is too short; use at least {_MIN_SECRET} random characters")
+        try:
+            signing.secret_key(raw_secret)
+        except ValueError as exc:
+            raise ConfigError(f"{secret_setting} {exc}") from None
         secret = Sensitive(raw_secret)
     return Target(name=name, kind=kind, url=url, min_severity=min_severity, secret=secret)
 

@@ -1,23 +1,28 @@
-"""Generic webhook: JSON modelled on Azure Monitor's common alert schema, signed with HMAC-SHA256.
+"""Generic webhook: JSON modelled on Azure Monitor's common alert schema, signed the Standard
+Webhooks way (signing.py).
 
 One POST per message; `alerts` holds one common-schema alert per item. Documented by
-docs/webhook-schema.json. Receivers verify `X-Watchdog-Signature: sha256=<hex>` (HMAC of the exact
-body with the shared secret) and drop a repeated `deliveryId` (retries reuse it).
+docs/webhook-schema.json. Receivers verify `webhook-signature` over id, timestamp and the exact
+body, refuse stale timestamps and drop a repeated `webhook-id` (= `deliveryId`; retries reuse it).
+`X-Watchdog-Signature: sha256=<hex>` (HMAC of the body alone, replayable) is still sent for one
+release, deprecated.
 """
 from __future__ import annotations
 
 import hashlib
 import hmac
 import json
+import time
 from datetime import datetime
-from typing import Any
+from typing import Any, Callable
 
 from watchdog.models import Sensitive, Severity
+from watchdog.notify import signing
 from watchdog.notify.message import Item, Message
 
 SCHEMA_ID = "webPubSubWatchdog/1"
 ITEMS_PER_GROUP = 100  # machines read these; truncation only guards against a runaway sweep
-SIGNATURE_HEADER = "X-Watchdog-Signature"
+SIGNATURE_HEADER = "X-Watchdog-Signature"  # deprecated: replaced by signing.SIGNATURE_HEADER
 DELIVERY_HEADER = "X-Watchdog-Delivery"
 
 # Azure Monitor: Sev0 critical, Sev1 error, Sev2 warning, Sev3 informational, Sev4 verbose.
@@ -92,11 +97,14 @@ def payload(message: Message) -> bytes:
 
 
 def sign(body: bytes, secret: Sensitive) -> str:
+    """The deprecated X-Watchdog-Signature: keyed with the setting's text, as it always was."""
     return "sha256=" + hmac.new(secret.reveal().encode(), body, hashlib.sha256).hexdigest()
 
 
-def headers(message: Message, body: bytes, secret: Sensitive | None) -> dict[str, str]:
-    out = {DELIVERY_HEADER: message.delivery_id}
+def headers(message: Message, body: bytes, secret: Sensitive | None,
+            clock: Callable[[], float] = time.time) -> dict[str, str]:
+    """For one attempt: built again before each retry, so webhook-timestamp is the attempt's."""
+    out = {DELIVERY_HEADER: message.delivery_id, **signing.headers(message.delivery_id, body, secret, clock)}
     if secret is not None:
         out[SIGNATURE_HEADER] = sign(body, secret)
     return out
