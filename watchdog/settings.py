@@ -77,7 +77,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("WATCHDOG_NOTIFY_<NAME>_URL", None, "Per target (<NAME> = its name in upper case): https URL of a Teams Workflows webhook or your endpoint. Use a Key Vault reference."),
     Setting("WATCHDOG_NOTIFY_<NAME>_KIND", None, "Per target: teams or webhook."),
     Setting("WATCHDOG_NOTIFY_<NAME>_MIN_SEVERITY", "warning", "Per target: least severity it receives (info, warning or critical)."),
-    Setting("WATCHDOG_NOTIFY_<NAME>_SECRET", "", "Per webhook target: HMAC-SHA256 key (16+ characters) for the X-Watchdog-Signature header. Use a Key Vault reference."),
+    Setting("WATCHDOG_NOTIFY_<NAME>_SECRET", "", "Per webhook target: the signing secret of the Standard Webhooks webhook-signature header (and the deprecated X-Watchdog-Signature): whsec_<base64> (24+ bytes) or a plain string of 16+ characters, used as its UTF-8 bytes. Use a Key Vault reference."),
 )
 
 _NAMES = {s.name for s in SETTINGS}

@@ -69,3 +69,22 @@ def test_a_bad_whsec_secret_is_refused_by_name_without_echoing_it(secret, messag
 def test_an_id_with_a_dot_is_refused():
     with pytest.raises(ValueError):
         signing.headers("a.b", b"{}", None)
+
+
+def test_each_attempt_is_signed_at_its_own_time_with_the_same_id():
+    """The spec: the timestamp is the attempt's; the id stays the same across retries."""
+    from tests.unit.test_notify_delivery import Clock, Response, Session
+
+    from watchdog.notify.delivery import post
+
+    wall = iter([1_700_000_000, 1_700_000_031])
+    session = Session({"hooks.example.com": [Response(503, {"Retry-After": "30"}), Response(200)]})
+    clock = Clock()
+    result = post("https://hooks.example.com/x", b"{}", lambda: signing.headers("d1", b"{}", Sensitive(SPEC_KEY),
+                                                                               clock=lambda: next(wall)),
+                  deadline=60, session=session, clock=clock, sleep=clock.sleep)
+    assert result.status == "delivered" and result.attempts == 2
+    sent = [headers for _, _, headers in session.sent]
+    assert [h["webhook-id"] for h in sent] == ["d1", "d1"]
+    assert [h["webhook-timestamp"] for h in sent] == ["1700000000", "1700000031"]
+    assert sent[0]["webhook-signature"] != sent[1]["webhook-signature"]
