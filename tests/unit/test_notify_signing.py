@@ -88,3 +88,28 @@ def test_each_attempt_is_signed_at_its_own_time_with_the_same_id():
     assert [h["webhook-id"] for h in sent] == ["d1", "d1"]
     assert [h["webhook-timestamp"] for h in sent] == ["1700000000", "1700000031"]
     assert sent[0]["webhook-signature"] != sent[1]["webhook-signature"]
+
+
+def test_webhook_id_is_new_for_each_reminder_and_kept_by_its_retries(tmp_path):
+    """A receiver drops a repeated webhook-id: two reminders about one episode are two messages
+    and must not share one; a reminder that failed and goes again next sweep is the same message."""
+    from datetime import timedelta
+
+    from tests.unit.test_notify_delivery import DRIFT, T0, Response, Session, sweep
+    from watchdog.ledger.sqlite import SqliteLedger
+
+    ledger = SqliteLedger(tmp_path / "ledger.sqlite3")
+    try:
+        ids = {}
+        for label, at, script in [("firing", T0, []), ("reminder-1", T0 + timedelta(hours=4, minutes=1), []),
+                                  ("reminder-2", T0 + timedelta(hours=8, minutes=2), []),
+                                  ("reminder-3", T0 + timedelta(hours=12, minutes=3), [Response(503)] * 12),
+                                  ("reminder-3-retry", T0 + timedelta(hours=12, minutes=8), [])]:
+            session = Session({"hooks.example.com": list(script)})
+            summary = {x["target"]: x for x in sweep(ledger, session, [DRIFT], at)}
+            ids[label] = summary["platform"]["delivery_id"]
+            assert {h["webhook-id"] for host, _, h in session.sent if host == "hooks.example.com"} == {ids[label]}
+    finally:
+        ledger.close()
+    assert len({ids["firing"], ids["reminder-1"], ids["reminder-2"], ids["reminder-3"]}) == 4
+    assert ids["reminder-3-retry"] == ids["reminder-3"]

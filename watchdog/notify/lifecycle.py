@@ -22,6 +22,9 @@ class Decision:
     kind: str  # firing, reminder, fixed, resolved, none
     reason: str
     clear_pending: bool = False  # a "none" that also drops a retry nobody needs any more
+    # A reminder: when the target last accepted a message about it. Unchanged by a failed
+    # delivery, so it tells one reminder (and its retries) from the next.
+    last_told: datetime | None = None
 
     @property
     def sends(self) -> bool:
@@ -131,7 +134,7 @@ def _decide_one(
             return Decision(fp, "none", f"still firing since {since}; told {_at(last)}; reminders are off")
         due = last + repeat if last else now
         if now >= due:
-            return Decision(fp, "reminder", f"{retry}still firing since {since}; last told {_at(last)}")
+            return Decision(fp, "reminder", f"{retry}still firing since {since}; last told {_at(last)}", last_told=last)
         return Decision(fp, "none", f"still firing; told {_at(last)}; next reminder {_at(due)}")
 
     # Not routed to this target now: gone, fixed earlier, not looked at, or no longer routed here.
