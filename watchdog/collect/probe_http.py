@@ -44,6 +44,7 @@ class Deadline:
         self._lock = threading.Lock()
         self._done = False
         self._conn: Any = None
+        self._sock: socket.socket | None = None  # a new connection's socket, before conn.sock is set
         self._timer = threading.Timer(seconds, self._expire)
         self._timer.daemon = True
 
@@ -67,6 +68,14 @@ class Deadline:
             self._conn = conn
             conn.watchdog_deadline = self
 
+    def opened(self, sock: socket.socket) -> None:
+        """A socket just connected for this probe; cut at once if the deadline passed meanwhile."""
+        with self._lock:
+            self._sock = sock
+            late = self.expired
+        if late:
+            _cut(sock)
+
     def _expire(self) -> None:
         with self._lock:
             if self._done:
@@ -74,12 +83,21 @@ class Deadline:
             self.expired = True
             conn = self._conn
             # Handed back to the pool and taken by another probe: not ours to cut.
-            sock = conn.sock if conn is not None and getattr(conn, "watchdog_deadline", None) is self else None
+            owned = conn is not None and getattr(conn, "watchdog_deadline", None) is self
+            # conn.sock is set only once connect() returns (after a proxy's CONNECT): until then, the
+            # socket opened() saw.
+            sock = (conn.sock or self._sock) if owned else None
         if sock is not None:
-            try:
-                socket.socket.shutdown(sock, socket.SHUT_RDWR)  # the plain socket's: TLS state untouched
-            except OSError:
-                pass
+            _cut(sock)
+
+
+def _cut(sock: socket.socket) -> None:
+    """Ends any read blocked on `sock`, from another thread (the plain socket's shutdown: TLS
+    state is left alone)."""
+    try:
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+    except OSError:
+        pass
 
 
 def current() -> Deadline | None:
@@ -96,6 +114,12 @@ class _Guarded:
 
     def _new_conn(self) -> socket.socket:
         deadline = current()
+        sock = self._connect_checked(deadline)
+        if deadline is not None:
+            deadline.opened(sock)
+        return sock
+
+    def _connect_checked(self, deadline: Deadline | None) -> socket.socket:
         if self.proxy is not None:  # to the configured proxy; the target was checked before the request
             return super()._new_conn()  # type: ignore[misc]
         verdict = netguard.check_host(self._dns_host, self.port)
