@@ -12,5 +12,5 @@ if os.environ.get("EMULATOR_DNS"):
         _spec.loader.exec_module(_dns)
         try:
             _dns.install_from_file(os.environ["EMULATOR_DNS"])
-        except OSError:
-            pass  # the emulator has stopped and taken its table along: real DNS only
+        except (OSError, ValueError):
+            pass  # the emulator has stopped and taken its table along (or is writing it): real DNS only
