@@ -148,3 +148,41 @@ def test_child_processes_resolve_scenario_hosts(emulator_factory):
             "try:\n    socket.getaddrinfo('gone.fabrikam.com', 443)\nexcept socket.gaierror:\n    print('gone')\n")
     out = subprocess.run([sys.executable, "-c", code], env=child_env(emulator), capture_output=True, text=True, timeout=60)
     assert out.stdout.split() == ["198.51.100.10", "127.0.0.1", "gone"], out.stderr
+
+
+def test_collection_waits_on_probes_no_longer_than_the_sweep_deadline(emulator_factory, monkeypatch):
+    """Four trickling handlers on one host, probed one at a time with a 5 s deadline each: 20 s
+    without a budget. With 3 s left of the sweep, the first is cut when it runs out and the rest
+    are deferred (a blind spot, not a failure)."""
+    from watchdog import sweep
+    from watchdog.azure import AzureClients
+
+    hubs = {f"drip{i}": f"https://drip.fabrikam.com/api/{i}/{{event}}" for i in range(4)}
+    scenario = _scenario({"drip.fabrikam.com": {"behaviour": "trickle"}})
+    scenario["subscriptions"][0]["resource_groups"][0]["webpubsub"][0]["hubs"] = [
+        {"name": hub, "event_handlers": [{"url_template": url}]} for hub, url in hubs.items()]
+    emulator = emulator_factory(scenario)
+    settings = settings_for(emulator, monkeypatch, WATCHDOG_PROBE_TIMEOUT_SECONDS="5", WATCHDOG_PROBE_PER_HOST="1")
+    clients = AzureClients(settings)
+    started: list[float] = []
+
+    class ThreeSecondsLeft(handlers.HostGate):
+        """Made when probes are submitted (the hubs read): the sweep has 3 s left from then on."""
+
+        def __init__(self, per_host: int) -> None:
+            super().__init__(per_host)
+            started.append(time.monotonic())
+            clients.deadline = clients.limiter.now() + 3
+
+    monkeypatch.setattr(handlers, "HostGate", ThreeSecondsLeft)
+    try:
+        observed = sweep.observe(settings, clients=clients)
+        took = time.monotonic() - started[0]
+    finally:
+        clients.close()
+    probes = observed.observations[0].probes
+    deferred = [e for e in observed.errors + list(observed.observations[0].errors) if e.source == "handlers"]
+    assert took < 5
+    assert [p.cause for p in probes] == ["timeout"] * len(probes) and 1 <= len(probes) < 4
+    assert len(deferred) == 4 - len(probes) and all("sweep deadline" in e.message for e in deferred)
+    assert len(emulator.deliveries("drip.fabrikam.com")) == len(probes)  # deferred ones sent nothing
