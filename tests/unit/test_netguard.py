@@ -25,7 +25,8 @@ NOTATIONS = [
     ("http://[::ffff:7f00:1]/x", "loopback"),  # IPv4-mapped, hex
     ("http://[::127.0.0.1]/x", "loopback"),  # IPv4-compatible (deprecated)
     ("http://[64:ff9b::7f00:1]/x", "loopback"),  # NAT64
-    ("http://\uff11\uff12\uff17.\uff10.\uff10.\uff11/x", "loopback"),  # full-width digits (IDNA folds them)
+    # Full-width digits: IDNA folds them to 127.0.0.1, or urllib3's IDNA refuses the URL; refused either way.
+    ("http://\uff11\uff12\uff17.\uff10.\uff10.\uff11/x", ""),
     ("http://LOCALHOST/x", "local"),  # upper case
     ("http://localhost./x", "local"),
     ("http://api.localhost/x", "local"),
@@ -47,6 +48,11 @@ NOTATIONS = [
     ("http://[ff02::1]/x", "multicast"),
     ("http://255.255.255.255/x", "broadcast"),
     ("http://240.0.0.1/x", "reserved"),
+    ("http://127.0.0.1\\@orders.fabrikam.com/x", "ambiguous"),  # requests goes to 127.0.0.1, urlsplit says orders
+    ("http://orders.fabrikam.com\\@127.0.0.1/x", "ambiguous"),
+    ("http://ex%61mple.com/x", "ambiguous"),  # percent-encoded host: decoded by one parser only
+    ("http://user@127.0.0.1/x", "loopback"),
+    ("http://127.0.0.1:80@orders.fabrikam.com/x", None),  # userinfo: the host really is orders
     ("ftp://example.com/x", "not an http"),
     ("http:///x", "not an http"),
     ("https://10.0.0.4/api", None),  # private: a handler inside a VNet is legitimate
@@ -63,9 +69,9 @@ def no_dns(monkeypatch):
     table: dict[str, list[str]] = {}
 
     def lookup(host, port, family=0, type=0, proto=0, flags=0):  # noqa: A002, ANN001
-        if host in table:
+        if host in table or host == "orders.fabrikam.com":
             return [(socket.AF_INET6 if ":" in a else socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, port))
-                    for a in table[host]]
+                    for a in table.get(host, ["198.51.100.7"])]
         if netguard.parse_address(host) is not None:
             return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (str(netguard.parse_address(host)), port))]
         raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
@@ -81,6 +87,11 @@ def test_every_notation(url, expected, no_dns):
         assert verdict.reason is None, verdict
     else:
         assert verdict.reason is not None and expected in verdict.reason, verdict
+
+
+def test_full_width_digits_fold_to_ascii():
+    assert netguard.parse_address("\uff11\uff12\uff17.\uff10.\uff10.\uff11") == ipaddress.IPv4Address("127.0.0.1")
+    assert netguard.host_reason("\uff11\uff12\uff17.\uff10.\uff10.\uff11.") is not None
 
 
 @pytest.mark.parametrize("text, address", [

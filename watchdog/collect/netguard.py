@@ -169,12 +169,20 @@ def check_host(host: str, port: int) -> Verdict:
 
 
 def check_url(url: str) -> Verdict:
-    """The verdict on a probe URL: http(s) with a host, and the host allowed."""
+    """The verdict on a probe URL: http(s) with a host, and the host allowed. The host judged is
+    the one requests connects to (urllib3's parser); a URL that the standard library's parser
+    reads with another host (`http://127.0.0.1\\@example.com/`) is refused as ambiguous."""
+    from urllib3.exceptions import LocationParseError
+    from urllib3.util import parse_url
+
     try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
+        parts = parse_url(url)
+        other = urlsplit(url).hostname or ""
+    except (LocationParseError, ValueError):
         return Verdict("", "not a valid URL")
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+    scheme = (parts.scheme or "").lower()
+    if scheme not in ("http", "https") or not parts.host:
         return Verdict("", "not an http(s) URL with a host")
-    return check_host(parts.hostname, port or (443 if parts.scheme.lower() == "https" else 80))
+    if normalise_host(parts.host) != normalise_host(other):
+        return Verdict(parts.host, "the URL's host is ambiguous (URL parsers read it differently)")
+    return check_host(parts.host, parts.port or (443 if scheme == "https" else 80))
