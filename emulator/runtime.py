@@ -14,7 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
-from . import clock, sites
+from . import clock, dns, sites
 from . import scenario as scenario_mod
 from .server import HttpsApp, Journal, JournalEntry, Proxy, issue_token, tls_context
 from .services import all_services
@@ -22,6 +22,7 @@ from .tls import Authority
 from .world import Delivery, Denial, World, utcnow
 
 LOOPBACK = "127.0.0.1"
+DNS_SITE = Path(__file__).resolve().parent / "dnssite"
 
 
 class Emulator:
@@ -59,6 +60,7 @@ class Emulator:
         server = await asyncio.start_server(proxy.handle, LOOPBACK, 0)
         self._servers.append(server)
         self.proxy_port = server.sockets[0].getsockname()[1]
+        self.dns_table.write_text(json.dumps(dns.table(self.world.hosts)))
 
     async def _serve(self, app: web.Application, ssl_context) -> int:  # noqa: ANN001
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
@@ -111,7 +113,14 @@ class Emulator:
             "AZURE_TENANT_ID": self.world.tenant_id,
             "EMULATOR_ADMIN_URL": f"http://{LOOPBACK}:{self.http_port}/admin",
             "EMULATOR_SCENARIO": self.world.name,
+            # Child processes resolve the scenario's customer hosts through emulator/dns.py.
+            "EMULATOR_DNS": str(self.dns_table),
+            "PYTHONPATH": os.pathsep.join(p for p in (str(DNS_SITE), os.environ.get("PYTHONPATH", "")) if p),
         }
+
+    @property
+    def dns_table(self) -> Path:
+        return self.state_dir / "dns.json"
 
     def apply_env(self, monkeypatch) -> None:  # noqa: ANN001 - pytest's MonkeyPatch
         for name in ("AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_USERNAME", "AZURE_FEDERATED_TOKEN_FILE",

@@ -124,9 +124,11 @@ SCHEMA: dict[str, Any] = {
         "hosts": {"type": "object", "additionalProperties": {
             "type": "object", "additionalProperties": False, "properties": {
                 "kind": {"enum": ["handler", "teams", "webhook"]},
-                "behaviour": {"enum": ["ok", "status", "missing-origin", "timeout", "refused", "dns", "tls"]},
+                "behaviour": {"enum": ["ok", "status", "missing-origin", "timeout", "refused", "dns", "tls",
+                                       "redirect", "trickle", "flood"]},
                 "status": {"type": "integer"}, "fail_times": {"type": "integer"},
-                "retry_after": {"type": "integer"}}}},
+                "retry_after": {"type": "integer"},
+                "addresses": {"type": "array", "items": {"type": "string"}}, "location": {"type": "string"}}}},
         "faults": {"type": "object", "propertyNames": {"enum": [
             "arm", "metrics", "logs", "keyvault", "dataplane", "identity", "customer"]},
             "additionalProperties": _FAULTS},

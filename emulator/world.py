@@ -257,8 +257,10 @@ class Delivery:
 class CustomerHost:
     """A host of the customer's own: an event handler, a Teams Workflows webhook, a webhook.
 
-    behaviour: ok | status | missing-origin | timeout | refused | dns | tls
+    behaviour: ok | status | missing-origin | timeout | refused | dns | tls | redirect (`status`, to
+    `location`) | trickle (headers, then a body one byte at a time) | flood (a 1 GiB body)
     `fail_times`: answer `status` this many times, then behave as ok (a recovering target).
+    `addresses`: what the host resolves to (emulator/dns.py; default a TEST-NET-2 address).
     """
 
     host: str
@@ -267,6 +269,8 @@ class CustomerHost:
     status: int = 500
     fail_times: int | None = None
     retry_after: int | None = None
+    addresses: list[str] = field(default_factory=list)
+    location: str | None = None
     deliveries: list[Delivery] = field(default_factory=list)
 
 

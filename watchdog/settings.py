@@ -31,7 +31,7 @@ _SWEEP = (
 )
 _COLLECTION = (
     Setting("WATCHDOG_CONCURRENCY", "16", "Most Azure calls in flight at once."),
-    Setting("WATCHDOG_PROBE_TIMEOUT_SECONDS", "5", "Timeout of an event-handler OPTIONS probe."),
+    Setting("WATCHDOG_PROBE_TIMEOUT_SECONDS", "5", "Wall-clock deadline of an event-handler OPTIONS probe, connection and answer together."),
     Setting("WATCHDOG_MAX_LIST_KEYS", "50", "Most listKeys calls per sweep (each spends one of ARM's 200 write tokens per subscription); the rest wait for the next sweeps, judged by the data-plane proof meanwhile."),
     Setting("WATCHDOG_PROOF_INTERVAL_MINUTES", "60", "A bound secret nothing says has changed (its version, its resource's activity log) is read and proven on the data plane again after this many minutes; sweeps in between reuse the last proof."),
     Setting("WATCHDOG_SWEEP_DEADLINE_SECONDS", "480", "ARM reads a sweep cannot make by then (cold caches of a large subscription) are deferred to the next sweeps; keep it under host.json's functionTimeout (600)."),

@@ -34,6 +34,9 @@ class Decision:
     kind: DecisionKind
     reason: str
     clear_pending: bool = False  # a "none" that also drops a retry nobody needs any more
+    # A reminder: when the target last accepted a message about it. Unchanged by a failed
+    # delivery, so it tells one reminder (and its retries) from the next.
+    last_told: datetime | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kind", DecisionKind(self.kind))  # a plain string is checked here
@@ -146,7 +149,7 @@ def _decide_one(
             return Decision(fp, NONE, f"still firing since {since}; told {_at(last)}; reminders are off")
         due = last + repeat if last else now
         if now >= due:
-            return Decision(fp, REMINDER, f"{retry}still firing since {since}; last told {_at(last)}")
+            return Decision(fp, REMINDER, f"{retry}still firing since {since}; last told {_at(last)}", last_told=last)
         return Decision(fp, NONE, f"still firing; told {_at(last)}; next reminder {_at(due)}")
 
     # Not routed to this target now: gone, fixed earlier, not looked at, or no longer routed here.

@@ -73,6 +73,7 @@ class Item:
     evidence: Mapping[str, Any]
     guidance: str
     remedy: Remedy | None
+    last_told: datetime | None = None  # reminders only: see Decision.last_told
 
     @property
     def resource_name(self) -> str:
@@ -169,12 +170,15 @@ def _item(
         evidence=_scrub_value(dict(finding.evidence)) if finding else {},
         guidance=_short(finding.guidance, 1000) if finding else "",
         remedy=_remedy(outcome) if outcome else None,
+        last_told=decision.last_told,
     )
 
 
 def delivery_id(target: str, items: Iterable[Item]) -> str:
-    """Same target + same items (kind and episode) -> same id, so a receiver drops a resend."""
-    raw = "\n".join(sorted(f"{i.kind}|{i.episode}" for i in items))
+    """Same target + same items (kind and episode; for a reminder, also when the target was last
+    told) -> same id, so a receiver drops a resend but not the next reminder."""
+    raw = "\n".join(sorted(f"{i.kind}|{i.episode}" + (f"|{i.last_told.isoformat()}" if i.last_told else "")
+                            for i in items))
     return hashlib.sha256(f"{target}\n{raw}".encode()).hexdigest()[:32]
 
 
