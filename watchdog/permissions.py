@@ -14,7 +14,8 @@ Where the rights live:
 - scope "own-storage": built-in Storage data roles on the watchdog's own storage account only
   (Functions host, deployment package, ledger tables, future queues).
 
-Action strings are taken from Microsoft's "Azure resource provider operations" reference.
+Action strings are taken from Microsoft's "Azure resource provider operations" reference;
+tests/unit/test_azure_names.py checks each against the copy in tests/data/azure/operations/.
 Azure RBAC compares them case-insensitively; they are written here as that page writes them.
 """
 from __future__ import annotations
@@ -108,9 +109,9 @@ FEATURES: tuple[Feature, ...] = (
         actions=(
             "Microsoft.OperationalInsights/workspaces/read",
             "Microsoft.OperationalInsights/workspaces/query/read",
+            # Queries go to the workspace (collect/logs.py), so the workspace's per-table actions
+            # apply; Microsoft.Insights/logs/* publishes no Web PubSub table.
             *(f"Microsoft.OperationalInsights/workspaces/query/{t}/read" for t in LOG_TABLES),
-            # Resource-context queries (workspaces in "resource or workspace permissions" mode).
-            *(f"Microsoft.Insights/logs/{t}/read" for t in LOG_TABLES),
         ),
     ),
     Feature(
@@ -119,8 +120,8 @@ FEATURES: tuple[Feature, ...] = (
         "Read each resource's diagnostic settings: which workspace it logs to, or that it is blind.",
         actions=(
             "Microsoft.Insights/diagnosticSettings/read",
-            # UNCONFIRMED which of the two ARM checks for {resourceId}/providers/Microsoft.Insights/
-            # diagnosticSettings; both are read-only and listed so that either answer works.
+            # Both are published; UNCONFIRMED which one ARM checks for {resourceId}/providers/
+            # Microsoft.Insights/diagnosticSettings, so both (read-only) are granted.
             "Microsoft.SignalRService/WebPubSub/providers/Microsoft.Insights/diagnosticSettings/read",
         ),
     ),
@@ -158,13 +159,10 @@ FEATURES: tuple[Feature, ...] = (
         "Change a resource's unit count (PATCH sku.capacity) and poll the long-running operation.",
         actions=(
             "Microsoft.SignalRService/WebPubSub/write",
-            # The operation URLs ARM returns for a PATCH. The reference lists the /webpubsub/
-            # forms; UNCONFIRMED whether ARM checks those or the plain forms: all are read-only
-            # status reads of Microsoft.SignalRService operations and are listed so either works.
+            # Polling the operation URLs ARM returns for a PATCH. Only the /webpubsub/ forms are
+            # published (an unpublished action would make ARM refuse the whole role).
             "Microsoft.SignalRService/locations/operationStatuses/webpubsub/read",
             "Microsoft.SignalRService/locations/operationresults/webpubsub/read",
-            "Microsoft.SignalRService/locations/operationStatuses/read",
-            "Microsoft.SignalRService/locations/operationResults/read",
         ),
     ),
     Feature(
