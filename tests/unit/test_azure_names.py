@@ -132,3 +132,22 @@ def test_the_collectors_action_constants_are_published():
     data = {n for n in names if "/vaults/secrets/" in n}
     assert unpublished(sorted(names - data)) == []
     assert unpublished(sorted(data), data=True) == []
+
+
+def test_the_arm_api_versions_the_code_calls_are_in_the_type_index():
+    """The versions the watchdog's own requests and its pinned SDKs send for the resource types."""
+    import inspect
+
+    from azure.mgmt.monitor.operations import _autoscale_settings_operations as autoscale_ops
+    from azure.mgmt.webpubsub._configuration import WebPubSubManagementClientConfiguration
+
+    from watchdog.azure import DIAGNOSTIC_SETTINGS_API
+
+    index = {ln.strip().lower() for ln in TYPES.read_text().splitlines() if ln.strip() and not ln.startswith("#")}
+    wps = re.search(r'api_version.*?"(\d{4}-\d\d-\d\d[\w-]*)"', inspect.getsource(WebPubSubManagementClientConfiguration.__init__))
+    autoscale = set(re.findall(r'"api-version", "(\d{4}-\d\d-\d\d[\w-]*)"', inspect.getsource(autoscale_ops)))
+    assert wps and len(autoscale) == 1
+    used = [f"Microsoft.Insights/diagnosticSettings@{DIAGNOSTIC_SETTINGS_API}",
+            f"Microsoft.SignalRService/webPubSub@{wps.group(1)}",
+            f"Microsoft.Insights/autoscalesettings@{autoscale.pop()}"]
+    assert [u for u in used if u.lower() not in index] == []
