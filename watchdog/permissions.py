@@ -12,9 +12,10 @@ Where the rights live:
   role `VAULT_ROLE_FULL` (Key Vault Secrets Officer) or, for report-only,
   `VAULT_ROLE_REPORT_ONLY` (Key Vault Secrets User), each assigned on the vault only.
 - scope "own-storage": built-in Storage data roles on the watchdog's own storage account only
-  (Functions host, deployment package, ledger tables, future queues).
+  (Functions host blobs, deployment package, ledger tables; no queues: nothing uses them).
 
-Action strings are taken from Microsoft's "Azure resource provider operations" reference.
+Action strings are taken from Microsoft's "Azure resource provider operations" reference;
+tests/unit/test_azure_names.py checks each against the copy in tests/data/azure/operations/.
 Azure RBAC compares them case-insensitively; they are written here as that page writes them.
 """
 from __future__ import annotations
@@ -44,10 +45,11 @@ VAULT_ROLE_FULL = KEY_VAULT_SECRETS_OFFICER
 VAULT_ROLE_REPORT_ONLY = KEY_VAULT_SECRETS_USER
 
 # On the watchdog's own storage account only: what the Functions host needs for identity-based
-# AzureWebJobsStorage (blobs, queues) plus the ledger's tables. Their data actions are not listed.
+# AzureWebJobsStorage (blobs: the timer's schedule monitor and locks, the deployment package) plus
+# the ledger's tables. No queue role: no trigger or binding here uses queues. Their data actions
+# are not listed.
 STORAGE_ROLES = (
     BuiltInRole("Storage Blob Data Owner", "b7e6dc6d-f1e8-4753-8033-0f276bb0955b", ()),
-    BuiltInRole("Storage Queue Data Contributor", "974c5e8b-45b9-4653-ba55-5f855dd0fb88", ()),
     BuiltInRole("Storage Table Data Contributor", "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3", ()),
 )
 # On its own Application Insights only: send its telemetry with the identity (local auth is off).
@@ -84,9 +86,9 @@ _READS: tuple[Feature, ...] = (
         actions=(
             "Microsoft.OperationalInsights/workspaces/read",
             "Microsoft.OperationalInsights/workspaces/query/read",
+            # Queries go to the workspace (collect/logs.py), so the workspace's per-table actions
+            # apply; Microsoft.Insights/logs/* publishes no Web PubSub table.
             *(f"Microsoft.OperationalInsights/workspaces/query/{t}/read" for t in LOG_TABLES),
-            # Resource-context queries (workspaces in "resource or workspace permissions" mode).
-            *(f"Microsoft.Insights/logs/{t}/read" for t in LOG_TABLES),
         ),
     ),
     Feature(
@@ -95,8 +97,8 @@ _READS: tuple[Feature, ...] = (
         "Read each resource's diagnostic settings: which workspace it logs to, or that it is blind.",
         actions=(
             "Microsoft.Insights/diagnosticSettings/read",
-            # UNCONFIRMED which of the two ARM checks for {resourceId}/providers/Microsoft.Insights/
-            # diagnosticSettings; both are read-only and listed so that either answer works.
+            # Both are published; UNCONFIRMED which one ARM checks for {resourceId}/providers/
+            # Microsoft.Insights/diagnosticSettings, so both (read-only) are granted.
             "Microsoft.SignalRService/WebPubSub/providers/Microsoft.Insights/diagnosticSettings/read",
         ),
     ),

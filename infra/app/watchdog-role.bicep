@@ -1,6 +1,7 @@
 // The watchdog's custom role at subscription scope, and its assignment to the app's identity.
 // Its actions are exactly watchdog/permissions.py's role_actions(reportOnly): the test
-// tests/unit/test_permissions.py reads the two arrays below and fails on any difference.
+// tests/unit/test_permissions.py reads the two arrays below and fails on any difference, and
+// tests/unit/test_azure_names.py fails on any action Microsoft does not publish.
 // One role definition whatever the variant, so switching reportOnly updates it in place and
 // leaves no stale write rights behind.
 targetScope = 'subscription'
@@ -19,15 +20,12 @@ var reportActions = [
   'Microsoft.SignalRService/WebPubSub/listkeys/action'
   // metrics (batch metrics API)
   'Microsoft.Insights/metrics/read'
-  // logs: the three Web PubSub resource-log tables, workspace and resource context
+  // logs: the three Web PubSub resource-log tables, queried on the workspace
   'Microsoft.OperationalInsights/workspaces/read'
   'Microsoft.OperationalInsights/workspaces/query/read'
   'Microsoft.OperationalInsights/workspaces/query/WebPubSubConnectivity/read'
   'Microsoft.OperationalInsights/workspaces/query/WebPubSubMessaging/read'
   'Microsoft.OperationalInsights/workspaces/query/WebPubSubHttpRequest/read'
-  'Microsoft.Insights/logs/WebPubSubConnectivity/read'
-  'Microsoft.Insights/logs/WebPubSubMessaging/read'
-  'Microsoft.Insights/logs/WebPubSubHttpRequest/read'
   // diagnostics
   'Microsoft.Insights/diagnosticSettings/read'
   'Microsoft.SignalRService/WebPubSub/providers/Microsoft.Insights/diagnosticSettings/read'
@@ -45,8 +43,6 @@ var remediationActions = [
   'Microsoft.SignalRService/WebPubSub/write'
   'Microsoft.SignalRService/locations/operationStatuses/webpubsub/read'
   'Microsoft.SignalRService/locations/operationresults/webpubsub/read'
-  'Microsoft.SignalRService/locations/operationStatuses/read'
-  'Microsoft.SignalRService/locations/operationResults/read'
   // consumer-refresh (Key Vault reference refresh) and consumer-restart
   'Microsoft.Web/sites/config/Write'
   'Microsoft.Web/sites/restart/Action'

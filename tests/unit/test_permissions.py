@@ -21,6 +21,8 @@ ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "infra"
 ROLE_FILE = INFRA / "app" / "watchdog-role.bicep"
 MAIN = INFRA / "main.bicep"
+# main.bicep parameters that are not the user's to set (none today).
+DERIVED_PARAMS: set[str] = set()
 
 
 # --- reading Bicep text -------------------------------------------------------------------
@@ -246,8 +248,45 @@ def test_parameters_file_names_only_main_bicep_params():
     params = json.loads(text)["parameters"]
     declared = set(re.findall(r"^param\s+(\w+)\s", strip_comments(MAIN.read_text()), re.M))
     assert set(params) <= declared, f"unknown parameters: {sorted(set(params) - declared)}"
-    assert {"environmentName", "location", "reportOnly", "keyVaultResourceIds"} <= set(params)
+    assert set(params) == declared - DERIVED_PARAMS, \
+        f"parameters a user cannot set with `azd env set`: {sorted(declared - DERIVED_PARAMS - set(params))}"
     assert params["reportOnly"]["value"] is False and params["keyVaultResourceIds"]["value"] == []
+    assert params["extraAppSettings"]["value"] is None and params["notificationSecretUris"]["value"] is None
+    # Every value comes from an azd variable (a literal would need an edit of this tracked file).
+    for name, entry in json.loads(re.sub(r"\$\{[^}]*\}", "0", raw))["parameters"].items():
+        assert re.search(rf'"{name}"\s*:\s*\{{\s*"value"\s*:\s*"?\$\{{', raw), f"{name} is not read from an azd variable"
+
+
+def test_object_parameters_given_as_null_fall_back_to_empty():
+    main = strip_comments(MAIN.read_text())
+    for name in ("extraAppSettings", "notificationSecretUris"):
+        assert re.search(rf"^param\s+{name}\s+object\?", main, re.M), f"{name} must accept null (unset azd variable)"
+        assert f"{name} ?? {{}}" in main
+
+
+def test_location_offers_only_flex_consumption_regions():
+    main = strip_comments(MAIN.read_text())
+    decorators = main[: main.index("param location string")].rsplit("param ", 1)[1]
+    assert re.search(r"@metadata\(\{\s*azd:\s*\{\s*type:\s*'location'\s*\}\s*\}\)", decorators)
+    allowed = re.findall(r"'([a-z0-9]+)'", decorators[decorators.index("@allowed"):])
+    assert len(allowed) >= 20 and "eastus" in allowed and "westeurope" in allowed
+    assert not [r for r in allowed if r.endswith("euap")], "canary regions are not for users"
+
+
+def test_settings_are_written_after_every_role_the_app_uses():
+    main = strip_comments(MAIN.read_text())
+    module = block_after(main, main.index("module appSettings"))
+    deps = re.search(r"dependsOn\s*:\s*\[([^\]]*)\]", module)
+    assert deps, "the app settings module must wait for the role assignments (dependsOn)"
+    assert set(deps.group(1).split()) >= {"appRbac", "watchdogRole", "vaultAccess", "referencedVaultAccess"}
+    assert "@Microsoft.KeyVault" not in (INFRA / "app" / "function-app.bicep").read_text()
+    assert "Microsoft.Web/sites/config" not in (INFRA / "app" / "function-app.bicep").read_text()
+
+
+def test_azure_yaml_requires_an_azd_that_reads_funcignore_and_object_parameters():
+    text = (ROOT / "azure.yaml").read_text()
+    m = re.search(r'^requiredVersions:\s*\n\s+azd:\s*"?>=\s*(\d+)\.(\d+)\.(\d+)"?', text, re.M)
+    assert m and tuple(map(int, m.groups())) >= (1, 23, 13)
 
 
 def test_azure_yaml_deploys_the_root_as_a_python_function():

@@ -36,13 +36,10 @@ RIGHTS = Feature(
     "Change a resource's unit count (PATCH sku.capacity) and poll the long-running operation.",
     actions=(
         "Microsoft.SignalRService/WebPubSub/write",
-        # The operation URLs ARM returns for a PATCH. The reference lists the /webpubsub/
-        # forms; UNCONFIRMED whether ARM checks those or the plain forms: all are read-only
-        # status reads of Microsoft.SignalRService operations and are listed so either works.
+        # Polling the operation URLs ARM returns for a PATCH. Only the /webpubsub/ forms are
+        # published (an unpublished action would make ARM refuse the whole role).
         "Microsoft.SignalRService/locations/operationStatuses/webpubsub/read",
         "Microsoft.SignalRService/locations/operationresults/webpubsub/read",
-        "Microsoft.SignalRService/locations/operationStatuses/read",
-        "Microsoft.SignalRService/locations/operationResults/read",
     ),
     writes=True,
 )
