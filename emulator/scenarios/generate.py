@@ -14,7 +14,8 @@ The mix (shares of resources; rounded per resource from a seeded RNG):
   40 % of the others have a Key Vault secret holding their connection string, bound either by the
   resource tag `watchdog-secrets` or by the secret tag `webpubsub-resource-id` (half each);
   3 % of Premium resources have an autoscale setting.
-- Problems, a few per hundred: stale key in a secret (1 %), secondary key (1 %), capacity at
+- Problems, a few per hundred: stale key in a secret (1 %; `--stale-ratio` sets the share of
+  bound secrets, e.g. 0.2 for 1 secret in 5), secondary key (1 %), capacity at
   92 % (1 %), Free tier at its cap with throttled closes (0.5 %), handler answering 500 (1 %),
   handler missing the allowed-origin header (0.5 %), no diagnostic settings (the 10 % above),
   with the matching log rows in the workspaces.
@@ -62,16 +63,21 @@ PAGE_SIZE = 50
 HANDLER_HOSTS = ("events.contoso-apps.com", "hooks.fabrikam-apps.com", "api.northwind-apps.com")
 BROKEN_HANDLER = "legacy.contoso-apps.com"  # answers 500
 NO_ORIGIN_HANDLER = "gateway.fabrikam-apps.com"  # forgets WebHook-Allowed-Origin
+STALE_RATIO = 0.025  # of bound secrets: about 1 % of all resources
 UNITS = {"Standard_S1": (1, 1, 1, 2, 2, 3, 5, 10), "Premium_P1": (1, 2, 2, 3, 5, 10, 20),
          "Premium_P2": (100, 200, 300), "Free_F1": (1,)}
 PER_UNIT = {"Free_F1": 20, "Standard_S1": 1000, "Premium_P1": 1000, "Premium_P2": 1000}
 
 
 def generate(n: int, seed: int = 1, regions: tuple[str, ...] = REGIONS, latency: bool = True,
-             arm_throttling: bool = True, subscription_id: str | None = None) -> dict[str, Any]:
-    """A scenario dict with `n` Web PubSub resources."""
+             arm_throttling: bool = True, subscription_id: str | None = None,
+             stale_ratio: float = STALE_RATIO) -> dict[str, Any]:
+    """A scenario dict with `n` Web PubSub resources; `stale_ratio`: the share of bound secrets
+    holding a key the resource no longer has."""
     if n < 1:
         raise ValueError("n must be at least 1")
+    if not 0 <= stale_ratio <= 0.975:
+        raise ValueError("stale_ratio must be between 0 and 0.975 (the secondary-key share comes on top)")
     rng = random.Random(seed)
     sub = subscription_id or str(uuid.UUID(int=rng.getrandbits(128), version=4))
     monitoring = {"name": "rg-monitoring", "location": regions[0],
@@ -86,7 +92,7 @@ def generate(n: int, seed: int = 1, regions: tuple[str, ...] = REGIONS, latency:
             region = regions[(i // RESOURCES_PER_GROUP) % len(regions)]
             groups.append({"name": f"rg-app{len(groups):03d}-{region}", "location": region, "webpubsub": []})
         group = groups[-1]
-        res, secret, rows = _resource(rng, f"wps-{i:05d}-{seed}", group["location"], seed)
+        res, secret, rows = _resource(rng, f"wps-{i:05d}-{seed}", group["location"], seed, stale_ratio)
         group["webpubsub"].append(res)
         if secret is not None:
             vaults[_vault(group["location"], seed)]["secrets"].append(secret)
@@ -111,8 +117,8 @@ def _vault(region: str, seed: int) -> str:
     return f"kv-{region[:12]}-{seed}"
 
 
-def _resource(rng: random.Random, name: str, region: str,
-              seed: int) -> tuple[dict[str, Any], dict[str, Any] | None, list[tuple[str, dict[str, Any]]]]:
+def _resource(rng: random.Random, name: str, region: str, seed: int,
+              stale_ratio: float) -> tuple[dict[str, Any], dict[str, Any] | None, list[tuple[str, dict[str, Any]]]]:
     """One resource, its bound secret (if any) and its log rows; problems drawn by share."""
     sku = rng.choices(("Standard_S1", "Premium_P1", "Free_F1", "Premium_P2"), (60, 20, 15, 5))[0]
     units = rng.choice(UNITS[sku])
@@ -152,7 +158,7 @@ def _resource(rng: random.Random, name: str, region: str,
         res["disable_local_auth"] = True
     elif rng.random() < 0.4:
         draw = rng.random()
-        key = "stale" if draw < 0.025 else "secondary" if draw < 0.05 else "primary"
+        key = "stale" if draw < stale_ratio else "secondary" if draw < stale_ratio + 0.025 else "primary"
         secret = {"name": f"{name}-connection", "value": {"connection_string": name, "key": key},
                   "content_type": "text/plain"}
         if rng.random() < 0.5:
@@ -178,9 +184,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--no-latency", action="store_true", help="answer at once (no latency faults)")
     parser.add_argument("--no-throttling", action="store_true", help="switch ARM throttling off")
+    parser.add_argument("--stale-ratio", type=float, default=STALE_RATIO,
+                        help=f"share of bound secrets holding a stale key (default {STALE_RATIO})")
     parser.add_argument("--json", action="store_true", help="JSON instead of YAML")
     args = parser.parse_args(argv)
-    data = generate(args.n, args.seed, latency=not args.no_latency, arm_throttling=not args.no_throttling)
+    try:
+        data = generate(args.n, args.seed, latency=not args.no_latency, arm_throttling=not args.no_throttling,
+                        stale_ratio=args.stale_ratio)
+    except ValueError as exc:
+        parser.error(str(exc))
     if args.json:
         json.dump(data, sys.stdout, indent=1)
     else:
