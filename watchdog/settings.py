@@ -33,7 +33,8 @@ _COLLECTION = (
     Setting("WATCHDOG_CONCURRENCY", "16", "Most Azure calls in flight at once."),
     Setting("WATCHDOG_PROBE_TIMEOUT_SECONDS", "5", "Wall-clock deadline of an event-handler OPTIONS probe, connection and answer together."),
     Setting("WATCHDOG_MAX_LIST_KEYS", "50", "Most listKeys calls per sweep (each spends one of ARM's 200 write tokens per subscription); the rest wait for the next sweeps, judged by the data-plane proof meanwhile."),
-    Setting("WATCHDOG_PROOF_INTERVAL_MINUTES", "60", "A bound secret nothing says has changed (its version, its resource's activity log) is read and proven on the data plane again after this many minutes; sweeps in between reuse the last proof."),
+    Setting("WATCHDOG_PROOF_INTERVAL_MINUTES", "60", "A bound secret nothing says has changed (its version, its resource's activity log) is read and proven on the data plane again within this many minutes, each secret at its own slot so re-proofs spread over the sweeps; sweeps in between reuse the last proof, a rejected one included."),
+    Setting("WATCHDOG_PROBE_INTERVAL_MINUTES", "30", "An event handler whose last probe passed, whose resource's settings did not change, whose hub shows no failures in the logs and whose host resolves as before is probed again within this many minutes, each at its own slot (about 1/6 per 5-minute sweep at 30); failed handlers are probed every sweep. 0 probes every handler every sweep."),
     Setting("WATCHDOG_SWEEP_DEADLINE_SECONDS", "480", "ARM reads a sweep cannot make by then (cold caches of a large subscription) are deferred to the next sweeps; keep it under host.json's functionTimeout (600)."),
     Setting("WATCHDOG_PROBE_CONCURRENCY", "48", "Most event-handler probes in flight at once, on their own pool: customer hosts spend no Azure budget, and a slow handler never holds up Azure calls."),
     Setting("WATCHDOG_PROBE_PER_HOST", "16", "Most probes in flight to one handler host at once (many resources often share one host)."),
@@ -113,6 +114,7 @@ class Settings:
     probe_timeout_seconds: int = 5
     max_list_keys: int = 50
     proof_interval_minutes: int = 60
+    probe_interval_minutes: int = 30
     sweep_deadline_seconds: int = 480
     probe_concurrency: int = 48
     probe_per_host: int = 16
@@ -197,6 +199,7 @@ class Settings:
             probe_timeout_seconds=int_setting(env, "WATCHDOG_PROBE_TIMEOUT_SECONDS", 1, 30),
             max_list_keys=int_setting(env, "WATCHDOG_MAX_LIST_KEYS", 0, 1000),
             proof_interval_minutes=int_setting(env, "WATCHDOG_PROOF_INTERVAL_MINUTES", 0, 1440),
+            probe_interval_minutes=int_setting(env, "WATCHDOG_PROBE_INTERVAL_MINUTES", 0, 1440),
             sweep_deadline_seconds=int_setting(env, "WATCHDOG_SWEEP_DEADLINE_SECONDS", 30, 3600),
             probe_concurrency=int_setting(env, "WATCHDOG_PROBE_CONCURRENCY", 1, 128),
             probe_per_host=int_setting(env, "WATCHDOG_PROBE_PER_HOST", 1, 64),

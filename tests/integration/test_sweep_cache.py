@@ -68,7 +68,8 @@ def test_without_secret_bearing_templates_a_fresh_process_reads_no_hubs_at_all(e
         for hub in emulator.world.resource_by_name(name).hubs.values():
             for handler in hub.event_handlers:
                 handler.url_template = handler.url_template.split("?")[0]
-    settings = settings_for(emulator, monkeypatch)
+    # Probe interval 0: every handler probed every sweep, so the probes show the URLs used.
+    settings = settings_for(emulator, monkeypatch, WATCHDOG_PROBE_INTERVAL_MINUTES="0")
     path = tmp_path / "ledger.sqlite3"
     fresh_process_sweep(settings, path)
     mark = len(emulator.journal)

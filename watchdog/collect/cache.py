@@ -105,7 +105,7 @@ def from_payload(payload: Mapping[str, Any], read_at: datetime) -> Entry:
 # -- where entries live ------------------------------------------------------------------------
 
 
-class _MemoryStore:
+class MemoryStore:
     """The ledger's cache methods over a dict, for sweeps without a ledger (payloads as given)."""
 
     def __init__(self) -> None:
@@ -134,7 +134,7 @@ class ResourceCache:
     """Entries and activity-log marks, in the ledger if given, else in memory."""
 
     def __init__(self, ledger: Ledger | None = None) -> None:
-        self._store: Ledger | _MemoryStore = ledger if ledger is not None else _MemoryStore()
+        self._store: Ledger | MemoryStore = ledger if ledger is not None else MemoryStore()
         self._in_memory = ledger is None
 
     def last_checked(self, subscription_id: str) -> datetime | None:

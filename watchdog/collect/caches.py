@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from watchdog.collect.cache import ResourceCache
+from watchdog.collect.cache import MemoryStore, ResourceCache
 from watchdog.collect.inventory import SkuCache
 
 
@@ -14,3 +14,5 @@ class Caches:
     skus: SkuCache = field(default_factory=SkuCache)
     # Hubs and diagnostics between sweeps without a ledger (with one, the ledger holds them).
     resources: ResourceCache = field(default_factory=ResourceCache)
+    # Event-handler probe records between sweeps without a ledger (collect/probe_cache.py).
+    probes: MemoryStore = field(default_factory=MemoryStore)

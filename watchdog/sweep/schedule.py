@@ -8,10 +8,12 @@ only where the bound secrets say they are needed (listKeys spends ARM writes).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from watchdog.azure import AzureClients
-from watchdog.collect import autoscale, cache, diagnostics, handlers, inventory, keys, logs, metrics, secret_reads
+from watchdog.collect import (
+    autoscale, cache, diagnostics, handlers, inventory, keys, logs, metrics, probe_cache, secret_reads,
+)
 from watchdog.collect.caches import Caches
 from watchdog.collect.calls import results
 from watchdog.ledger.base import Ledger
@@ -71,9 +73,13 @@ def collect(pools: Pools, clients: AzureClients, settings: Settings, resources: 
     for future in skus:
         future.result()
     got.handlers = {rid: e.handlers for rid, e in cached.items() if e.handlers is not None} | results(hubs)
-    # Probes need only the handlers: started now, they overlap the rest of the collect stage.
+    # Probes need only the handlers: started now, they overlap the rest of the collect stage. Only
+    # the handlers whose record may be out of date are probed (collect/probe_cache.py).
+    probe_store = ledger if ledger is not None else caches.probes
+    probing = probe_cache.plan(probe_store, got.handlers, set(need_diags), probe_cache.resolve_all(pools.probes.spawn),
+                               now, timedelta(minutes=settings.probe_interval_minutes))
     probes = handlers.submit(pools.probes, pools.probe_session, clients, settings.probe_per_host,
-                             settings.probe_timeout_seconds, by_id, got.handlers)
+                             settings.probe_timeout_seconds, by_id, probing.due)
     got.diagnostics = {rid: e.diagnostics for rid, e in cached.items()} | results(diags)
     # Only entries read whole this sweep: one whose hubs alone were re-read (templates the ledger
     # may not keep) is already stored as it can be.
@@ -92,12 +98,20 @@ def collect(pools: Pools, clients: AzureClients, settings: Settings, resources: 
                            now)
     reading = secret_reads.submit_reads(runner, clients, settings.proof_interval_minutes, by_id, bindings, ledger,
                                         listed, now)
-    got.probes = handlers.collect(probes)
     got.secrets = secret_reads.collect(reading)
     if ledger is not None:
         secret_reads.keep_proofs(ledger, by_id, reading, listed, now)
     got.log_errors = logs.collect(querying, got.handlers)
     got.log_signals = logs.collect_signals(querying)
+    # Handlers the logs show failing are probed now, even when their record was fresh.
+    more = handlers.submit(pools.probes, pools.probe_session, clients, settings.probe_per_host,
+                           settings.probe_timeout_seconds, by_id,
+                           probe_cache.with_log_errors(probing, got.handlers, got.log_errors))
+    fresh = handlers.collect(probes)
+    for rid, extra in handlers.collect(more).items():
+        fresh.setdefault(rid, []).extend(extra)
+    probe_cache.keep(probe_store, probing, fresh, now)
+    got.probes = {rid: [*probing.reused.get(rid, ()), *fresh.get(rid, ())] for rid in {*probing.reused, *fresh}}
 
     # Wave 3: keys, only where the bound secrets say they are needed (listKeys spends ARM writes).
     got.keys = keys.collect(runner, clients, by_id, got.secrets, ledger, settings.max_list_keys, now)
