@@ -68,7 +68,8 @@ def why_list(resource: Resource, secrets: Sequence[BoundSecret], last: KeyRecord
     newer = False
     for secret in secrets:
         known = secret.key_fingerprint in recorded
-        if known and secret.proof is not None and secret.proof.outcome == "rejected":
+        rejected = secret.proof is not None and secret.proof.outcome == "rejected"
+        if known and rejected and not _listed_since(secret, last):
             return REJECTED
         # A secret already compared with fresh keys stays stale until someone writes it: listing
         # the keys again every sweep would spend ARM write budget to learn nothing new.
@@ -78,6 +79,11 @@ def why_list(resource: Resource, secrets: Sequence[BoundSecret], last: KeyRecord
     if now - last.seen_at >= RECONCILE_AFTER:
         return RECONCILE
     return None
+
+
+def _listed_since(secret: BoundSecret, last: KeyRecord) -> bool:
+    """Keys listed after the proof: listing them again learns nothing until the secret is re-proven."""
+    return secret.proved_at is not None and last.seen_at > secret.proved_at
 
 
 def _newer(secret: BoundSecret, last: KeyRecord) -> bool:

@@ -4,7 +4,8 @@ Reading every bound secret (one Key Vault get) and proving it (one data-plane HE
 costs two calls per secret per sweep that almost always learn nothing. A vault's one paged list
 (`list_properties_of_secrets`) gives each secret's `updated_on` without its value, and the
 activity log shows each write or regenerateKey on a resource. A secret is read and proven again
-only when one of them says it may have changed (see `why_read`); otherwise the BoundSecret is
+only when one of them says it may have changed (see `why_read`), or at its slot in
+WATCHDOG_PROOF_INTERVAL_MINUTES (spread.py: re-proofs spread over the sweeps); otherwise the BoundSecret is
 rebuilt from the record, its proof included, and its `proved_at` says how old the proof is.
 
 The record holds what BoundSecret holds: fingerprints and the endpoint host, never the value.
@@ -15,6 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Mapping
 
+from watchdog.collect import spread
 from watchdog.ledger.base import CacheEntry
 from watchdog.ledger.codec import from_iso, to_iso_or_none
 from watchdog.models import BoundSecret, DataPlaneProof, Resource
@@ -67,12 +69,15 @@ def why_read(record: CacheEntry | None, listed: Listed | None, resource: Resourc
         return "secret enabled or disabled since the last read"
     if _expired(kept, record.fetched_at) != _expired(kept, now):
         return "secret expired since the last read"
-    if kept.proof is not None and kept.proof.outcome != "accepted":
+    # A rejected proof of an unchanged version of an unchanged resource is known-broken, not news:
+    # its finding stands on the record (remediation re-reads the secret before it acts). Anything
+    # short of an answer (unreachable) is tried again.
+    if kept.proof is not None and kept.proof.outcome not in ("accepted", "rejected"):
         return f"last proof {kept.proof.outcome}"
     if record.payload["local_auth_disabled"] != resource.disable_local_auth:
         return "local auth switched since the last proof"
-    if now - record.fetched_at >= interval:
-        return "proof interval passed"
+    if spread.due(record.key, record.fetched_at, now, interval):
+        return "proof interval slot"
     return None
 
 
