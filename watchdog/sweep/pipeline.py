@@ -14,7 +14,7 @@ from typing import Any, Mapping
 
 from watchdog.azure import AzureClients
 from watchdog.checks import diagnose
-from watchdog.collect import inventory
+from watchdog.collect import lookup
 from watchdog.collect.caches import Caches
 from watchdog.ledger.base import Ledger
 from watchdog.models import Finding, Observation, ObservationError, Outcome, Report
@@ -84,7 +84,7 @@ def observe(settings: Settings, scope: Scope | None = None, *, clients: AzureCli
     errors = Errors()
     with pools(settings, errors) as running:
         with stage(timings, "discover"):
-            resources = inventory.discover(running.azure, clients, subscriptions, scope)
+            resources = lookup.discover(running.azure, clients, subscriptions, scope, ledger)
         with stage(timings, "collect"):
             observations = collect(running, clients, settings, resources, ledger, caches, now)
     return Observed(observations, list(errors.general))
