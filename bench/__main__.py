@@ -38,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"run the baselines only up to this size (default {harness.BASELINES_MAX:,}: "
                              "the targets compare at 1,000, and at 5,000 each baseline spends minutes in ARM's "
                              "read budget)")
+    parser.add_argument("--stale-ratio", type=float, default=harness.STALE_RATIO,
+                        help=f"share of bound secrets holding a stale key (default {harness.STALE_RATIO})")
     parser.add_argument("--no-c7n", action="store_true", help="skip Cloud Custodian (and its venv)")
     parser.add_argument("--no-cold-start", action="store_true", help="skip the cold-start measurements")
     parser.add_argument("--no-write", action="store_true", help="print the table; write no result files")
@@ -54,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         print(message, file=sys.stderr, flush=True)
 
     result = harness.run(args.sizes, args.seed, baselines_max=0 if args.no_baselines else args.baselines_max,
-                         c7n=not args.no_c7n, cold=not args.no_cold_start, log=log)
+                         c7n=not args.no_c7n, cold=not args.no_cold_start, log=log, stale_ratio=args.stale_ratio)
     if not args.no_write:
         log(f"results: {results.write_json(result)}")
         results.update_readme(result)

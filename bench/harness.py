@@ -18,8 +18,10 @@ from emulator import scenario as scenario_mod
 from emulator.runtime import Emulator, child_env
 from emulator.scenarios.generate import LATENCY, PAGE_SIZE, generate
 
-from . import calls, child, results
-from .subjects import C7N, C7N_ENV, PER_RESOURCE, REPO, THROTTLE_LINE, WATCHDOG, Subject, ensure_c7n_venv
+from . import calls, child, profiled, results, timer
+from .subjects import (
+    C7N, C7N_ENV, PER_RESOURCE, REPO, THROTTLE_LINE, WATCHDOG, Subject, ensure_c7n_venv, watchdog_outcome,
+)
 
 SIZES = (10, 100, 1000, 5000)
 QUICK_SIZES = (10, 100)
@@ -29,6 +31,7 @@ COLD_RUNS = 5
 WARMUP_MAX_SIZE = 1000  # the steady-state targets are at 1,000; at 5,000 a warm-up would take most of an hour
 WARMUP_MAX_SWEEPS = 12  # at 50 listKeys a sweep, 1,000 resources' ~360 bound ones need ~8
 WARMUP_MAX_S = 1200
+STALE_RATIO = 0.2  # 1 bound secret in 5 holds a stale key (issue 17's subscription)
 Log = Callable[[str], None]
 
 
@@ -86,9 +89,11 @@ def measure(subject: Subject, emu: Emulator, env: dict[str, str], run_dir: Path)
     return out
 
 
-def run_size(n: int, seed: int, baselines: bool, c7n: bool, log: Log) -> dict[str, Any]:
-    data = generate(n, seed)
+def run_size(n: int, seed: int, baselines: bool, c7n: bool, log: Log,
+             stale_ratio: float = STALE_RATIO) -> dict[str, Any]:
+    data = generate(n, seed, stale_ratio=stale_ratio)
     world = scenario_mod.load(data)
+    timer.date_secrets_back(world)
     summary = {"resources": len(world.resources), "resource_groups": len(world.resource_groups),
                "regions": len({r.location for r in world.resources.values()}),
                "workspaces": len(world.workspaces), "vaults": len(world.vaults),
@@ -103,6 +108,7 @@ def run_size(n: int, seed: int, baselines: bool, c7n: bool, log: Log) -> dict[st
         _log_run(log, n, "watchdog_first", runs["watchdog_first"])
         warmup = (_warm_up(emu, env, state, runs["watchdog_first"], n, log) if n <= WARMUP_MAX_SIZE
                   else {"sweeps": 0, "settled": False, "skipped": f"no warm-up above {WARMUP_MAX_SIZE:,} resources"})
+        timer.pass_interval(state / "ledger.sqlite3")
         plan = [("watchdog_steady", WATCHDOG, {})]
         if baselines:
             plan.append(("per_resource", PER_RESOURCE, {}))
@@ -115,7 +121,40 @@ def run_size(n: int, seed: int, baselines: bool, c7n: bool, log: Log) -> dict[st
                 child_env_.pop("PYTHONPATH")  # c7n runs in its own venv; keep this repo off its path
             runs[label] = measure(subject, emu, child_env_, state / label)
             _log_run(log, n, label, runs[label])
-    return {"size": n, "scenario": summary, "runs": runs, "warmup": warmup, "ratios": results.ratios(runs)}
+            if label == "watchdog_steady":
+                runs["watchdog_one"] = measure(_one_resource(world), emu, env, state / "watchdog_one")
+                _log_run(log, n, "watchdog_one", runs["watchdog_one"])
+        timer.pass_interval(state / "ledger.sqlite3")
+        profile = _profile(emu, env, state / "watchdog_profile")
+    for label, r in runs.items():
+        if label.startswith("watchdog") and r["ok"]:
+            r["probe_share"] = round(r["calls"]["handler_probes"] / max(1, summary["event_handlers"]), 3)
+    return {"size": n, "scenario": summary, "runs": runs, "warmup": warmup, "ratios": results.ratios(runs),
+            "profile": profile}
+
+
+def _one_resource(world: Any) -> Subject:
+    """The on-demand check of one resource by id: one with event handlers, logs and a bound secret
+    if there is one (the most calls a resource can need)."""
+    def weight(r: Any) -> tuple[int, str]:
+        handlers = any(h.event_handlers for h in r.hubs.values())
+        return (-(handlers + bool(r.diagnostics) + ("watchdog-secrets" in r.tags)), r.id)
+    rid = min(world.resources.values(), key=weight).id
+    return Subject("watchdog_one", lambda d: [*WATCHDOG.command(d), "--resource", rid], watchdog_outcome)
+
+
+def _profile(emu: Emulator, env: dict[str, str], run_dir: Path) -> dict[str, Any]:
+    """One more steady sweep under cProfile in every thread (bench/profiled.py), apart from the
+    measured ones (profiling slows it): the top functions by cumulative and by own time."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    _fresh_budget(emu)
+    out = run_dir / "profile.pstats"
+    result = child.run([sys.executable, "-m", "bench.profiled", str(out), "--", "check", "--format", "json"], env,
+                       run_dir, CHILD_TIMEOUT_S)
+    if not out.exists():
+        return {"error": result.stderr[-500:]}
+    return {"wall_s": result.wall_s, "cpu_s": result.cpu_s, "cumulative": profiled.top(out, "cumulative"),
+            "tottime": profiled.top(out, "tottime")}
 
 
 def _log_run(log: Log, n: int, label: str, r: dict[str, Any]) -> None:
@@ -139,6 +178,7 @@ def _warm_up(emu: Emulator, env: dict[str, str], state: Path, first: dict[str, A
     walls: list[float] = []
     last, started = first, time.perf_counter()
     while not _settled(last) and len(walls) < WARMUP_MAX_SWEEPS and time.perf_counter() - started < WARMUP_MAX_S:
+        timer.pass_interval(state / "ledger.sqlite3")
         last = measure(WATCHDOG, emu, env, state / f"warmup_{len(walls) + 1}")
         walls.append(last["wall_s"])
         log(f"  {n:>5} resources: warm-up sweep {len(walls)}: {last['wall_s']:.1f} s, "
@@ -177,7 +217,8 @@ def _median_run(cmd: list[str], env: dict[str, str], where: Path, log: Log, labe
     return {"median_s": round(statistics.median(runs), 3), "all_s": runs}
 
 
-def run(sizes: tuple[int, ...], seed: int, baselines_max: int, c7n: bool, cold: bool, log: Log) -> dict[str, Any]:
+def run(sizes: tuple[int, ...], seed: int, baselines_max: int, c7n: bool, cold: bool, log: Log,
+        stale_ratio: float = STALE_RATIO) -> dict[str, Any]:
     started = time.perf_counter()
     result: dict[str, Any] = {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine(), "seed": seed,
@@ -185,12 +226,15 @@ def run(sizes: tuple[int, ...], seed: int, baselines_max: int, c7n: bool, cold: 
         "settings": {"latency_ms": LATENCY, "arm_throttling": True, "page_size": PAGE_SIZE,
                      "watchdog_command": "python -m watchdog check --format json (report only, SQLite ledger)",
                      "concurrency": int(os.environ.get("WATCHDOG_CONCURRENCY", "16")),
-                     "baselines_max": baselines_max},
+                     "baselines_max": baselines_max, "stale_ratio": stale_ratio,
+                     "timer": "ledger times moved 5 minutes back before each later sweep (bench/timer.py)",
+                     "load_at_start": os.getloadavg()},
     }
     if c7n and any(n <= baselines_max for n in sizes):
         result["c7n_version"] = ensure_c7n_venv(log)
     if cold:
         result["cold_start"] = cold_start(log)
-    result["sizes"] = [run_size(n, seed, n <= baselines_max, c7n, log) for n in sizes]
+    result["sizes"] = [run_size(n, seed, n <= baselines_max, c7n, log, stale_ratio) for n in sizes]
+    result["settings"]["load_at_end"] = os.getloadavg()
     result["total_s"] = round(time.perf_counter() - started, 1)
     return result

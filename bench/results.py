@@ -10,6 +10,7 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 README = Path(__file__).resolve().parent / "README.md"
 BEGIN, END = "<!-- results -->", "<!-- /results -->"
 RUN_LABELS = {"watchdog_first": "watchdog, first sweep", "watchdog_steady": "watchdog, steady state",
+              "watchdog_one": "watchdog, one resource (`--resource`)",
               "per_resource": "per-resource script", "c7n": "Cloud Custodian"}
 
 
@@ -58,6 +59,8 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
     check("1,000: steady sweep ≤ 60 ARM reads", s, s and s["calls"]["arm_reads"], bool(s) and s["calls"]["arm_reads"] <= 60)
     check("1,000: no ARM writes when nothing changed", s, s and s["calls"]["arm_writes"],
           bool(s) and s["calls"]["arm_writes"] == 0)
+    one = _run(result, 1000, "watchdog_one")
+    check("1,000: one-resource check ≤ 2 s wall", one, one and one["wall_s"], bool(one) and one["ok"] and one["wall_s"] <= 2)
     watchdog_runs = [r for e in result["sizes"] for k, r in e["runs"].items() if k.startswith("watchdog")]
     unhandled = sum(r.get("unhandled_429", 0) for r in watchdog_runs)
     check("no unhandled 429 at any size", watchdog_runs or None, unhandled,
@@ -91,11 +94,14 @@ def markdown(result: dict[str, Any]) -> str:
     lines = [f"Run of {result['date']}" + (f" (commit {code['commit']}{', watchdog/ modified' if code['watchdog_dirty'] else ''})"
                                            if code else "") + f" on `{m['hostname']}`: {m['nproc']} cores ({m['cpu']}), "
              f"{m['memory_gib']} GiB, Python {m['python']}; total {result['total_s']:.0f} s"
-             + (f"; {result['c7n_version']}" if result.get("c7n_version") else "") + ".", "",
+             + (f"; {result['c7n_version']}" if result.get("c7n_version") else "")
+             + (f"; 1 bound secret in {round(1 / st['stale_ratio'])} stale" if (st := result.get("settings", {})).get("stale_ratio") else "")
+             + (f"; load average {st['load_at_start'][0]:.1f} at the start, {st['load_at_end'][0]:.1f} at the end"
+                if st.get("load_at_end") else "") + ".", "",
              "| resources | run | wall s | sweep s | CPU s | peak MB | calls | ARM reads | ARM writes (listKeys) "
              "| ARM metrics | batch metrics | log queries | Key Vault | data plane | handler probes | 429 met "
-             "| 429 unhandled |",
-             "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "| 429 unhandled | probe share |",
+             "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for entry in result["sizes"]:
         for label, r in entry["runs"].items():
             c = r["calls"]
@@ -105,7 +111,8 @@ def markdown(result: dict[str, Any]) -> str:
                          f"| {r['peak_rss_mb']:.0f} | {r['calls_total']:,} | {c['arm_reads']:,} "
                          f"| {c['arm_writes']:,} ({c['list_keys']:,}) | {c['arm_metrics']:,} | {c['batch_metrics']:,} "
                          f"| {c['log_queries']:,} | {c['keyvault']:,} | {c['dataplane']:,} | {c['handler_probes']:,} "
-                         f"| {r['throttled_429']:,} | {r.get('unhandled_429', '')} |")
+                         f"| {r['throttled_429']:,} | {r.get('unhandled_429', '')} "
+                         f"| {'' if r.get('probe_share') is None else format(r['probe_share'], '.0%')} |")
     warmups = [f"{e['size']:,}: {w['sweeps']} sweep(s) ({', '.join(f'{x:.0f} s' for x in w['wall_s'])})"
                + ("" if w["settled"] else " — not settled") for e in result["sizes"]
                if (w := e.get("warmup")) and not w.get("skipped")]
@@ -122,6 +129,18 @@ def markdown(result: dict[str, Any]) -> str:
                       "(below 1×: the watchdog spends more):", "",
                   "| resources | baseline | calls | ARM + metrics calls | wall time |", "|---:|---|---:|---:|---:|",
                   *ratio_rows]
+    for e in result["sizes"]:
+        prof = e.get("profile") or {}
+        if prof.get("cumulative"):
+            lines += ["", f"Profile of one more steady sweep at {e['size']:,} resources (cProfile in every thread, "
+                          f"summed over threads; {prof['wall_s']:.1f} s wall, {prof['cpu_s']:.1f} s CPU under the "
+                          "profiler), top 10 by cumulative time, then by own time:", "",
+                      "| function | calls | own s | cumulative s |", "|---|---:|---:|---:|",
+                      *[f"| `{row['function']}` | {row['calls']:,} | {row['tottime_s']:.2f} | {row['cumulative_s']:.2f} |"
+                        for row in prof["cumulative"]], "",
+                      "| function | calls | own s | cumulative s |", "|---|---:|---:|---:|",
+                      *[f"| `{row['function']}` | {row['calls']:,} | {row['tottime_s']:.2f} | {row['cumulative_s']:.2f} |"
+                        for row in prof["tottime"]]]
     cold = result.get("cold_start")
     if cold:
         lines += ["", f"Cold start (median of {cold['runs']} fresh processes): `python -c pass` "

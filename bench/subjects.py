@@ -35,7 +35,7 @@ class Subject:
     parse: Callable[[str, Path, str], dict[str, Any]]  # stdout, run directory, stderr -> outcome
 
 
-def _watchdog_outcome(stdout: str, _run_dir: Path, _stderr: str) -> dict[str, Any]:
+def watchdog_outcome(stdout: str, _run_dir: Path, _stderr: str) -> dict[str, Any]:
     report = json.loads(stdout)
     errors = report.get("errors", [])
     return {"resources": report["summary"]["resources"], "findings": len(report["findings"]),
@@ -56,7 +56,7 @@ def _c7n_outcome(_stdout: str, run_dir: Path, stderr: str) -> dict[str, Any]:
 
 
 WATCHDOG = Subject("watchdog", lambda _d: [sys.executable, "-m", "watchdog", "check", "--format", "json"],
-                   _watchdog_outcome)
+                   watchdog_outcome)
 PER_RESOURCE = Subject("per_resource", lambda _d: [sys.executable, "-m", "bench.per_resource"], _per_resource_outcome)
 
 

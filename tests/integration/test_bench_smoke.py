@@ -26,7 +26,12 @@ def test_every_measurement_runs_and_reports_every_field(run: dict) -> None:
     assert set(run["settings"]) >= {"latency_ms", "arm_throttling", "page_size", "concurrency", "baselines_max"}
     (size,) = run["sizes"]
     assert size["size"] == 4 and size["scenario"]["resources"] == 4
-    assert set(size["runs"]) == {"watchdog_first", "watchdog_steady", "per_resource"}
+    assert set(size["runs"]) == {"watchdog_first", "watchdog_steady", "watchdog_one", "per_resource"}
+    assert size["runs"]["watchdog_one"]["resources"] == 1
+    assert size["runs"]["watchdog_one"]["arm_operations"].get("arm.listBySubscription", 0) == 0
+    # Each watchdog run reports its probe share; the profile names functions with their times.
+    assert all(0 <= size["runs"][k]["probe_share"] <= 1 for k in ("watchdog_first", "watchdog_steady"))
+    assert len(size["profile"]["cumulative"]) == 10 and size["profile"]["cumulative"][0]["cumulative_s"] > 0
     # Warm-up runs until the caches and key records are full; then the steady sweep lists no keys.
     assert size["warmup"]["settled"] and len(size["warmup"]["wall_s"]) == size["warmup"]["sweeps"]
     assert size["runs"]["watchdog_steady"]["calls"]["list_keys"] == 0
@@ -49,13 +54,14 @@ def test_results_file_and_table(run: dict, tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.setattr(results, "RESULTS_DIR", tmp_path)
     data = json.loads(results.write_json({**run, "total_s": 1.0}).read_text())
     assert {t["verdict"] for t in data["targets"]} <= {"met", "missed", "not measured"}
-    assert len(data["targets"]) == 11
+    assert len(data["targets"]) == 12
     readme = tmp_path / "README.md"
     readme.write_text(f"before\n{results.BEGIN}\nPREVIOUS-TABLE\n{results.END}\nafter\n")
     results.update_readme({**run, "total_s": 1.0}, readme=readme)
     text = readme.read_text()
     assert text.startswith("before\n") and text.endswith("after\n") and "PREVIOUS-TABLE" not in text
     assert "| 4 | watchdog, steady state |" in text and "| target | measured | verdict |" in text
+    assert "| 4 | watchdog, one resource (`--resource`) |" in text and "top 10 by cumulative time" in text
 
 
 def test_calls_are_counted_by_kind() -> None:
