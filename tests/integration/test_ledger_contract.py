@@ -158,6 +158,15 @@ def test_key_fingerprints_round_trip_and_overwrite(ledger: Ledger):
     assert ledger.key_fingerprints(OTHER) is None
 
 
+def test_key_records_are_read_all_at_once(ledger: Ledger):
+    assert ledger.key_records() == {}
+    mine = KeyRecord(RID, primary_fp="0123456789abcdef", secondary_fp="fedcba9876543210", seen_at=T0)
+    other = KeyRecord(OTHER, primary_fp="aaaaaaaaaaaaaaaa", secondary_fp="bbbbbbbbbbbbbbbb", seen_at=T0)
+    ledger.put_key_fingerprints(mine)
+    ledger.put_key_fingerprints(other)
+    assert ledger.key_records() == {RID.lower(): mine, OTHER.lower(): other}
+
+
 # --- findings and notifications ------------------------------------------------------------
 
 

@@ -107,9 +107,10 @@ def collect(calls: Calls, clients: AzureClients, by_id: Mapping[str, Resource],
     subscription's ARM write tokens, which every deployment in the subscription shares."""
     out: dict[str, KeyFingerprints] = {}
     wanted: list[tuple[Reason, str, KeyRecord | None]] = []
+    records = ledger.key_records() if ledger is not None and secrets else {}
     for rid, bound in secrets.items():
         resource = by_id[rid]
-        record = ledger.key_fingerprints(resource.id) if ledger is not None else None
+        record = records.get(rid)
         reason = why_list(resource, bound, record, now)
         if reason is None:
             if record is not None and bound and not resource.disable_local_auth:

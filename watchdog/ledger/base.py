@@ -168,6 +168,10 @@ class Ledger(Protocol):
     # --- key fingerprints ------------------------------------------------------------------
     def key_fingerprints(self, resource_id: str) -> KeyRecord | None: ...
 
+    def key_records(self) -> dict[str, KeyRecord]:
+        """Every key record by lower-case resource id, in one read (a sweep needs most of them)."""
+        ...
+
     def put_key_fingerprints(self, record: KeyRecord) -> None: ...
 
     # --- findings and notifications --------------------------------------------------------

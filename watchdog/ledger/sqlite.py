@@ -130,6 +130,11 @@ class SqliteLedger(Closing):
         rid, primary, secondary, seen_at = rows[0]
         return KeyRecord(resource_id=rid, primary_fp=primary, secondary_fp=secondary, seen_at=from_iso(seen_at))
 
+    def key_records(self) -> dict[str, KeyRecord]:
+        rows = self._run("SELECT resource_key, resource_id, primary_fp, secondary_fp, seen_at FROM keys", ())
+        return {key: KeyRecord(resource_id=rid, primary_fp=primary, secondary_fp=secondary, seen_at=from_iso(seen_at))
+                for key, rid, primary, secondary, seen_at in rows}
+
     def put_key_fingerprints(self, record: KeyRecord) -> None:
         self._run(
             "INSERT OR REPLACE INTO keys VALUES (?,?,?,?,?)",

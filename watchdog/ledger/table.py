@@ -141,6 +141,13 @@ class TableLedger(Closing):
         return KeyRecord(resource_id=entity["resource_id"], primary_fp=entity["primary_fp"],
                          secondary_fp=entity["secondary_fp"], seen_at=from_iso(entity["seen_at"]))
 
+    def key_records(self) -> dict[str, KeyRecord]:
+        # One paged query across the per-resource partitions instead of one GET per resource.
+        return {resource_key(e["resource_id"]): KeyRecord(
+                    resource_id=e["resource_id"], primary_fp=e["primary_fp"], secondary_fp=e["secondary_fp"],
+                    seen_at=from_iso(e["seen_at"]))
+                for e in self._table("keys").query_entities("RowKey eq @rk", parameters={"rk": "keys"})}
+
     def put_key_fingerprints(self, record: KeyRecord) -> None:
         self._put("keys", {
             "PartitionKey": _rk(record.resource_id), "RowKey": "keys", "resource_id": record.resource_id,
