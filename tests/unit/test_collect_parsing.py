@@ -128,10 +128,11 @@ def _resource(**kw) -> Resource:
     return Resource(**{**base, **kw})
 
 
-def _secret(fp: str | None, outcome: str = "accepted", updated: datetime | None = NOW) -> BoundSecret:
+def _secret(fp: str | None, outcome: str = "accepted", updated: datetime | None = NOW,
+            proved_at: datetime | None = None) -> BoundSecret:
     return BoundSecret(uri="u", vault_url="v", name="n", version="1", enabled=True, expires_on=None,
                        content_type=None, tags={}, key_fingerprint=fp, updated_on=updated,
-                       proof=DataPlaneProof(404 if outcome == "accepted" else 401, outcome))
+                       proof=DataPlaneProof(404 if outcome == "accepted" else 401, outcome), proved_at=proved_at)
 
 
 BEFORE = NOW - timedelta(hours=1)
@@ -147,6 +148,9 @@ BEFORE = NOW - timedelta(hours=1)
     (_resource(), [_secret("x", "rejected", BEFORE)], KeyRecord(RID, "p", "s", NOW), False),  # known stale
     (_resource(), [_secret("x", updated=None)], KeyRecord(RID, "p", "s", NOW), True),  # no date: list
     (_resource(), [_secret("p", "rejected")], KeyRecord(RID, "p", "s", BEFORE), True),  # regenerated since
+    (_resource(), [_secret("p", "rejected", proved_at=BEFORE)], KeyRecord(RID, "p", "s", BEFORE), True),
+    # a rejection older than the keys listed since: listing again learns nothing until it is re-proven
+    (_resource(), [_secret("p", "rejected", proved_at=BEFORE)], KeyRecord(RID, "p", "s", NOW), False),
     (_resource(), [_secret("x", "rejected", BEFORE), _secret("p", "rejected", BEFORE)],
      KeyRecord(RID, "p", "s", NOW), True),  # a secret that matched the record now fails
     (_resource(), [_secret("p")], KeyRecord(RID, "p", "s", NOW - keys.RECONCILE_AFTER), True),
