@@ -9,6 +9,11 @@ from typing import Any
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 README = Path(__file__).resolve().parent / "README.md"
 BEGIN, END = "<!-- results -->", "<!-- /results -->"
+MAIN_README = Path(__file__).resolve().parent.parent / "README.md"
+SUMMARY_BEGIN, SUMMARY_END = "<!-- bench-summary -->", "<!-- /bench-summary -->"
+SUMMARY_LABELS = {"watchdog_first": "watchdog, first (cold caches)", "watchdog_steady": "watchdog, steady state",
+                  "watchdog_one": "watchdog, one resource", "per_resource": "per-resource script",
+                  "c7n": "Cloud Custodian"}
 RUN_LABELS = {"watchdog_first": "watchdog, first sweep", "watchdog_steady": "watchdog, steady state",
               "watchdog_one": "watchdog, one resource (`--resource`)",
               "per_resource": "per-resource script", "c7n": "Cloud Custodian"}
@@ -153,9 +158,33 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def update_readme(*runs: dict[str, Any], readme: Path = README) -> None:
-    """Replace the tables between the results markers of bench/README.md with these runs'."""
-    text = readme.read_text()
-    block = BEGIN + "\n" + "\n\n".join(markdown(r) for r in runs) + "\n" + END
-    text = re.sub(re.escape(BEGIN) + r".*?" + re.escape(END), lambda _m: block, text, flags=re.S)
-    readme.write_text(text)
+def summary(result: dict[str, Any]) -> str:
+    """The short table of the project README: per size, each tool's wall time and the calls that matter."""
+    code, st = result.get("code", {}), result.get("settings", {})
+    lines = [f"Run of {result['date'][:10]} (commit {code.get('commit', '?')}; {result['machine']['nproc']} cores, "
+             f"Python {result['machine']['python']}; the emulator shares the machine"
+             + (f"; load average {st['load_at_start'][0]:.1f} → {st['load_at_end'][0]:.1f}" if st.get("load_at_end") else "")
+             + (f"; 1 bound secret in {round(1 / st['stale_ratio'])} stale" if st.get("stale_ratio") else "") + "):", "",
+             "| resources | run | wall | ARM reads / writes | batch metrics | Key Vault / data plane | handler probes "
+             "| 429 unhandled | peak memory |", "|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for entry in result["sizes"]:
+        for label, r in entry["runs"].items():
+            c = r["calls"]
+            lines.append(f"| {entry['size']:,} | {SUMMARY_LABELS[label]}{'' if r['ok'] else ' (FAILED)'} "
+                         f"| {r['wall_s']:.1f} s | {c['arm_reads']:,} / {c['arm_writes']:,} | {c['batch_metrics']:,} "
+                         f"| {c['keyvault']:,} / {c['dataplane']:,} | {c['handler_probes']:,} "
+                         f"| {r.get('unhandled_429', '')} | {r['peak_rss_mb']:.0f} MB |")
+    return "\n".join(lines)
+
+
+def _replace(text: str, begin: str, end: str, body: str) -> str:
+    return re.sub(re.escape(begin) + r".*?" + re.escape(end), lambda _m: begin + "\n" + body + "\n" + end, text,
+                  flags=re.S)
+
+
+def update_readme(*runs: dict[str, Any], readme: Path = README, main_readme: Path | None = MAIN_README) -> None:
+    """Replace the tables between the results markers of bench/README.md with these runs', and the
+    summary table between the bench-summary markers of the project README with the first run's."""
+    readme.write_text(_replace(readme.read_text(), BEGIN, END, "\n\n".join(markdown(r) for r in runs)))
+    if main_readme is not None and runs and SUMMARY_BEGIN in (text := main_readme.read_text()):
+        main_readme.write_text(_replace(text, SUMMARY_BEGIN, SUMMARY_END, summary(runs[0])))

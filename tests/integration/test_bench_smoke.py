@@ -57,7 +57,10 @@ def test_results_file_and_table(run: dict, tmp_path: Path, monkeypatch: pytest.M
     assert len(data["targets"]) == 12
     readme = tmp_path / "README.md"
     readme.write_text(f"before\n{results.BEGIN}\nPREVIOUS-TABLE\n{results.END}\nafter\n")
-    results.update_readme({**run, "total_s": 1.0}, readme=readme)
+    main = tmp_path / "MAIN.md"
+    main.write_text(f"intro\n{results.SUMMARY_BEGIN}\nOLD\n{results.SUMMARY_END}\nrest\n")
+    results.update_readme({**run, "total_s": 1.0}, readme=readme, main_readme=main)
+    assert "OLD" not in main.read_text() and "| 4 | watchdog, one resource |" in main.read_text()
     text = readme.read_text()
     assert text.startswith("before\n") and text.endswith("after\n") and "PREVIOUS-TABLE" not in text
     assert "| 4 | watchdog, steady state |" in text and "| target | measured | verdict |" in text
