@@ -89,8 +89,8 @@ def plan(store: Any, found: Mapping[str, Sequence[Pair]], settings_reread: set[s
     for rid, pairs in found.items():
         for h, t in pairs:
             record = records.get(key(rid, h))
-            if why_probe(record, rid in settings_reread, out.resolved.get(h.host.lower(), ()), now, interval) is None:
-                assert record is not None
+            why = why_probe(record, rid in settings_reread, out.resolved.get(h.host.lower(), ()), now, interval)
+            if why is None and record is not None:
                 out.reused.setdefault(rid, []).append(from_entry(h, record))
             else:
                 out.due.setdefault(rid, []).append((h, t))
