@@ -3,7 +3,14 @@ ledger's times (cache records, their activity-log marks, key records) 5 minutes 
 if the timer's interval had passed. What falls due with time (a probe's or a proof's slot,
 collect/spread.py) then falls due as it would between real timer sweeps; the calls, the ARM
 budget (refilled before each sweep, harness._fresh_budget) and the sweep itself are real.
-Secrets in the scenario are dated a day back, as in an estate nobody wrote to during the run."""
+Secrets in the scenario are dated a day back, as in an estate nobody wrote to during the run.
+
+Known flaw (found in the 2026-12-02 runs): moving the past back is not the same as moving the clock
+forward for what falls due at absolute slots (spread.py): a record just re-checked at its slot sees
+that slot again in the 5 minutes it was moved back, so slot-due probes and proofs are counted up to
+twice. With these very keys a forward clock gives 172-187 of 1,092 handlers per sweep (1/6); this
+model gave 430-550. The fix: records keep their next due time (moved back with them), or the child's
+clock runs ahead."""
 from __future__ import annotations
 
 import json
