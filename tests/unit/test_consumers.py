@@ -16,7 +16,7 @@ from watchdog.models import Action, Outcome
 from watchdog.remediate import consumer_refresh
 
 V1, V2 = "a" * 32, "b" * 32
-OPERATIONS = Path(__file__).resolve().parents[3] / "shared" / "azure-specs" / "operations" / "Microsoft.Web.txt"
+OPERATIONS = Path(__file__).resolve().parents[1] / "data" / "azure" / "operations" / "Microsoft.Web.txt"
 SITE_ID = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg-apps/providers/Microsoft.Web/sites/{}"
 
 
