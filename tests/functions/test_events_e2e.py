@@ -22,8 +22,9 @@ FAST = {"delay_seconds": 1.0, "jitter_seconds": 0.5, "retry_seconds": [0.2], "ma
 
 
 @pytest.fixture
-def app(emulator, tmp_path, monkeypatch):  # noqa: ANN001, ANN201
-    """The Function App's settings on the demo: secret sync on, Teams, a SQLite ledger."""
+def app(request, emulator, tmp_path, monkeypatch):  # noqa: ANN001, ANN201
+    """The Function App's settings on the demo: secret sync on, Teams, a SQLite ledger; Event Grid
+    delivering in the schema the test names (default: the Event Grid schema)."""
     monkeypatch.setenv("WATCHDOG_KEY_VAULTS", ",".join(emulator.vault_urls()))
     monkeypatch.setenv("WATCHDOG_SCHEDULE", "0 */5 * * * *")
     monkeypatch.setenv("WATCHDOG_LEDGER", "sqlite")
@@ -33,7 +34,8 @@ def app(emulator, tmp_path, monkeypatch):  # noqa: ANN001, ANN201
     monkeypatch.setenv("WATCHDOG_NOTIFY_TEAMS_KIND", "teams")
     monkeypatch.setenv("WATCHDOG_NOTIFY_TEAMS_URL", f"https://{TEAMS}/workflows/w/triggers/manual/paths/invoke?sig=s")
     errors: list[BaseException] = []
-    with EventGrid(emulator.world, function_endpoint(errors), **FAST) as grid:
+    schema = getattr(request, "param", "eventgrid")
+    with EventGrid(emulator.world, function_endpoint(errors), schema=schema, **FAST) as grid:
         yield emulator, grid, tmp_path / "ledger.sqlite3", errors
 
 
@@ -45,6 +47,7 @@ def secret_versions(emulator) -> list:  # noqa: ANN001
     return list(emulator.world.vaults[VAULT].secrets[SECRET])
 
 
+@pytest.mark.parametrize("app", ["eventgrid", "cloudevents"], indirect=True)
 def test_an_out_of_band_regenerate_reaches_teams_fixed_and_proven_within_60_seconds(app) -> None:
     emulator, grid, path, errors = app
     res = emulator.world.resource_by_name(RESOURCE)

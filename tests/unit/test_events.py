@@ -82,10 +82,13 @@ def test_both_schemas_give_the_same_change(cloud: bool) -> None:
     assert secret.version == "v2"
 
 
-def test_a_cloud_event_without_its_type_is_read_from_its_data() -> None:
+def test_a_cloud_event_without_its_type_and_time_is_read_from_its_data_as_of_its_arrival() -> None:
     """The Python worker's Event Grid converter keeps only the Event Grid schema's fields."""
-    doc = {**to_cloud_event(kv()), "type": None}
-    assert isinstance(parsing.parse(doc, (SUB,), VAULTS), Change)
+    for doc in (kv(), arm()):
+        stripped = {**to_cloud_event(doc), "type": None, "time": None}
+        change = parsing.parse(stripped, (SUB,), VAULTS, received=NOW + timedelta(seconds=9))
+        assert isinstance(change, Change) and change.at == NOW + timedelta(seconds=9)
+    assert isinstance(parsing.parse({**to_cloud_event(arm()), "time": None}, (SUB,), VAULTS), Ignored)
 
 
 @pytest.mark.parametrize("doc, reason", [
@@ -94,7 +97,7 @@ def test_a_cloud_event_without_its_type_is_read_from_its_data() -> None:
     (arm(rid=resource_id("wps-other", "00000000-0000-0000-0000-00000000ffff")), "subscription"),
     (arm(status="Failed"), "status"),
     (kv(vault="kv-other"), "vault"),
-    ({"id": "1", "eventType": "Microsoft.Storage.BlobCreated", "eventTime": "2026-03-01T12:00:00Z", "data": {}},
+    ({"id": "1", "eventType": "Microsoft.Storage.BlobCreated", "eventTime": "2026-03-01T12:00:00Z", "data": {"url": "x"}},
      "event type"),
     ({"eventType": types.RESOURCE_WRITE_SUCCESS}, "not an Event Grid event"),
 ])

@@ -48,7 +48,7 @@ def handle(doc: Mapping[str, Any], settings: Settings, ledger: Ledger, *, client
            ) -> Handled:
     """`now`: the clock (default UTC wall time); `sweep`: run_sweep (a parameter for unit tests)."""
     clock = now or (lambda: datetime.now(timezone.utc))
-    parsed = parse(doc, tuple(s.lower() for s in settings.subscriptions), vaults_of(settings))
+    parsed = parse(doc, tuple(s.lower() for s in settings.subscriptions), vaults_of(settings), clock())
     if isinstance(parsed, Ignored):
         return Handled(IGNORED, parsed.reason)
     change = parsed

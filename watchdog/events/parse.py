@@ -67,14 +67,19 @@ def envelope(doc: Mapping[str, Any]) -> tuple[str, str, datetime | None, Mapping
     return str(doc.get("id") or ""), str(doc.get("eventType") or ""), _time(doc.get("eventTime")), doc.get("data") or {}
 
 
-def parse(doc: Mapping[str, Any], subscriptions: tuple[str, ...], vaults: Mapping[str, str]) -> Change | Ignored:
+def parse(doc: Mapping[str, Any], subscriptions: tuple[str, ...], vaults: Mapping[str, str],
+          received: datetime | None = None) -> Change | Ignored:
     """`subscriptions`: the watched subscription ids (lower case); `vaults`: watched vault name
-    (lower case) -> vault URL. Anything else is acknowledged and ignored."""
+    (lower case) -> vault URL; `received`: when it arrived. Anything else is acknowledged and ignored."""
     event_id, event_type, at, data = envelope(doc)
-    if not event_id or at is None or not isinstance(data, Mapping):
-        return Ignored(event_id, "not an Event Grid event (no id, time or data)")
+    if not event_id or not isinstance(data, Mapping) or not data:
+        return Ignored(event_id, "not an Event Grid event (no id or data)")
     # The Functions Python worker's Event Grid converter reads the Event Grid schema only: a
-    # CloudEvent reaches the function without its type. The data says what it is about.
+    # CloudEvent reaches the function without its type and time. The data says what it is about,
+    # and it is judged as of its arrival (so no check that started earlier covers it).
+    at = at or received
+    if at is None:
+        return Ignored(event_id, "no event time")
     if not event_type:
         event_type = types.RESOURCE_WRITE_SUCCESS if "operationName" in data else (
             types.SECRET_NEW_VERSION_CREATED if _ci(data, "VaultName") else "")
