@@ -133,7 +133,7 @@ def run(doc: dict, ledger, clock: Clock, swept: list, settings: Settings | None 
     def sweep(settings, scope, mode, **kw):
         swept.append((scope.resources, kw["notify"]))
         clock.now += timedelta(seconds=3)
-        return Report(started_at=clock.now)
+        return Report(started_at=clock.now, subscriptions=(SUB,))
     return handling.handle(doc, settings, ledger, clients=object(), now=clock, sweep=sweep)
 
 
@@ -141,7 +141,7 @@ def test_one_change_one_check_and_a_replay_or_duplicate_does_nothing(ledger) -> 
     clock, swept = Clock(), []
     doc = arm()
     assert run(doc, ledger, clock, swept).decision == handling.CHECKED
-    assert swept == [((RID.lower(),), True)]
+    assert swept == [((RID.lower(),), False)], "notified after, on the swept resources only"
     assert run(dict(doc), ledger, clock, swept).decision == handling.DUPLICATE
     assert len(swept) == 1
 
@@ -192,3 +192,14 @@ def test_a_failed_sweep_leaves_the_event_unhandled_for_the_redelivery(ledger) ->
         handling.handle(doc, settings, ledger, clients=object(), now=clock, sweep=broken)
     assert gate.last_check(ledger, RID) is None and not gate.seen(ledger, doc["id"])
     assert run(doc, ledger, clock, []).decision == handling.CHECKED
+
+
+def test_an_event_sweep_never_resolves_subscription_wide_findings_it_did_not_judge(ledger) -> None:
+    from watchdog.ledger.base import FindingState
+    from watchdog.models import Severity
+
+    scope = f"/subscriptions/{SUB}"
+    ledger.put_finding_state(FindingState("fp-deferred", "blind-spots", "keys-deferred", Severity.WARNING, scope, scope,
+                                          "3 resource(s) deferred", "firing", NOW, NOW))
+    assert run(arm(), ledger, Clock(), []).decision == handling.CHECKED
+    assert ledger.finding_states()["fp-deferred"].status == "firing"

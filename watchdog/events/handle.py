@@ -1,5 +1,5 @@
 """One delivered event -> at most one scoped sweep, on the timer's rules, remediation modes,
-guards, ledger and notification lifecycle (`run_sweep(..., notify=True)`)."""
+guards, ledger and notification lifecycle (`run_sweep`, then `notify` on its resources)."""
 from __future__ import annotations
 
 import logging
@@ -86,13 +86,25 @@ def _check(change: Change, settings: Settings, ledger: Ledger, clients: AzureCli
         gate.mark_checked(ledger, targets, started)
         try:
             report = (sweep or run_sweep)(settings, Scope(resources=resources), settings.modes(), clients=azure,
-                                          ledger=ledger, notify=True, caches=caches)
+                                          ledger=ledger, notify=False, caches=caches)
+            _notify(report, ledger, settings)
         except BaseException:
             gate.unmark_checked(ledger, targets)  # not checked after all: a redelivery must check
             raise
     gate.mark_seen(ledger, change.event_id, change.target, CHECKED, clock())
     return Handled(CHECKED, f"{change.event_type} for {change.target}: swept {len(resources)} resource(s)", change,
                    report)
+
+
+def _notify(report: Report, ledger: Ledger, settings: Settings) -> None:
+    """The timer's notification lifecycle, on what this sweep looked at: its resources only. A
+    scoped report still names its subscription, which would resolve subscription-wide findings
+    it never judged (the timer's deferred totals) and make them flap."""
+    from watchdog.notify import notify
+
+    report.subscriptions = ()
+    report.notifications = list(notify(report, ledger, settings.notify, report.started_at,
+                                       status_url=settings.status_url))
 
 
 class _borrowed:
