@@ -2,7 +2,7 @@
 guards, ledger and notification lifecycle (`run_sweep`, then `notify` on its resources)."""
 from __future__ import annotations
 
-import logging
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable, Mapping
@@ -19,7 +19,6 @@ from watchdog.models import Report
 from watchdog.scope import Scope
 from watchdog.settings import Settings
 
-log = logging.getLogger("watchdog.events")
 LEASE_SECONDS = 300  # longer than a scoped sweep; a crashed holder frees it after this
 
 CHECKED, IGNORED, DUPLICATE, COVERED, OWN, UNBOUND = "checked", "ignored", "duplicate", "covered", "own", "unbound"
@@ -75,7 +74,7 @@ def _check(change: Change, settings: Settings, ledger: Ledger, clients: AzureCli
     from watchdog.sweep import run_sweep
 
     started = clock()
-    with AzureClients(settings) if clients is None else _borrowed(clients) as azure:
+    with AzureClients(settings) if clients is None else nullcontext(clients) as azure:  # a caller's: not closed
         resources = (change.target,) if change.kind != SECRET else bound_resources(azure, settings, change)
         if not resources:
             gate.mark_seen(ledger, change.event_id, change.target, UNBOUND, started)
@@ -105,19 +104,6 @@ def _notify(report: Report, ledger: Ledger, settings: Settings) -> None:
     report.subscriptions = ()
     report.notifications = list(notify(report, ledger, settings.notify, report.started_at,
                                        status_url=settings.status_url))
-
-
-class _borrowed:
-    """A caller's clients: used, not closed."""
-
-    def __init__(self, clients: AzureClients) -> None:
-        self.clients = clients
-
-    def __enter__(self) -> AzureClients:
-        return self.clients
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 def bound_resources(clients: AzureClients, settings: Settings, change: Change) -> tuple[str, ...]:
