@@ -122,3 +122,21 @@ def test_events_for_other_types_subscriptions_and_unwatched_vaults_are_acknowled
 
     assert [s.status for s in grid.sent] == [200, 200, 200], "acknowledged, so Event Grid does not retry"
     assert len(emulator.journal) == journal and not emulator.deliveries(TEAMS)
+
+
+def test_on_table_storage_as_deployed_a_regenerate_is_announced_once_however_often_delivered(
+        app, azurite_table, monkeypatch) -> None:  # noqa: ANN001
+    import uuid
+
+    emulator, grid, sqlite_path, errors = app
+    monkeypatch.setenv("WATCHDOG_LEDGER", "table")
+    monkeypatch.setenv("AzureWebJobsStorage", azurite_table)
+    monkeypatch.setenv("WATCHDOG_LEDGER_TABLE", f"t{uuid.uuid4().hex[:12]}")  # Azurite is shared by the session
+    emulator.regenerate_key(RESOURCE, "primary")
+    assert grid.drain(60) and not errors
+    versions = len(secret_versions(emulator))
+    for _ in range(2):
+        grid.publish(copy.deepcopy(grid.delivered()[0]))
+    assert grid.drain(60) and not errors
+    assert len(emulator.deliveries(TEAMS)) == 1 and len(secret_versions(emulator)) == versions
+    assert not sqlite_path.exists(), "the ledger was Table Storage"
