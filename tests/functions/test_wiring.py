@@ -33,8 +33,9 @@ def call_check(method: str = "GET", params: dict | None = None, body: bytes = b"
     return user_function(request)
 
 
-def test_the_host_indexes_exactly_the_timer_and_http_functions() -> None:
-    assert sorted(functions()) == ["check", "sweep"]
+def test_the_host_indexes_exactly_the_timer_http_and_event_functions() -> None:
+    assert sorted(functions()) == ["check", "events", "sweep"]
+    assert [b["type"] for b in bindings("events")] == ["eventGridTrigger"]
     timer = next(b for b in bindings("sweep") if b["type"] == "timerTrigger")
     assert timer["schedule"] == "%WATCHDOG_SCHEDULE%"
     http = next(b for b in bindings("check") if b["type"] == "httpTrigger")

@@ -232,7 +232,8 @@ def test_storage_roles_only_on_its_own_storage_account():
 
 
 def test_every_role_guid_in_infra_is_a_manifest_role():
-    known = {r.id for r in (*perms.STORAGE_ROLES, perms.MONITORING_METRICS_PUBLISHER, perms.KEY_VAULT_SECRETS_USER, perms.KEY_VAULT_SECRETS_OFFICER)}
+    known = {r.id for r in (*perms.STORAGE_ROLES, perms.MONITORING_METRICS_PUBLISHER, perms.KEY_VAULT_SECRETS_USER, perms.KEY_VAULT_SECRETS_OFFICER,
+                                perms.EVENT_DEAD_LETTER_ROLE)}
     for path in INFRA.rglob("*.bicep"):
         for guid in re.findall(r"'([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})'", path.read_text()):
             assert guid in known, f"{path.relative_to(ROOT)} uses role {guid}, which watchdog/permissions.py does not name"
