@@ -39,9 +39,8 @@ _COLLECTION = (
     Setting("WATCHDOG_PROBE_PER_HOST", "16", "Most probes in flight to one handler host at once (many resources often share one host)."),
     Setting("WATCHDOG_IDLE_TIMEOUTS", "60,90,100,120,230,240", "Comma-separated idle timeouts (seconds) of proxies, load balancers and gateways; closed connections whose lifetime clusters within 3 s of one raise connectivity/idle-timeout."),
 )
-# Apps that read bound secrets (watchdog/collect/consumers.py, remediate/consumer_refresh.py).
+# Apps that read bound secrets (watchdog/collect/consumers.py); the refresh's mode is declared on it.
 _CONSUMERS = (
-    Setting("WATCHDOG_CONSUMER_REFRESH", "", "After secret sync writes a secret, refresh the Key Vault references of the apps reading it and verify they resolve the new version: off, plan or on. Empty: the mode of WATCHDOG_SECRET_SYNC."),
     Setting("WATCHDOG_CONSUMER_RESTART", "off", "on: restart an app whose references still show the old version after the refresh. off: never restart an app."),
     Setting("WATCHDOG_CONSUMER_GRACE_MINUTES", "60", "An app still resolving an older version of a bound secret than its current one, written longer ago than this, raises consumers/stale."),
 )
