@@ -18,7 +18,7 @@ from watchdog.config import markdown_table as _markdown_table
 from watchdog.notify import targets as notify_targets
 from watchdog.notify.targets import NotifyConfig, load_notify_config
 from watchdog.remediate import registry as remediations
-from watchdog.remediate import scale
+from watchdog.remediate import rotate, scale
 
 __all__ = ["MODES", "PLACEHOLDER", "SETTINGS", "ConfigError", "Setting", "Settings", "int_setting", "load"]
 
@@ -60,6 +60,7 @@ SETTINGS: tuple[Setting, ...] = (
     *_COLLECTION,
     *(r.setting for r in remediations.remediations()),
     *_CONSUMERS,
+    *rotate.SETTINGS,
     *scale.SETTINGS,
     *_LEDGER,
     *notify_targets.SETTINGS,
@@ -120,6 +121,9 @@ class Settings:
     consumer_refresh: str = "plan"  # off, plan, on; from_env derives it from secret_sync when unset
     consumer_restart: bool = False
     consumer_grace_minutes: int = 60
+    rotate: str = "off"
+    rotate_days: int = 90
+    rotate_grace_minutes: int = 60
     scale: str = "plan"
     scale_in: str = "off"
     scale_threshold_pct: int = 85
@@ -205,6 +209,9 @@ class Settings:
             else _mode(env, "WATCHDOG_SECRET_SYNC"),
             consumer_restart=_on_off(env, "WATCHDOG_CONSUMER_RESTART"),
             consumer_grace_minutes=int_setting(env, "WATCHDOG_CONSUMER_GRACE_MINUTES", 0, 10080),
+            rotate=_mode(env, "WATCHDOG_ROTATE"),
+            rotate_days=int_setting(env, "WATCHDOG_ROTATE_DAYS", 0, 3650),
+            rotate_grace_minutes=int_setting(env, "WATCHDOG_ROTATE_GRACE_MINUTES", 0, 10080),
             scale=_mode(env, "WATCHDOG_SCALE"),
             scale_in=_mode(env, "WATCHDOG_SCALE_IN"),
             scale_threshold_pct=threshold,
