@@ -60,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     rotate.add_argument("--plan", action="store_true", help="print the whole schedule with dates; change nothing")
     rotate.add_argument("--ledger", choices=("sqlite", "table"), default=None)
     rotate.add_argument("--format", choices=report_mod.FORMATS, default="text")
+    rotate.add_argument("--verbose", "-v", action="store_true", help="log each stage to stderr")
     return parser
 
 

@@ -167,3 +167,29 @@ def test_a_rest_401_during_the_grace_pauses_it_before_any_regeneration(env):
     (step,) = [o for o in paused.outcomes if o.action.kind == "rotate"]
     assert step.status == "skipped" and step.guard == "rest-401" and "1 REST call(s) rejected" in step.reason
     assert regenerations(emulator) == []
+
+
+def test_the_cli_plans_the_schedule_then_starts_one_step(emulator, monkeypatch, tmp_path, capsys):  # noqa: ANN001
+    """`python -m watchdog rotate RESOURCE --plan` prints every step with its date and writes
+    nothing; without --plan it starts the rotation and takes exactly its first step (the keys'
+    age is unknown here: on demand does not need it)."""
+    from watchdog import cli
+
+    settings_for(emulator, monkeypatch, WATCHDOG_SQLITE_PATH=str(tmp_path / "l.sqlite3"),
+                 WATCHDOG_ROTATE_GRACE_MINUTES="30", WATCHDOG_SCHEDULE="0 */5 * * * *")
+    assert cli.main(["rotate", "notify-prod", "--plan"]) == 0
+    out = capsys.readouterr().out
+    lines = [line for line in out.splitlines() if " UTC  " in line]
+    assert [line.rsplit(" ", 1)[-1] for line in lines] == ["write-secondary", "regenerate-primary", "write-primary",
+                                                           "regenerate-secondary"]
+    assert "not started (plan)" in out and f"{VAULT}/secrets/{SECRET}".lower() in out.lower()
+    assert not emulator.journal.where(op="keyvault.setSecret") and not emulator.journal.where(op="arm.regenerateKey")
+
+    code = cli.main(["rotate", "notify-prod"])
+    out = capsys.readouterr().out
+    assert code in (0, 1, 2) and "write-secondary" in out
+    assert len(emulator.journal.where(op="keyvault.setSecret")) == 1 and not emulator.journal.where(op="arm.regenerateKey")
+    with SqliteLedger(tmp_path / "l.sqlite3") as ledger:
+        res = emulator.world.resource_by_name("notify-prod")
+        assert ledger.cached("rotate", res.id.lower()).payload["stage"] == "grace-after-secondary"
+    assert cli.main(["rotate", "no-such-resource", "--plan"]) == 3
