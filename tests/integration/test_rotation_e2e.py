@@ -193,3 +193,20 @@ def test_the_cli_plans_the_schedule_then_starts_one_step(emulator, monkeypatch, 
         res = emulator.world.resource_by_name("notify-prod")
         assert ledger.cached("rotate", res.id.lower()).payload["stage"] == "grace-after-secondary"
     assert cli.main(["rotate", "no-such-resource", "--plan"]) == 3
+
+
+def test_a_key_regenerated_by_someone_else_pauses_it_for_an_operator(env):
+    emulator, settings, clients, ledger = env
+    sweep(env)
+    emulator.regenerate_key("notify-prod", "primary")  # out of band, mid-rotation
+    emulator.advance_clock(timedelta(minutes=GRACE + 1))
+    report = sweep(env)
+    (step,) = [o for o in report.outcomes if o.action.kind == "rotate"]
+    assert step.status == "skipped" and step.guard == "key-changed" and "primary key changed" in step.reason
+    assert regenerations(emulator) == []
+    emulator.advance_clock(timedelta(minutes=5))
+    after = sweep(env)
+    (f,) = [f for f in after.findings if f.rule == "rotation"]
+    assert f.check == "paused" and f.evidence["paused"] == "key-changed" and "rotate RESOURCE" in f.summary
+    assert [o for o in after.outcomes if o.action.kind == "rotate"] == [], "not re-tried until an operator restarts it"
+    consumers_all_accepted(emulator)  # the apps were on the secondary: the out-of-band change broke no one

@@ -79,6 +79,8 @@ def plan(obs: Observation, findings: list[Finding], ctx: PlanContext, out: Plan)
     if running and record and stage in machine.GRACES and ctx.now < record.stage_since + grace \
             and f.check != rules.PAUSED.id:
         return  # waiting out the grace: the in-progress finding says until when
+    if running and record and record.paused == Pause.KEY_CHANGED:
+        return  # an operator must look (the paused finding says so); re-checking each sweep would change nothing
     step, which = machine.step_of(stage) or (Step.WRITE_SECONDARY, "secondary")
     when = machine.schedule(record if running and record else machine.start(res.id, ctx.now), grace,
                             sweep_every(ctx.settings.schedule), ctx.now)
@@ -169,8 +171,11 @@ def _write(obs: Observation, ctx: ActContext, state: _State, which: str) -> tupl
     del keys
     parsed = connstr.parse(value.reveal())
     written: dict[str, str] = {}
+    current = {s.uri.lower(): s.version for s in obs.secrets}
+    if record.paused == Pause.HOLDOUT and record.written and all(current.get(u) == v for u, v in record.written.items()):
+        written = dict(record.written)  # written and proven last sweep, untouched since: only the apps are re-checked
     for secret in obs.secrets:
-        if not secret.enabled:
+        if not secret.enabled or secret.uri.lower() in written:
             continue
         client = ctx.clients.secrets(secret.vault_url)
         latest = client.get_secret(secret.name).properties
