@@ -154,3 +154,70 @@ def test_the_schedule_lists_every_remaining_step_with_dates() -> None:
     assert steps[2][1] == T0 + GRACE + every and steps[3][1] == T0 + 2 * GRACE + every
     later = m.schedule(rec(Stage.GRACE_PRIMARY, since=T0), GRACE, every, T0 + timedelta(minutes=5))
     assert later == [(Step.REGENERATE_SECONDARY, T0 + GRACE)]
+
+
+# --- the rotation rule and the plan (pure) ----------------------------------------------------
+
+def _rule_obs(observed, tags=None, consumers=()):  # noqa: ANN001
+    from tests.factories import observation, resource, secret
+
+    res = resource(tags=tags or {})
+    return observation(res, secrets=(secret(),), rotation=observed, consumers=consumers)
+
+
+def _findings(obs, now=T0):  # noqa: ANN001
+    from tests.factories import SETTINGS
+    from watchdog.checks import rotation as rule
+
+    return rule.check(obs, replace(SETTINGS, rotate="on", rotate_days=30), now)
+
+
+@pytest.mark.parametrize("observed, tags, check", [
+    (None, None, None),  # rotation off or the read failed: silent (a failed read is a blind spot)
+    (m.Observed(T0 - timedelta(days=31)), None, "due"),
+    (m.Observed(T0 - timedelta(days=29)), None, None),
+    (m.Observed(T0 - timedelta(days=29)), {"watchdog-rotate-days": "7"}, "due"),
+    (m.Observed(T0 - timedelta(days=400)), {"watchdog-rotate-days": "0"}, None),
+    (m.Observed(None), None, "age-unknown"),
+    (m.Observed(T0 - timedelta(days=31)), {"watchdog-rotate-days": "soon"}, "bad-tag"),
+    (m.Observed(None, replace(rec(Stage.DONE), finished_at=T0 - timedelta(days=1))), None, None),
+    (m.Observed(None, rec(Stage.GRACE_SECONDARY)), None, "in-progress"),
+    (m.Observed(None, replace(rec(Stage.TO_PRIMARY), paused=Pause.PROOF_FAILED, waiting="w")), None, "paused"),
+])
+def test_the_rule(observed, tags, check) -> None:  # noqa: ANN001
+    found = _findings(_rule_obs(observed, tags))
+    assert [f.check for f in found] == ([check] if check else [])
+
+
+def test_the_rule_says_why_a_rotation_will_not_regenerate_in_the_same_sweep() -> None:
+    from tests.factories import resource_id
+
+    site = "/subscriptions/s/resourceGroups/g/providers/Microsoft.Web/sites/legacy"
+    pinned = Consumer(site, "legacy", "app", "Conn", URI, "Resolved", V1, V1)
+    record = replace(rec(Stage.GRACE_SECONDARY), resource_id=resource_id())
+    (f,) = _findings(_rule_obs(m.Observed(None, record), consumers=(pinned,)), EARLY)
+    assert f.check == "paused" and f.evidence["paused"] == Pause.HOLDOUT
+    assert "grace-after-secondary" in f.summary and "legacy (Conn) pins version" in f.summary
+
+
+def test_the_plan_waits_out_the_grace_and_starts_at_write_secondary() -> None:
+    from tests.factories import SETTINGS
+    from watchdog.remediate import rotate
+    from watchdog.remediate.plan import Plan, ScaleFacts
+    from watchdog.remediate.registry import PlanContext
+
+    settings = replace(SETTINGS, rotate="on", rotate_days=30)
+
+    def planned(observed, now):  # noqa: ANN001, ANN202
+        obs = _rule_obs(observed)
+        out = Plan()
+        rotate.plan(obs, _findings(obs, now), PlanContext(settings, ScaleFacts(), now), out)
+        return [(a.action if hasattr(a, "action") else a).params.get("step") for a in (*out.actions, *out.skipped)]
+
+    assert planned(m.Observed(T0 - timedelta(days=31)), T0) == ["write-secondary"]
+    assert planned(m.Observed(None, rec(Stage.GRACE_SECONDARY)), EARLY) == [], "within the grace: nothing planned"
+    assert planned(m.Observed(None, rec(Stage.GRACE_SECONDARY)), LATER) == ["regenerate-primary"]
+    changed = replace(rec(Stage.GRACE_SECONDARY), paused=Pause.KEY_CHANGED, waiting="an operator")
+    assert planned(m.Observed(None, changed), LATER) == [], "an operator restarts it"
+    assert rotate.sweep_every("0 */5 * * * *") == timedelta(minutes=5)
+    assert rotate.sweep_every("0 0 * * * *") == timedelta(hours=1)
