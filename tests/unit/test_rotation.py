@@ -221,3 +221,14 @@ def test_the_plan_waits_out_the_grace_and_starts_at_write_secondary() -> None:
     assert planned(m.Observed(None, changed), LATER) == [], "an operator restarts it"
     assert rotate.sweep_every("0 */5 * * * *") == timedelta(minutes=5)
     assert rotate.sweep_every("0 0 * * * *") == timedelta(hours=1)
+
+
+def test_a_failed_key_age_read_is_a_blind_spot_naming_the_right() -> None:
+    from watchdog.checks.blind_spots import check_errors
+    from watchdog.collect import key_age
+    from watchdog.models import ObservationError
+
+    (f,) = check_errors([ObservationError(key_age.SOURCE, "forbidden", "denied", resource_id=RID, status=403,
+                                          permission=key_age.ACTION)], T0)
+    assert f.check == "key-age-forbidden" and "Microsoft.Insights/eventtypes/values/read" in f.guidance
+    assert "last regenerated" in f.summary
