@@ -1,4 +1,5 @@
 """python -m watchdog check: the same sweep as the timer, on demand, with exit codes to gate on.
+python -m watchdog rotate RESOURCE [--plan]: start a staged key rotation (or take its next step).
 
 Exit codes: 0 healthy (info only), 1 warnings, 2 critical, 3 bad usage, 4 configuration error.
 """
@@ -51,6 +52,15 @@ def build_parser() -> argparse.ArgumentParser:
                        help="state backend (default sqlite, at WATCHDOG_SQLITE_PATH)")
     check.add_argument("--color", action="store_true", help="colour the text report")
     check.add_argument("--verbose", "-v", action="store_true", help="log each stage to stderr")
+    rotate = sub.add_parser("rotate", help="start a staged key rotation now, or take its next step",
+                            description="Start a staged rotation of RESOURCE's keys (or resume one) and take at most "
+                                        "one step; the timer takes the next ones when WATCHDOG_ROTATE=on, or run this "
+                                        "again. --plan prints the schedule and changes nothing.")
+    rotate.add_argument("resource", type=_arg(parse_resource), help="the resource, by ARM id or name")
+    rotate.add_argument("--plan", action="store_true", help="print the whole schedule with dates; change nothing")
+    rotate.add_argument("--ledger", choices=("sqlite", "table"), default=None)
+    rotate.add_argument("--format", choices=report_mod.FORMATS, default="text")
+    rotate.add_argument("--verbose", "-v", action="store_true", help="log each stage to stderr")
     return parser
 
 
@@ -68,6 +78,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"watchdog: configuration error: {exc}", file=sys.stderr)
         return report_mod.EXIT_CONFIG
     with ledger:
+        if args.command == "rotate":
+            from .rotate_cli import rotate
+            return rotate(settings, ledger, args.resource, args.plan, args.format)
         report = run_sweep(settings, Scope(tuple(args.subscription), tuple(args.resource)),
                            settings.modes("on" if args.remediate else "plan" if args.plan else "off"),
                            ledger=ledger, notify=args.notify)

@@ -146,24 +146,6 @@ _READS: tuple[Feature, ...] = (
             "Microsoft.KeyVault/vaults/secrets/readMetadata/action",
         ),
     ),
-    Feature(
-        "consumer-refresh",
-        SUBSCRIPTION,
-        "After secret sync, force the apps reading the secret to resolve their Key Vault references again "
-        "(POST {site}/config/configreferences/appsettings/refresh).",
-        # UNCONFIRMED: Microsoft's operations list has no action of its own for the refresh; the
-        # config write right is the one its path falls under. It would also let the watchdog change
-        # app settings, which it never does (no PUT/PATCH of config anywhere in watchdog/).
-        actions=("Microsoft.Web/sites/config/Write",),
-        writes=True,
-    ),
-    Feature(
-        "consumer-restart",
-        SUBSCRIPTION,
-        "Restart an app that still shows the old version after the refresh, only with WATCHDOG_CONSUMER_RESTART=on.",
-        actions=("Microsoft.Web/sites/restart/Action",),
-        writes=True,
-    ),
 )
 _EVENTS = Feature(
     "events-dead-letter",

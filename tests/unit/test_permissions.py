@@ -181,13 +181,16 @@ def test_no_wildcards_and_report_only_cannot_write():
     assert not [a for a in report if a.lower().startswith("microsoft.web/") and not a.lower().endswith("/read")]
     assert not [a for a in perms.vault_data_actions(report_only=True) if "set" in a.lower()]
     assert {f.name for f in perms.FEATURES} - {f.name for f in perms.features(report_only=True)} == set(perms.WRITE_FEATURES)
-    assert not [a for a in perms.role_actions() if "regeneratekey" in a.lower() or a.lower().endswith("/delete")]
+    assert not [a for a in perms.role_actions() if a.lower().endswith("/delete")]
+    # Only the staged rotation regenerates keys, and only with the full role.
+    regenerating = {f.name for f in perms.FEATURES if any("regeneratekey" in a.lower() for a in f.actions)}
+    assert regenerating == {"rotate"}
 
 
 def test_manifest_names_every_feature_the_issue_asks_for():
     names = {f.name for f in perms.FEATURES}
     assert {"discovery", "keys", "metrics", "logs", "diagnostics", "autoscale", "secrets-read", "secret-sync", "scaling",
-            "consumers", "consumer-refresh", "consumer-restart"} <= names
+            "consumers", "consumer-refresh", "consumer-restart", "rotate"} <= names
     for f in perms.FEATURES:
         assert f.scope in (perms.SUBSCRIPTION, perms.KEY_VAULT, perms.OWN_STORAGE)
         assert f.why.strip(), f"{f.name}: say why"

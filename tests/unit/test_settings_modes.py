@@ -10,11 +10,12 @@ CONFIGURED = {"WATCHDOG_SECRET_SYNC": "on", "WATCHDOG_SCALE": "plan", "WATCHDOG_
 
 
 @pytest.mark.parametrize("requested, expected", [
-    (None, {"secret-sync": "on", "scale": "plan", "scale-in": "off"}),  # the timer: as configured
-    ("off", {"secret-sync": "off", "scale": "off", "scale-in": "off"}),
+    # the timer: as configured (consumer refresh follows secret sync unless set)
+    (None, {"secret-sync": "on", "consumer-refresh": "on", "rotate": "off", "scale": "plan", "scale-in": "off"}),
+    ("off", {"secret-sync": "off", "consumer-refresh": "off", "rotate": "off", "scale": "off", "scale-in": "off"}),
     # A dry run shows what acting would do: a kind switched off is neither planned nor done.
-    ("plan", {"secret-sync": "plan", "scale": "plan", "scale-in": "off"}),
-    ("on", {"secret-sync": "on", "scale": "on", "scale-in": "off"}),
+    ("plan", {"secret-sync": "plan", "consumer-refresh": "plan", "rotate": "off", "scale": "plan", "scale-in": "off"}),
+    ("on", {"secret-sync": "on", "consumer-refresh": "on", "rotate": "off", "scale": "on", "scale-in": "off"}),
 ])
 def test_a_request_applies_to_every_kind_not_switched_off(requested, expected) -> None:
     settings = Settings.from_env({"AZURE_SUBSCRIPTION_ID": SUB, **CONFIGURED})

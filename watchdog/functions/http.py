@@ -75,6 +75,7 @@ def check(req: func.HttpRequest) -> func.HttpResponse:
     from ..ledger import open_ledger
     from . import CACHES
     from ..settings import ConfigError, load
+    from ..rotation import KIND as ROTATE
     from ..sweep import run_sweep
 
     try:
@@ -83,8 +84,11 @@ def check(req: func.HttpRequest) -> func.HttpResponse:
     except ConfigError as exc:
         log.error("configuration error: %s", exc)
         return _error(500, None, f"the Function App is misconfigured: {exc}")
+    modes = settings.modes(mode)
+    if req.method.upper() == "GET" and modes.get(ROTATE) == "on":
+        modes[ROTATE] = "plan"  # a GET never regenerates a key: rotations run from the timer and the CLI
     with ledger:
-        report = run_sweep(settings, Scope(resources=resources), settings.modes(mode), ledger=ledger, caches=CACHES)
+        report = run_sweep(settings, Scope(resources=resources), modes, ledger=ledger, caches=CACHES)
     if fmt == "html":
         return _status_page(report, severity, settings.status_url)
     return func.HttpResponse(render(report, fmt), status_code=200, mimetype=_MIMETYPES[fmt],
