@@ -85,8 +85,13 @@ class OpenTelemetry(Telemetry):
 
     @contextmanager
     def sweep(self) -> Iterator[None]:
+        """The sweep's span; inside one already open (the timer opens it before loading settings,
+        so a configuration error is a failed sweep too), the same span."""
         from opentelemetry.trace import SpanKind
 
+        if _ACTIVE.get() is self:
+            yield
+            return
         with self.tracer.start_as_current_span(SWEEP_SPAN, kind=SpanKind.CONSUMER):
             token = _ACTIVE.set(self)
             try:
