@@ -18,10 +18,12 @@ from azure.monitor.query import LogsQueryClient, LogsQueryStatus
 from tests.integration.sweep_helpers import settings_for
 from tests.otel_capture import capture
 from tests.telemetry_rows import rows, shifted
+from watchdog.ledger.sqlite import SqliteLedger
 from watchdog.sweep import run_sweep
 
 pytestmark = pytest.mark.integration
-MONITOR = Path(__file__).resolve().parents[2] / "infra" / "core" / "monitor"
+ROOT = Path(__file__).resolve().parents[2]
+MONITOR = ROOT / "infra" / "core" / "monitor"
 PERIOD = timedelta(minutes=5)  # main.bicep's sweepPeriodMinutes default, the schedule's period
 
 
@@ -62,11 +64,16 @@ def plant(emulator, tables: dict[str, list[dict[str, Any]]]) -> None:  # noqa: A
 
 
 @pytest.fixture
-def sweeps(emulator, monkeypatch):  # noqa: ANN001, ANN201
+def sweeps(emulator, monkeypatch, tmp_path):  # noqa: ANN001, ANN201
     """(telemetry rows of one demo sweep, of one failed sweep, the demo sweep's report), at now."""
     settings = settings_for(emulator, monkeypatch)
     ok, failed = capture(), capture()
-    report = run_sweep(settings, telemetry=ok.telemetry)
+    ledger = SqliteLedger(str(tmp_path / "ledger.sqlite3"))
+    try:  # as the timer sweeps: finding states kept, so their changes are events too
+        report = run_sweep(settings, mode={"secret-sync": "plan", "scale": "plan", "scale-in": "off"}, ledger=ledger,
+                           notify=True, telemetry=ok.telemetry)
+    finally:
+        ledger.close()
     with pytest.raises(ValueError):
         run_sweep(settings, notify=True, telemetry=failed.telemetry)  # notifications without a ledger
     now = emulator.now()
@@ -129,3 +136,25 @@ def test_the_workbook_queries_show_the_reports_numbers(emulator, sweeps):
     calls = {(r["Service"], r["Measure"]): r["Count"] for r in found["api-calls.kql"] if r["TimeGenerated"] == latest}
     assert calls == {**{(s, "calls"): 3 * n for s, n in report.api_calls.items()},
                      **{(s, "throttled"): 3 * n for s, n in report.throttled.items()}}
+
+
+def readme_queries() -> list[str]:
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("<!-- section: telemetry -->", 1)[1].split("<!-- /section -->", 1)[0]
+    return re.findall(r"```kusto\n(.*?)```", section, re.S)
+
+
+def test_the_readmes_telemetry_queries_find_what_a_sweep_exported(emulator, sweeps):
+    ok, _, report = sweeps
+    plant(emulator, history(ok, timedelta(minutes=1), 2))
+    queries = readme_queries()
+    assert len(queries) == 5  # sweeps, stages, finding changes, actions, metrics
+    for text in queries:
+        found = query(emulator, text, timedelta(hours=1))
+        assert found, text
+        # Every property the query reads is one the telemetry fills (a misspelt one reads empty).
+        for column in {"Resources", "Findings", "Status", "Previous", "Rule", "Check", "Severity", "Resource",
+                       "Fingerprint", "Kind", "Service"} & set(found[0]):
+            assert any(r[column] not in ("", None) for r in found), (column, text)
+    changes = query(emulator, queries[2], timedelta(hours=1))
+    assert {r["Fingerprint"] for r in changes} == {f.fingerprint for f in report.findings}

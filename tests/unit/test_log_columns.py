@@ -5,6 +5,7 @@ own telemetry, apprequests, appdependencies, appevents, appmetrics), and so are 
 alert and workbook queries (infra/core/monitor/queries/) read."""
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -43,6 +44,8 @@ DOCUMENTED.update({
     "AppEvents": {**_APP, "Measurements": "dynamic"},
     "AppMetrics": {**_APP, "Max": "real", "Min": "real", "Sum": "real"},
 })
+README_TELEMETRY = (Path(__file__).resolve().parents[2] / "README.md").read_text().split(
+    "<!-- section: telemetry -->", 1)[1].split("<!-- /section -->", 1)[0]
 MONITOR_QUERIES = sorted((Path(__file__).resolve().parents[2] / "infra" / "core" / "monitor" / "queries").glob("*.kql"))
 
 
@@ -52,7 +55,8 @@ def test_the_emulators_columns_are_documented_with_their_types(table):
 
 
 @pytest.mark.parametrize("query", [logs.QUERY, log_signals.build_query(30, (60, 90, 100, 120, 230, 240)),
-                                   *(p.read_text() for p in MONITOR_QUERIES)])
+                                   *(p.read_text() for p in MONITOR_QUERIES),
+                                   *re.findall(r"```kusto\n(.*?)```", README_TELEMETRY, re.S)])
 def test_the_queries_read_only_documented_columns(query):
     # Tables holding exactly the documented columns: an undocumented one is a SemanticError.
     documented = {t: Table(list(cols.items()), []) for t, cols in DOCUMENTED.items()}
