@@ -90,8 +90,7 @@ param maxUnits int = 10
 @description('WATCHDOG_SCHEDULE: NCRONTAB schedule of the timer sweep.')
 param schedule string = '0 */5 * * * *'
 
-@minValue(1)
-@maxValue(960)
+@allowed([5, 10, 15])
 @description('Minutes between timer sweeps (the period of schedule): the dead man\'s switch alert fires after 3 periods without a successful sweep. azd: SWEEP_PERIOD_MINUTES.')
 param sweepPeriodMinutes int = 5
 

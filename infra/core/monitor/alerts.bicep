@@ -6,9 +6,8 @@ param tags object = {}
 param nameSuffix string
 param workspaceId string
 
-@description('Minutes between timer sweeps (the period of WATCHDOG_SCHEDULE): no successful sweep for 3 periods fires.')
-@minValue(1)
-@maxValue(960)
+@description('Minutes between timer sweeps (the period of WATCHDOG_SCHEDULE): no successful sweep for 3 periods fires. The windows this gives (15, 30, 45 minutes) are ones log alerts offer.')
+@allowed([5, 10, 15])
 param sweepPeriodMinutes int
 
 @description('Email addresses the alerts go to.')
@@ -53,7 +52,7 @@ resource sweepsMissing 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
     severity: 1
     enabled: true
     scopes: [ workspaceId ]
-    evaluationFrequency: sweepPeriodMinutes < 5 ? 'PT1M' : 'PT5M'
+    evaluationFrequency: 'PT5M'
     windowSize: 'PT${3 * sweepPeriodMinutes}M'
     criteria: {
       allOf: [
