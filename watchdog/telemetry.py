@@ -5,7 +5,7 @@ Azure Monitor OpenTelemetry distro exports, authenticated with the app's identit
 the connection string's key is never what lets telemetry in. Per sweep:
 
 - a span `watchdog.sweep` (kind consumer: an `AppRequests` row, Success false if the sweep
-  raised) with one child span per stage (`watchdog.stage.<name>`: `AppDependencies`, type InProc);
+  raised; `watchdog.trigger` timer or on-demand) with one child span per stage (`watchdog.stage.<name>`: `AppDependencies`, type InProc);
 - a custom event (`AppEvents`) per finding state change (`WatchdogFindingChanged`) and per action
   outcome (`WatchdogAction`): ids, rule, check, severity, resource id, status; never evidence,
   summaries or parameters, where text from the estate could carry a secret;
@@ -54,7 +54,7 @@ class Telemetry:
     enabled = False
 
     @contextmanager
-    def sweep(self) -> Iterator[None]:
+    def sweep(self, trigger: str = "on-demand") -> Iterator[None]:
         yield
 
     @contextmanager
@@ -84,15 +84,17 @@ class OpenTelemetry(Telemetry):
                             for name, (unit, text) in METRICS.items()}
 
     @contextmanager
-    def sweep(self) -> Iterator[None]:
+    def sweep(self, trigger: str = "on-demand") -> Iterator[None]:
         """The sweep's span; inside one already open (the timer opens it before loading settings,
-        so a configuration error is a failed sweep too), the same span."""
+        so a configuration error is a failed sweep too), the same span. `trigger`: "timer" for the
+        scheduled sweeps the dead man's switch counts; the HTTP check and the CLI are on demand."""
         from opentelemetry.trace import SpanKind
 
         if _ACTIVE.get() is self:
             yield
             return
-        with self.tracer.start_as_current_span(SWEEP_SPAN, kind=SpanKind.CONSUMER):
+        with self.tracer.start_as_current_span(SWEEP_SPAN, kind=SpanKind.CONSUMER,
+                                               attributes={"watchdog.trigger": trigger}):
             token = _ACTIVE.set(self)
             try:
                 yield

@@ -70,11 +70,12 @@ def sweeps(emulator, monkeypatch, tmp_path):  # noqa: ANN001, ANN201
     ok, failed = capture(), capture()
     ledger = SqliteLedger(str(tmp_path / "ledger.sqlite3"))
     try:  # as the timer sweeps: finding states kept, so their changes are events too
-        report = run_sweep(settings, mode={"secret-sync": "plan", "scale": "plan", "scale-in": "off"}, ledger=ledger,
-                           notify=True, telemetry=ok.telemetry)
+        with ok.telemetry.sweep(trigger="timer"):  # as watchdog/functions/timers.py opens it
+            report = run_sweep(settings, mode={"secret-sync": "plan", "scale": "plan", "scale-in": "off"},
+                               ledger=ledger, notify=True, telemetry=ok.telemetry)
     finally:
         ledger.close()
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError), failed.telemetry.sweep(trigger="timer"):
         run_sweep(settings, notify=True, telemetry=failed.telemetry)  # notifications without a ledger
     now = emulator.now()
     return rows(ok, now), rows(failed, now), report
@@ -105,6 +106,14 @@ def test_two_missed_periods_do_not_fire_three_do(emulator, sweeps):
 
 
 def test_nothing_at_all_fires_the_dead_mans_switch(emulator):
+    assert fires(emulator, "sweepsMissing")
+
+
+def test_on_demand_sweeps_do_not_keep_the_dead_mans_switch_quiet(emulator, sweeps):
+    ok, _, _ = sweeps
+    on_demand = {t: [{**r, "Properties": {**r["Properties"], "watchdog.trigger": "on-demand"}} if t == "AppRequests"
+                     else r for r in rs] for t, rs in ok.items()}
+    plant(emulator, history(on_demand, timedelta(minutes=1), 24))
     assert fires(emulator, "sweepsMissing")
 
 
@@ -153,7 +162,7 @@ def test_the_readmes_telemetry_queries_find_what_a_sweep_exported(emulator, swee
         found = query(emulator, text, timedelta(hours=1))
         assert found, text
         # Every property the query reads is one the telemetry fills (a misspelt one reads empty).
-        for column in {"Resources", "Findings", "Status", "Previous", "Rule", "Check", "Severity", "Resource",
+        for column in {"Trigger", "Resources", "Findings", "Status", "Previous", "Rule", "Check", "Severity", "Resource",
                        "Fingerprint", "Kind", "Service"} & set(found[0]):
             assert any(r[column] not in ("", None) for r in found), (column, text)
     changes = query(emulator, queries[2], timedelta(hours=1))
