@@ -67,6 +67,9 @@ class Telemetry:
     def record(self, report: Report) -> None:
         pass
 
+    def flush(self) -> None:
+        pass
+
 
 class OpenTelemetry(Telemetry):
     """Spans, events and metrics through OpenTelemetry providers: the global ones the distro set
@@ -77,9 +80,11 @@ class OpenTelemetry(Telemetry):
     def __init__(self, tracer_provider: Any = None, meter_provider: Any = None, logger_provider: Any = None) -> None:
         from opentelemetry import _logs, metrics, trace
 
-        self.tracer = trace.get_tracer("watchdog", tracer_provider=tracer_provider)
-        self.logger = (logger_provider or _logs.get_logger_provider()).get_logger(EVENT_LOGGER)
-        meter = metrics.get_meter("watchdog", meter_provider=meter_provider)
+        self.providers = (tracer_provider or trace.get_tracer_provider(), meter_provider or metrics.get_meter_provider(),
+                          logger_provider or _logs.get_logger_provider())
+        self.tracer = trace.get_tracer("watchdog", tracer_provider=self.providers[0])
+        self.logger = self.providers[2].get_logger(EVENT_LOGGER)
+        meter = metrics.get_meter("watchdog", meter_provider=self.providers[1])
         self.instruments = {name: meter.create_histogram(name, unit=unit, description=text)
                             for name, (unit, text) in METRICS.items()}
 
@@ -126,6 +131,15 @@ class OpenTelemetry(Telemetry):
         for name, values in sweep_metrics(report).items():
             for attributes, value in values:
                 self.instruments[name].record(value, attributes=dict(attributes))
+
+
+    def flush(self) -> None:
+        """Export what is batched now: a Functions instance can be frozen or recycled between
+        timer runs, before the exporters' own intervals (a minute for metrics) come round."""
+        for provider in self.providers:
+            force_flush = getattr(provider, "force_flush", None)
+            if force_flush is not None:
+                force_flush(10_000)
 
 
 def sweep_metrics(report: Report) -> dict[str, list[tuple[tuple[tuple[str, str], ...], float]]]:

@@ -23,3 +23,29 @@ def test_configured_with_entra_and_no_http_instrumentation(monkeypatch):
 def test_off_without_a_connection_string(monkeypatch):
     monkeypatch.setattr(distro, "configure_azure_monitor", lambda **kw: (_ for _ in ()).throw(AssertionError(kw)))
     assert telemetry.configure({}).enabled is False
+
+
+def test_flush_exports_what_is_batched():
+    """The timer flushes after each sweep: batched spans, events and metrics leave before the
+    instance may be frozen."""
+    from opentelemetry.sdk._logs import LoggerProvider
+    from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, InMemoryLogRecordExporter
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+
+    spans, logs = InMemorySpanExporter(), InMemoryLogRecordExporter()
+    tracer_provider, logger_provider = TracerProvider(), LoggerProvider()
+    tracer_provider.add_span_processor(BatchSpanProcessor(spans, schedule_delay_millis=3_600_000))
+    logger_provider.add_log_record_processor(BatchLogRecordProcessor(logs, schedule_delay_millis=3_600_000))
+    tel = telemetry.OpenTelemetry(tracer_provider, MeterProvider(metric_readers=[InMemoryMetricReader()]),
+                                  logger_provider)
+    with tel.sweep(trigger="timer"):
+        tel.finding_changed({"fingerprint": "f", "status": "firing"})
+    assert spans.get_finished_spans() == () and logs.get_finished_logs() == ()
+    tel.flush()
+    assert [s.name for s in spans.get_finished_spans()] == [telemetry.SWEEP_SPAN]
+    assert len(logs.get_finished_logs()) == 1

@@ -25,11 +25,14 @@ def sweep(timer: func.TimerRequest) -> None:
         log.warning("sweep is running late (the previous one overran or the app was cold)")
     telemetry = current()
     # One sweep span from here: a setting or ledger that fails is a failed sweep to the alerts.
-    with telemetry.sweep(trigger="timer"):
-        settings, _ = load()  # a ConfigError fails the run loudly, naming the setting
-        with open_ledger(settings) as ledger:
-            report = run_sweep(settings, mode=settings.modes(), ledger=ledger, notify=True, caches=CACHES,
-                               telemetry=telemetry)
+    try:
+        with telemetry.sweep(trigger="timer"):
+            settings, _ = load()  # a ConfigError fails the run loudly, naming the setting
+            with open_ledger(settings) as ledger:
+                report = run_sweep(settings, mode=settings.modes(), ledger=ledger, notify=True, caches=CACHES,
+                                   telemetry=telemetry)
+    finally:
+        telemetry.flush()
     log.info("%s", summary_line(report))
 
 
