@@ -119,10 +119,11 @@ def run_sweep(
     now = now or datetime.now(timezone.utc)
     mode = dict(mode) if mode is not None else {kind: "off" for kind in settings.modes()}
     telemetry = telemetry if telemetry is not None else current()
-    with telemetry.sweep(), ExitStack() as stack:
-        if clients is None:
-            clients = stack.enter_context(AzureClients(settings))
-        report = _sweep(settings, scope, mode, clients, ledger, notify, now, caches)
+    with telemetry.sweep():
+        with ExitStack() as stack:
+            if clients is None:
+                clients = stack.enter_context(AzureClients(settings))
+            report = _sweep(settings, scope, mode, clients, ledger, notify, now, caches)
         report.finished_at = datetime.now(timezone.utc)
         telemetry.record(report)
     return report
