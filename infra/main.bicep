@@ -92,6 +92,16 @@ param schedule string = '0 */5 * * * *'
 
 @description('Event-driven checks (README "Events"): Event Grid system topics on the subscription and on each vault of keyVaultResourceIds, subscribed to the events function. The function must exist first: set it (azd: ENABLE_EVENTS=true) and provision again after the first deploy.')
 param enableEvents bool = false
+@allowed([5, 10, 15])
+@description('Minutes between timer sweeps (the period of schedule): the dead man\'s switch alert fires after 3 periods without a successful sweep. azd: SWEEP_PERIOD_MINUTES.')
+param sweepPeriodMinutes int = 5
+
+@description('Email addresses the watchdog\'s own alerts (no successful sweep; a sweep failed) go to. azd: ALERT_EMAILS (JSON array).')
+param alertEmails array = []
+
+@secure()
+@description('Teams workflow or webhook URL the watchdog\'s own alerts are posted to (common alert schema); empty for none. azd: ALERT_WEBHOOK_URL. Never an output.')
+param alertWebhookUrl string = ''
 
 @description('Any other app setting (name -> value), e.g. {"WATCHDOG_CAPACITY_WARN_PCT": "75"}. Every setting has a safe default; see the README\'s configuration reference. azd: EXTRA_APP_SETTINGS (JSON); null means none.')
 param extraAppSettings object?
@@ -149,6 +159,32 @@ module monitoring 'core/monitor/monitoring.bicep' = {
     tags: tags
     logAnalyticsName: '${abbrs.logAnalytics}${resourceToken}'
     applicationInsightsName: '${abbrs.appInsights}${resourceToken}'
+  }
+}
+
+// The watchdog's watchdog (alerts on its own telemetry) and a workbook over it.
+module alerts 'core/monitor/alerts.bicep' = {
+  name: 'alerts'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    nameSuffix: resourceToken
+    workspaceId: monitoring.outputs.logAnalyticsWorkspaceId
+    sweepPeriodMinutes: sweepPeriodMinutes
+    alertEmails: alertEmails
+    alertWebhookUrl: alertWebhookUrl
+  }
+}
+
+module workbook 'core/monitor/workbook.bicep' = {
+  name: 'workbook'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    workspaceId: monitoring.outputs.logAnalyticsWorkspaceId
+    environmentName: environmentName
   }
 }
 

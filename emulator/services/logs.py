@@ -44,6 +44,20 @@ COLUMNS: dict[str, list[tuple[str, str]]] = {
                              ("DurationMs", "string"), ("Headers", "string"), ("_ResourceId", "string"),
                              ("Type", "string")],
 }
+# Workspace-based Application Insights tables (learn.microsoft.com/azure/azure-monitor/reference/
+# tables/apprequests, appdependencies, appevents, appmetrics): the columns the watchdog's telemetry
+# fills and its alerts and workbook read (tests/unit/test_log_columns.py checks them).
+_APP = [("TimeGenerated", "datetime"), ("Name", "string"), ("OperationId", "string"), ("ParentId", "string"),
+        ("AppRoleName", "string"), ("AppRoleInstance", "string"), ("ItemCount", "int"), ("Properties", "dynamic"),
+        ("_ResourceId", "string"), ("Type", "string")]
+_CALL = [("Id", "string"), ("Success", "bool"), ("ResultCode", "string"), ("DurationMs", "real"),
+         ("Measurements", "dynamic")]
+COLUMNS.update({
+    "AppRequests": _APP + _CALL,
+    "AppDependencies": _APP + _CALL + [("DependencyType", "string"), ("Target", "string"), ("Data", "string")],
+    "AppEvents": _APP + [("Measurements", "dynamic")],
+    "AppMetrics": _APP + [("Sum", "real"), ("Min", "real"), ("Max", "real")],
+})
 _DURATION = re.compile(r"^P(?:(?P<d>\d+(?:\.\d+)?)D)?(?:T(?:(?P<h>\d+(?:\.\d+)?)H)?(?:(?P<m>\d+(?:\.\d+)?)M)?"
                        r"(?:(?P<s>\d+(?:\.\d+)?)S)?)?$", re.IGNORECASE)
 

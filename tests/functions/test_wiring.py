@@ -78,3 +78,24 @@ def test_importing_function_app_loads_no_azure_sdk() -> None:
             "'azure.messaging', 'azure.core.pipeline.transport', 'requests'))); print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_timer_sweep_that_cannot_load_its_settings_is_a_failed_sweep_span(monkeypatch) -> None:
+    """The dead man's switch's companion alert counts failed sweep spans: a configuration error
+    raised before the sweep starts must be one."""
+    from tests.otel_capture import capture
+    from watchdog import telemetry
+    from watchdog.config import ConfigError
+
+    captured = capture()
+    monkeypatch.setattr(telemetry, "_PROCESS", captured.telemetry)
+    monkeypatch.delenv("AZURE_SUBSCRIPTION_ID", raising=False)
+    monkeypatch.delenv("WATCHDOG_SUBSCRIPTIONS", raising=False)
+    class OnTime(func.TimerRequest):
+        past_due = False
+
+    with pytest.raises(ConfigError, match="AZURE_SUBSCRIPTION_ID"):
+        functions()["sweep"].get_user_function()(OnTime())
+    (span,) = captured.spans()
+    assert span.name == telemetry.SWEEP_SPAN and span.status.status_code.name == "ERROR"
+    assert span.events[0].attributes["exception.type"].endswith("ConfigError")

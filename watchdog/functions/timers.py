@@ -19,12 +19,20 @@ def sweep(timer: func.TimerRequest) -> None:
     from . import CACHES
     from ..settings import load
     from ..sweep import run_sweep
+    from ..telemetry import current
 
     if timer.past_due:
         log.warning("sweep is running late (the previous one overran or the app was cold)")
-    settings, _ = load()  # a ConfigError fails the run loudly, naming the setting
-    with open_ledger(settings) as ledger:
-        report = run_sweep(settings, mode=settings.modes(), ledger=ledger, notify=True, caches=CACHES)
+    telemetry = current()
+    # One sweep span from here: a setting or ledger that fails is a failed sweep to the alerts.
+    try:
+        with telemetry.sweep(trigger="timer"):
+            settings, _ = load()  # a ConfigError fails the run loudly, naming the setting
+            with open_ledger(settings) as ledger:
+                report = run_sweep(settings, mode=settings.modes(), ledger=ledger, notify=True, caches=CACHES,
+                                   telemetry=telemetry)
+    finally:
+        telemetry.flush()
     log.info("%s", summary_line(report))
 
 

@@ -23,6 +23,7 @@ from watchdog.scope import Scope
 from watchdog.settings import Settings
 from watchdog.sweep.schedule import collect
 from watchdog.sweep.runner import Errors, delta, pools, stage
+from watchdog.telemetry import Telemetry, active, current, finding_changes
 
 # -- the hook for what follows diagnosis -------------------------------------------------------
 
@@ -56,7 +57,13 @@ def notification_stage(ctx: SweepContext) -> list[Mapping[str, Any]]:
         raise ValueError("notifications need a ledger to remember what was sent; pass ledger=")
     from watchdog.notify import notify
 
-    return notify(ctx.report, ctx.ledger, ctx.settings.notify, ctx.now, status_url=ctx.settings.status_url)
+    telemetry = active()
+    before = ctx.ledger.finding_states() if telemetry.enabled else {}
+    sent = notify(ctx.report, ctx.ledger, ctx.settings.notify, ctx.now, status_url=ctx.settings.status_url)
+    if telemetry.enabled:  # what the ledger now records differently: an event each
+        for change in finding_changes(before, ctx.ledger.finding_states()):
+            telemetry.finding_changed(change)
+    return sent
 
 
 # -- the sweep ---------------------------------------------------------------------------------
@@ -100,20 +107,25 @@ def run_sweep(
     notify: bool = False,
     now: datetime | None = None,
     caches: Caches | None = None,
+    telemetry: Telemetry | None = None,
 ) -> Report:
     """One sweep. `scope` narrows subscriptions and resources (ids or names); `mode` maps action
     kind to off/plan/on (default: all off); `clients` lets a caller reuse clients (and their
     call counter) across sweeps; `ledger` holds key records, cooldowns and notification state;
     `notify` lets the notification stage send (the timer and `check --notify` do); `caches` is
-    what the process keeps between sweeps (a long-lived process passes the same one each time)."""
+    what the process keeps between sweeps (a long-lived process passes the same one each time);
+    `telemetry`: where spans, events and metrics go (default: the process's, watchdog/telemetry.py)."""
     scope = scope or Scope()
     now = now or datetime.now(timezone.utc)
     mode = dict(mode) if mode is not None else {kind: "off" for kind in settings.modes()}
-    with ExitStack() as stack:
-        if clients is None:
-            clients = stack.enter_context(AzureClients(settings))
-        report = _sweep(settings, scope, mode, clients, ledger, notify, now, caches)
-    report.finished_at = datetime.now(timezone.utc)
+    telemetry = telemetry if telemetry is not None else current()
+    with telemetry.sweep():
+        with ExitStack() as stack:
+            if clients is None:
+                clients = stack.enter_context(AzureClients(settings))
+            report = _sweep(settings, scope, mode, clients, ledger, notify, now, caches)
+        report.finished_at = datetime.now(timezone.utc)
+        telemetry.record(report)
     return report
 
 
