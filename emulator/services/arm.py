@@ -132,9 +132,10 @@ class Arm(Service):
             raise BadRequest(f"Invalid keyType '{key_type}'. Allowed values: Primary, Secondary, Salt.",
                              "InvalidRequestContent")
         # The new key exists at once (the 202 carries it); the operation only propagates it.
-        if key_type.lower() == "salt":
+        # An operation a fault fails changes nothing (UNCONFIRMED: whether Azure keeps a new key then).
+        if call.plan.lro is None and key_type.lower() == "salt":
             self.world.record_activity(res.id, f"{RESOURCE_TYPE}/regenerateKey/action", _oid(call))
-        else:
+        elif call.plan.lro is None:
             self.world.regenerate_key(res.id, key_type, caller=_oid(call))
         return self._accepted(call, res, "regenerateKey", _keys_body(res))
 
@@ -143,7 +144,7 @@ class Arm(Service):
         body = call.json()
         if not isinstance(body, dict):
             raise BadRequest("The request content was invalid and could not be deserialized.", "InvalidRequestContent")
-        if res.provisioning_state != "Succeeded":
+        if res.provisioning_state not in ("Succeeded", "Failed", "Canceled"):
             raise BadRequest(f"The resource '{res.name}' is in provisioning state '{res.provisioning_state}'; "
                              "retry once the current operation has completed.", "Conflict", 409)
         sku = body.get("sku") or {}
@@ -190,14 +191,18 @@ class Arm(Service):
             raise BadRequest(f"The operation '{call.group('op')}' could not be found.", "NotFound", 404)
         if call.group("kind").lower() == "statuses":
             status = {"id": op["status_url"].split("?")[0].removeprefix(ARM), "name": op["id"],
-                      "status": "Succeeded" if op["done"] else "InProgress", "startTime": iso(op["started"])}
+                      "status": op["outcome"] if op["done"] else "InProgress", "startTime": iso(op["started"])}
             if op["done"]:
                 status["endTime"] = iso(op["ends"])
+                if op["error"]:
+                    status["error"] = op["error"]
                 return json_response(status)
             # Without Retry-After the SDK falls back to polling every 30 s.
             return json_response(status, headers={"Retry-After": self._lro_headers(op)["Retry-After"]})
         if not op["done"]:
             return web.Response(status=202, headers=self._lro_headers(op))
+        if op["error"]:  # UNCONFIRMED: the status of a failed operation's result; pollers stop at its status
+            raise BadRequest(op["error"]["message"], op["error"]["code"], 500)
         res = self.world.resource(op["resource"])
         if res is None:
             raise BadRequest(f"The operation '{op['id']}' could not be found.", "NotFound", 404)
@@ -430,11 +435,16 @@ class Arm(Service):
     def _accepted(self, call: Call, res: WebPubSub, kind: str, body: dict[str, Any] | None,
                   **change: Any) -> web.Response:
         op_id = str(uuid.uuid4())
+        failed = call.plan.lro
+        error = None if failed is None else {
+            "code": failed.code or "InternalServerError",
+            "message": failed.message or f"The {kind} operation on '{res.name}' failed. (emulated fault {failed.id})"}
         base = f"{ARM}/subscriptions/{res.subscription_id}/providers/Microsoft.SignalRService/locations/{res.location}"
         now = utcnow()
         op = {"id": op_id, "kind": kind, "resource": res.id, "subscription": res.subscription_id.lower(),
               "started": now, "ends": now + timedelta(seconds=self.world.operation_seconds), "done": False,
               "caller": _oid(call), "change": change,
+              "outcome": failed.lro if failed else "Succeeded", "error": error,
               "status_url": f"{base}/operationStatuses/{op_id}?api-version={SIGNALR_VERSION}",
               "result_url": f"{base}/operationResults/{op_id}?api-version={SIGNALR_VERSION}"}
         with self.world.lock:
@@ -459,6 +469,9 @@ class Arm(Service):
                 op["done"] = True
                 res = self.world.resource(op["resource"])
                 if res is None or op["kind"] != "update":
+                    continue
+                if op["error"]:
+                    res.provisioning_state = op["outcome"]
                     continue
                 change = op["change"]
                 res.sku = change["sku"]
