@@ -73,13 +73,14 @@ class Emulator:
         async def _stop() -> None:
             for server in self._servers:
                 server.close()
-            for runner in self._runners:
-                await runner.cleanup()
-            # Tunnels still open (a client holding a keep-alive connection) end with the loop.
+            # Open tunnels (keep-alive clients) and calls a fault holds (hangs, trickles) end first:
+            # the runners' cleanup would otherwise wait for them.
             tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            for runner in self._runners:
+                await runner.cleanup()
 
         asyncio.run_coroutine_threadsafe(_stop(), self._loop).result(30)
         self._loop.call_soon_threadsafe(self._loop.stop)

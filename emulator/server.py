@@ -222,7 +222,7 @@ async def apply_before(plan: Plan, request: web.Request,
     return error(fault) if fault.status else None
 
 
-RESET = 499  # what the journal records for a call answered with a TCP reset (no status went out)
+RESET = 0  # what the journal records for a call answered with a TCP reset (no status went out)
 
 
 def _reset(transport: asyncio.BaseTransport | None) -> None:
