@@ -2,8 +2,11 @@
 scenario syntax and the admin API. (What the SDKs see is tests/emulator/test_faults.py.)"""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import requests
+import yaml
 
 from emulator.faults import OPERATIONS, FaultError
 from emulator.scenario import ScenarioError, load
@@ -124,3 +127,10 @@ def test_the_admin_api_adds_lists_and_clears_faults(emulator_factory) -> None:
     assert requests.delete(f"{admin}/faults/f1", timeout=5).json() == {"ok": True}
     assert requests.delete(f"{admin}/faults/f1", timeout=5).status_code == 404
     assert requests.get(f"{admin}/faults", timeout=5).json() == []
+
+
+def test_the_readme_scenario_example_loads_with_its_faults() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    block = readme.split("### Writing a scenario", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    world = load(yaml.safe_load(block))
+    assert [(f.service, f.status, f.delete) for f in world.faults] == [("metrics", 529, None), ("arm", None, "chat")]
