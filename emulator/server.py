@@ -276,6 +276,10 @@ class Proxy:
                                "the emulator proxy only tunnels HTTPS (CONNECT host:443)")
             return
         host = parts[1].rsplit(":", 1)[0].strip("[]").lower()
+        if host in self.world.gone_hosts and not self.world.knows_host(host):
+            self._log(host, 502)  # a deleted resource's name no longer resolves
+            await self._refuse(writer, "502 Failed to resolve host", f"{host}: failed to resolve host (deleted)")
+            return
         if not self.world.knows_host(host):
             self._log(host, 403)
             await self._refuse(writer, "403 Host Not In Scenario",

@@ -331,6 +331,7 @@ class World:
     hosts: dict[str, CustomerHost] = field(default_factory=dict)
     faults: FaultSet = field(init=False, repr=False)  # fault rules (faults.py)
     denials: list[Denial] = field(default_factory=list)
+    gone_hosts: set[str] = field(default_factory=set)  # data-plane hosts of deleted resources: no DNS
     arm_throttling: bool = False
     arm_reads_burst: int = 250
     arm_reads_per_second: float = 25
@@ -418,6 +419,7 @@ class World:
             if res is None:
                 raise KeyError(resource_id)
             self.autoscale = [a for a in self.autoscale if a.target_resource_id.lower() != res.id.lower()]
+            self.gone_hosts.add(res.host)
             self.record_activity(res.id, f"{RESOURCE_TYPE}/delete", caller)
 
     def record_activity(self, resource_id: str, operation: str, caller: str) -> None:

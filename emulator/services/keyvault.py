@@ -12,12 +12,14 @@ secret's value "should not be retrieved", but the service answers 200 with the v
 """
 from __future__ import annotations
 
+import json
 import re
 from datetime import datetime, timezone
 from typing import Any
 
 from aiohttp import web
 
+from ..faults import Fault
 from ..world import SecretVersion, Vault, utcnow
 from .base import BadRequest, Call, Handler, Service, json_response
 
@@ -77,6 +79,14 @@ class KeyVault(Service):
                 ("PUT", rf"/secrets/{name}", "setSecret", self.set_secret),
                 ("PATCH", rf"/secrets/{name}(?:/{version})?", "updateSecret", self.update_secret)):
             self.route(method, pattern, f"keyvault.{op}")(_answering_refusals(handler))
+
+    def fault_response(self, request: web.Request, body: bytes, fault: Fault) -> web.StreamResponse:
+        response = super().fault_response(request, body, fault)
+        if fault.status == 403 and not fault.code:  # Key Vault says why in an innererror
+            data = json.loads(response.body)  # type: ignore[arg-type]
+            data["error"]["innererror"] = {"code": "ForbiddenByRbac"}
+            response.body = json.dumps(data).encode()
+        return response
 
     def matches(self, host: str) -> bool:
         return host.endswith(".vault.azure.net") and self.world.vault_by_host(host) is not None

@@ -25,6 +25,7 @@ from azure.monitor.query import LogsQueryClient, LogsQueryPartialResult, LogsQue
 from azure.monitor.querymetrics import MetricsClient
 
 from emulator.runtime import Emulator
+from tests.specs import validate_response
 
 pytestmark = pytest.mark.integration
 
@@ -77,6 +78,25 @@ CALLS: dict[str, Callable[..., Any]] = {
 }
 
 
+_WPS = "webpubsub/resource-manager/Microsoft.SignalRService/stable/2024-03-01/webpubsub.json"
+_RG = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.SignalRService/webPubSub"
+_KV = "keyvault/data-plane/Microsoft.KeyVault/stable/7.5/secrets.json"
+# Where Microsoft's spec defines each operation's error body: (spec file, path template, method).
+SPECS: dict[str, tuple[str, str, str]] = {
+    "arm.get": (_WPS, _RG + "/{resourceName}", "GET"),
+    "arm.listBySubscription": (_WPS, "/subscriptions/{subscriptionId}/providers/Microsoft.SignalRService/webPubSub",
+                               "GET"),
+    "arm.listKeys": (_WPS, _RG + "/{resourceName}/listKeys", "POST"),
+    "metrics.getBatch": ("monitor/data-plane/Microsoft.Insights/stable/2024-02-01/metricBatch.json",
+                         "/subscriptions/{subscriptionId}/metrics:getBatch", "POST"),
+    "logs.query": ("operationalinsights/data-plane/Microsoft.OperationalInsights/stable/2022-10-27/"
+                   "OperationalInsights.json", "/workspaces/{workspaceId}/query", "POST"),
+    "keyvault.getSecret": (_KV, "/secrets/{secret-name}/{secret-version}", "GET"),
+    "keyvault.setSecret": (_KV, "/secrets/{secret-name}", "PUT"),
+    "keyvault.listSecrets": (_KV, "/secrets", "GET"),
+}
+
+
 def calls_of(emu: Emulator, op: str) -> list:  # noqa: ANN201 - JournalEntry
     return emu.journal.where(op=op)
 
@@ -115,6 +135,10 @@ def test_a_status_fault_reaches_the_sdk_as_azure_sends_it(emulator: Emulator, op
     assert caught.value.status_code == status
     if code is not None:
         assert caught.value.response.json()["error"]["code"] == code
+    if op in SPECS:
+        validate_response(*SPECS[op], status, caught.value.response.json())
+    if op.startswith("keyvault") and status == 403:
+        assert caught.value.response.json()["error"]["innererror"] == {"code": "ForbiddenByRbac"}
     assert ("Retry-After" in caught.value.response.headers) == throttling
     if throttling:
         assert caught.value.response.headers["Retry-After"] == "2"
@@ -244,6 +268,8 @@ DELETIONS: dict[str, Callable[[Emulator], list[str]]] = {
 
 @pytest.mark.parametrize("how", list(DELETIONS))
 def test_a_deleted_resource_answers_404_resource_not_found(emulator: Emulator, how: str) -> None:
+    plane = WebPubSubServiceClient.from_connection_string(
+        emulator.world.resource_by_name("chat-prod").connection_string("primary"), "chat")
     discovered = DELETIONS[how](emulator)
     if how == "fault after discovery":
         assert "chat-prod" in discovered  # the list still had it: it went right after
@@ -254,6 +280,8 @@ def test_a_deleted_resource_answers_404_resource_not_found(emulator: Emulator, h
     with pytest.raises(ResourceNotFoundError):
         CALLS["arm.listKeys"](emulator)
     assert emulator.world.activity[-1].operation == f"{NS}/delete"
+    with pytest.raises(ServiceRequestError, match="Failed to resolve host"):  # its data-plane name is gone
+        plane.connection_exists("c-1", retry_total=0)
 
 
 # -- customer hosts and the managed identity --------------------------------------------------------
