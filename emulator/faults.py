@@ -22,7 +22,7 @@ import math
 import random
 import re
 import threading
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Iterator
 
 import jsonschema
@@ -130,7 +130,7 @@ class Fault:
     id: str = ""
     calls: int = 0  # calls it matched
     fired: int = 0  # calls it acted on
-    _needles: tuple[str, ...] = field(default=(), repr=False)
+    _needles: tuple[re.Pattern[str], ...] = field(default=(), repr=False)
     _rng: random.Random = field(default_factory=random.Random, repr=False)
 
     def matches(self, service: str, op: str, method: str, text: str) -> bool:
@@ -138,7 +138,7 @@ class Fault:
             return False
         if self.operation and not any(_op_matches(o, op, method, text) for o in self.operation):
             return False
-        return not self._needles or any(n in text for n in self._needles)
+        return not self._needles or any(n.search(text) for n in self._needles)
 
     def due(self) -> bool:
         """Counts a matching call; True if the rule acts on it."""
@@ -177,7 +177,9 @@ class Fault:
         return {} if self.retry_after is None else {"Retry-After": str(self.retry_after)}
 
     def to_json(self) -> dict[str, Any]:
-        data = {k: v for k, v in asdict(self).items() if not k.startswith("_") and v not in (None, (), "", 0, False)}
+        """The rule as a scenario would write it (set fields only), with its id and counters."""
+        data = {f.name: getattr(self, f.name) for f in fields(self) if not f.name.startswith("_")}
+        data = {k: v for k, v in data.items() if v not in (None, (), "", 0, False)}
         data.update(id=self.id, calls=self.calls, fired=self.fired, service=self.service)
         if self.operation:
             data["operation"] = list(self.operation)
@@ -308,15 +310,19 @@ class FaultSet:
                 raise FaultError(f"fault delete: {exc.args[0]}") from None
         fault._needles = self._needles(fault.resource) if fault.resource else ()
 
-    def _needles(self, resource: str) -> tuple[str, ...]:
-        """A resource as requests show it: its id (paths, batch bodies) and host (data plane)."""
+    def _needles(self, resource: str) -> tuple[re.Pattern[str], ...]:
+        """A resource as requests show it: its id (paths, batch bodies) and host (data plane), whole."""
         if resource.startswith("/"):
-            return (resource.lower(),)
-        try:
-            res = self._world.resource_by_name(resource)
-            return res.id.lower(), res.host
-        except KeyError:
-            return (resource.lower(),)  # a vault, workspace or customer host: its name is in the host
+            texts = [resource.rstrip("/")]
+        else:
+            try:
+                res = self._world.resource_by_name(resource)
+                texts = [res.id, res.host]
+            except KeyError:
+                texts = [resource]  # a vault, workspace or customer host: its name is in the host
+        # Whole names only: chat must not match chat-prod (nor a.contoso.com b.a.contoso.com).
+        return tuple(re.compile(("" if t.startswith("/") else r"(?<![\w.-])") + re.escape(t.lower()) + r"(?![\w-])")
+                     for t in texts)
 
 
 def shorthand(spec: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:

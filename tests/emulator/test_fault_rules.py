@@ -60,6 +60,10 @@ def test_rules_match_by_service_operation_and_resource() -> None:
     assert fired(world, 1, "metrics", "metrics.getBatch", "/subscriptions/s/metrics:getBatch", batch)
     assert not fired(world, 1, "metrics", "metrics.getBatch", "/subscriptions/s/metrics:getBatch", b"{}")
     assert not fired(world, 1, "arm", "arm.get", one)  # another service
+    world.faults.add(service="arm", resource="chat-one", status=500)
+    assert fired(world, 1, "arm", "arm.get", one) and fired(world, 1, "arm", "arm.listKeys", one + "/listKeys")
+    assert not fired(world, 1, "arm", "arm.get", one + "x")  # chat-onex is another resource
+    world.faults.clear("arm")
     world.faults.add(service="arm", operation="GET /providers/Microsoft.Insights/diagnosticSettings$", status=404)
     assert fired(world, 1, "arm", "arm.diagnosticSettings", f"{one}/providers/Microsoft.Insights/diagnosticSettings")
     assert not fired(world, 1, "arm", "arm.get", one)
