@@ -10,6 +10,7 @@ and then does one or more things:
   what the service says for it); 429, 503 and 529 carry Retry-After (`retry_after`, default 1 s);
 - `trickle_bps`: send the real answer dribbled at that many bytes per second;
 - `partial` (logs): the real rows plus Log Analytics' PartialError with this message;
+- `lro_seconds` (arm regenerateKey/update): the long-running operation stays InProgress that long;
 - `lro` (arm regenerateKey/update): the long-running operation ends `Failed` (or `Canceled`) and
   changes nothing;
 - `delete`: once the call is answered, the named Web PubSub resource is deleted.
@@ -88,9 +89,10 @@ RULE_SCHEMA: dict[str, Any] = {
         "trickle_bps": {"type": "integer", "minimum": 1},
         "partial": {"type": "string"},
         "lro": {"enum": ["Failed", "Canceled"]},
+        "lro_seconds": {"type": "number", "minimum": 0},
         "delete": {"type": "string", "minLength": 1},
     }}
-EFFECTS = ("latency_ms", "hang", "reset", "status", "trickle_bps", "partial", "lro", "delete")
+EFFECTS = ("latency_ms", "hang", "reset", "status", "trickle_bps", "partial", "lro", "lro_seconds", "delete")
 # The old per-service shorthand (`faults: {arm: {latency_ms: ..., throttle_every: 5}}`), still accepted.
 SHORTHAND_SCHEMA: dict[str, Any] = {
     "type": "object", "propertyNames": {"enum": list(SERVICES)}, "additionalProperties": {
@@ -126,6 +128,7 @@ class Fault:
     trickle_bps: int = 0
     partial: str | None = None
     lro: str | None = None
+    lro_seconds: float | None = None
     delete: str | None = None
     id: str = ""
     calls: int = 0  # calls it matched
@@ -194,7 +197,8 @@ class Plan:
     final: Fault | None = None  # the first hang, reset or status: the call ends with it
     trickle_bps: int = 0
     partial: list[str] = field(default_factory=list)
-    lro: Fault | None = None
+    lro: Fault | None = None  # the rule that fails the operation
+    lro_seconds: float | None = None
     delete: list[str] = field(default_factory=list)
     ids: list[str] = field(default_factory=list)
 
@@ -207,6 +211,7 @@ class Plan:
         if fault.partial is not None:
             self.partial.append(fault.partial)
         self.lro = self.lro or (fault if fault.lro else None)
+        self.lro_seconds = fault.lro_seconds if fault.lro_seconds is not None else self.lro_seconds
         if fault.delete:
             self.delete.append(fault.delete)
 
@@ -286,7 +291,7 @@ class FaultSet:
 
     def _check(self, fault: Fault) -> None:
         """What the schema cannot say; resolves `resource` to what appears in requests."""
-        if not any(getattr(fault, e) for e in EFFECTS) and fault.partial is None:
+        if not any(getattr(fault, e) for e in EFFECTS) and fault.partial is None and fault.lro_seconds is None:
             raise FaultError(f"fault on {fault.service}: no effect; give one of {', '.join(EFFECTS)}")
         known = OPERATIONS[fault.service]
         for i, op in enumerate(fault.operation):
@@ -300,9 +305,9 @@ class FaultSet:
                                  f"known: {', '.join(known)} (or 'METHOD /path-regex')")
         if fault.partial is not None and fault.service != "logs":
             raise FaultError("fault partial: only logs (Log Analytics) answers partial results")
-        if fault.lro and (fault.service != "arm" or not fault.operation or any(
+        if (fault.lro or fault.lro_seconds is not None) and (fault.service != "arm" or not fault.operation or any(
                 _short(o, "arm") not in LRO_OPERATIONS for o in fault.operation)):
-            raise FaultError(f"fault lro: needs service arm and operation among {', '.join(LRO_OPERATIONS)}")
+            raise FaultError(f"fault lro/lro_seconds: needs service arm and operation among {', '.join(LRO_OPERATIONS)}")
         if fault.delete and not fault.delete.startswith("/"):
             try:
                 self._world.resource_by_name(fault.delete)

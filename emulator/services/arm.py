@@ -36,6 +36,7 @@ VERSIONS = {
     "eventtypes": {"2015-04-01"},
 }
 READ = f"{RESOURCE_TYPE}/read"
+LRO_POLL_SECONDS = 10
 
 SUB = r"/subscriptions/(?P<sub>[^/]+)"
 RG = SUB + r"/resourceGroups/(?P<rg>[^/]+)"
@@ -442,7 +443,9 @@ class Arm(Service):
         base = f"{ARM}/subscriptions/{res.subscription_id}/providers/Microsoft.SignalRService/locations/{res.location}"
         now = utcnow()
         op = {"id": op_id, "kind": kind, "resource": res.id, "subscription": res.subscription_id.lower(),
-              "started": now, "ends": now + timedelta(seconds=self.world.operation_seconds), "done": False,
+              "started": now, "done": False,
+              "ends": now + timedelta(seconds=self.world.operation_seconds if call.plan.lro_seconds is None
+                                      else call.plan.lro_seconds),
               "caller": _oid(call), "change": change,
               "outcome": failed.lro if failed else "Succeeded", "error": error,
               "status_url": f"{base}/operationStatuses/{op_id}?api-version={SIGNALR_VERSION}",
@@ -457,7 +460,8 @@ class Arm(Service):
     def _lro_headers(self, op: dict[str, Any]) -> dict[str, str]:
         remaining = (op["ends"] - utcnow()).total_seconds()
         return {"Location": op["result_url"], "Azure-AsyncOperation": op["status_url"],
-                "Retry-After": str(max(1, math.ceil(remaining)))}
+                # UNCONFIRMED: how often Azure asks to poll; capped so a long operation is polled.
+                "Retry-After": str(min(LRO_POLL_SECONDS, max(1, math.ceil(remaining))))}
 
     def _settle(self) -> None:
         """Complete every operation whose time has come (lazily: there is no background task)."""

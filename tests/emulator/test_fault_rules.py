@@ -82,7 +82,7 @@ def test_several_rules_combine_latency_and_the_first_final_fault() -> None:
 @pytest.mark.parametrize("rule, message", [
     ({"service": "arm", "operation": "getKeys", "status": 500}, "arm has no operation 'getKeys'"),
     ({"service": "arm", "partial": "x"}, "only logs"),
-    ({"service": "arm", "operation": "get", "lro": "Failed"}, "lro: needs service arm and operation among"),
+    ({"service": "arm", "operation": "get", "lro": "Failed"}, "lro/lro_seconds: needs service arm and operation among"),
     ({"service": "arm", "delete": "ghost"}, "no Web PubSub resource named 'ghost'"),
     ({"service": "arm", "operation": "get"}, "no effect"),
     ({"service": "arm", "status": 200}, "status: 200 is less than the minimum of 400"),

@@ -242,6 +242,31 @@ def test_a_scale_lro_that_fails_raises_from_the_poller_and_changes_nothing(emula
     assert client.web_pub_sub.get("rg-chat", "chat-prod").sku.capacity == before + 1
 
 
+def test_a_slow_lro_stays_in_progress_and_is_polled_at_most_every_10_s(emulator: Emulator) -> None:
+    client = wps(emulator)
+    emulator.faults.add(service="arm", operation="update", lro_seconds=600)
+    poller = client.web_pub_sub.begin_update("rg-chat", "chat-prod", WebPubSubResource(
+        location="eastus", sku=ResourceSku(name="Standard_S1", capacity=3)), polling_interval=0.1)
+    poller.wait(timeout=1.5)
+    assert not poller.done() and poller.status() == "InProgress"
+    assert client.web_pub_sub.get("rg-chat", "chat-prod").provisioning_state == "Updating"
+    (accepted,) = [e for e in calls_of(emulator, "arm.update")]
+    assert accepted.status == 202
+    polled = calls_of(emulator, "arm.operation")[-1]  # the poller's own status URL
+    status = requests.get(f"https://management.azure.com{polled.path}?{polled.query}", timeout=5,
+                          headers={"Authorization": "Bearer " + DefaultAzureCredential().get_token(
+                              "https://management.azure.com/.default").token})
+    assert status.json()["status"] == "InProgress" and status.headers["Retry-After"] == "10"
+
+
+def test_a_hang_of_some_seconds_then_answers_its_status(emulator: Emulator) -> None:
+    emulator.faults.add(service="metrics", operation="getBatch", hang=1.5, status=503, retry_after=0)
+    started = time.perf_counter()
+    with pytest.raises(HttpResponseError) as caught:
+        CALLS["metrics.getBatch"](emulator, retry_total=0, read_timeout=5)
+    assert caught.value.status_code == 503 and time.perf_counter() - started >= 1.5
+
+
 def test_a_regenerate_key_lro_that_fails_keeps_the_keys(emulator: Emulator) -> None:
     client = wps(emulator)
     keys = client.web_pub_sub.list_keys("rg-chat", "chat-prod")
