@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from ..world import ALLOWED_UNITS, RESOURCE_TYPE, TIERS, ActivityEvent, AutoscaleSetting, WebPubSub, World, utcnow
-from .base import BadRequest, Call, Service, json_response
+from .base import BadRequest, Call, Service, authorization_failed, json_response
 
 ARM = "https://management.azure.com"
 SIGNALR_VERSION = "2024-03-01"
@@ -36,6 +36,13 @@ VERSIONS = {
     "eventtypes": {"2015-04-01"},
 }
 READ = f"{RESOURCE_TYPE}/read"
+# The action each operation needs (as the handlers authorize it), for a fault's 403 text.
+ACTIONS = {"listBySubscription": READ, "listByResourceGroup": READ, "get": READ, "update": f"{RESOURCE_TYPE}/write",
+           "listKeys": f"{RESOURCE_TYPE}/listKeys/action", "regenerateKey": f"{RESOURCE_TYPE}/regenerateKey/action",
+           "listSkus": f"{RESOURCE_TYPE}/skus/read", "listHubs": f"{RESOURCE_TYPE}/hubs/read",
+           "getHub": f"{RESOURCE_TYPE}/hubs/read", "diagnosticSettings": "Microsoft.Insights/diagnosticSettings/read",
+           "metrics": "Microsoft.Insights/metrics/read", "activityLog": "Microsoft.Insights/eventtypes/values/read",
+           "listResourceGroups": "Microsoft.Resources/subscriptions/resourceGroups/read"}
 LRO_POLL_SECONDS = 10
 
 SUB = r"/subscriptions/(?P<sub>[^/]+)"
@@ -99,6 +106,16 @@ class Arm(Service):
 
     def matches(self, host: str) -> bool:
         return host == "management.azure.com"
+
+    def forbidden_message(self, request: web.Request, body: bytes) -> str | None:
+        found = self.find(request.method, request.path)
+        if found is None or found[0].op.split(".", 1)[1] not in ACTIONS:
+            return None
+        g = found[1].groupdict()
+        scope = g.get("rid") or "/".join(p for p in (
+            f"/subscriptions/{g['sub']}", g.get("rg") and f"resourceGroups/{g['rg']}",
+            g.get("name") and f"providers/{RESOURCE_TYPE}/{g['name']}") if p)
+        return authorization_failed(self.world.principal_id, ACTIONS[found[0].op.split(".", 1)[1]], scope)
 
     # -- Web PubSub ----------------------------------------------------------------------------
 
@@ -375,9 +392,7 @@ class Arm(Service):
     def _authorize(self, call: Call, scope: str, action: str) -> None:
         if self.world.denial("arm", scope, action):
             oid = _oid(call)
-            raise BadRequest(f"The client '{oid}' with object id '{oid}' does not have authorization to perform "
-                             f"action '{action}' over scope '{scope}' or the scope is invalid. If access was "
-                             "recently granted, please refresh your credentials.", "AuthorizationFailed", 403)
+            raise BadRequest(authorization_failed(oid, action, scope), "AuthorizationFailed", 403)
 
     def _resource(self, call: Call, action: str) -> WebPubSub:
         """The Web PubSub resource a /webPubSub/{name} route names, after every check ARM makes."""

@@ -98,9 +98,21 @@ class Service:
 
     def fault_response(self, request: web.Request, body: bytes, fault: Fault) -> web.StreamResponse:
         """A fault rule's error status, in this service's error shape."""
-        message = fault.message or DEFAULT_MESSAGES.get(fault.status or 0, "Emulated failure (fault {id}).")
-        return self.error(fault.status or 500, fault.error_code(), message.format(id=fault.id, path=request.path),
-                          headers=fault.headers())
+        message = fault.message or (self.forbidden_message(request, body) if fault.status == 403 else None) or \
+            DEFAULT_MESSAGES.get(fault.status or 0, "Emulated failure (fault {id}).").format(
+                id=fault.id, path=request.path)
+        return self.error(fault.status or 500, fault.error_code(), message, headers=fault.headers())
+
+    def forbidden_message(self, request: web.Request, body: bytes) -> str | None:
+        """What this service says when the caller lacks the right a call needs (None: a generic text)."""
+        return None
+
+
+def authorization_failed(oid: str, action: str, scope: str) -> str:
+    """ARM's (and Azure Monitor's) AuthorizationFailed text; clients read the action from it."""
+    return (f"The client '{oid}' with object id '{oid}' does not have authorization to perform action '{action}' "
+            f"over scope '{scope}' or the scope is invalid. If access was recently granted, please refresh your "
+            "credentials.")
 
 
 # Messages for fault statuses, in Azure's words where Azure has fixed ones.

@@ -97,6 +97,14 @@ SPECS: dict[str, tuple[str, str, str]] = {
 }
 
 
+FORBIDDEN = {
+    "arm.get": "perform action 'Microsoft.SignalRService/WebPubSub/read' over scope '{rid}'",
+    "metrics.getBatch": "perform action 'Microsoft.Insights/Metrics/Read' over scope '{rid}'",
+    "logs.query": "insufficient access to perform the requested operation",
+    "keyvault.getSecret": "Action: 'Microsoft.KeyVault/vaults/secrets/getSecret/action'",
+}
+
+
 def calls_of(emu: Emulator, op: str) -> list:  # noqa: ANN201 - JournalEntry
     return emu.journal.where(op=op)
 
@@ -139,6 +147,8 @@ def test_a_status_fault_reaches_the_sdk_as_azure_sends_it(emulator: Emulator, op
         validate_response(*SPECS[op], status, caught.value.response.json())
     if op.startswith("keyvault") and status == 403:
         assert caught.value.response.json()["error"]["innererror"] == {"code": "ForbiddenByRbac"}
+    if status == 403:  # the service's own words, naming the right that is missing as Azure does
+        assert FORBIDDEN[op].format(rid=rid(emulator)) in caught.value.response.json()["error"]["message"]
     assert ("Retry-After" in caught.value.response.headers) == throttling
     if throttling:
         assert caught.value.response.headers["Retry-After"] == "2"
