@@ -140,7 +140,8 @@ class HttpsApp:
                                       (request.host or "").split(":")[0].lower(), request.path, body)
         if plan.ids:
             labels["faults"] = ",".join(plan.ids)
-        faulted = await apply_before(plan, request, lambda f: service.fault_response(request, body, f))
+        faulted = await apply_before(plan, request, lambda f: service.fault_response(request, body, f),
+                                     lambda: service.received(request, body, RESET))
         if faulted is not None:
             return faulted, ""
         claims = None
@@ -206,14 +207,17 @@ class HttpsApp:
         return response
 
 
-async def apply_before(plan: Plan, request: web.Request,
-                       error: Callable[[Fault], web.StreamResponse]) -> web.StreamResponse | None:
-    """Latency, then the call's final fault if any: a hang, a reset or an error status."""
+async def apply_before(plan: Plan, request: web.Request, error: Callable[[Fault], web.StreamResponse],
+                       unanswered: Callable[[], None] = lambda: None) -> web.StreamResponse | None:
+    """Latency, then the call's final fault if any: a hang, a reset or an error status.
+    `unanswered` notes a call that may get no answer (a hang or a reset) as received all the same."""
     if plan.delay:
         await asyncio.sleep(plan.delay)
     fault = plan.final
     if fault is None:
         return None
+    if fault.hang is True or fault.reset:
+        unanswered()
     if fault.hang:
         await asyncio.sleep(fault.hang_seconds())  # `hang: true` outlasts the client's read timeout
     if fault.reset:

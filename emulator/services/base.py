@@ -103,6 +103,9 @@ class Service:
                 id=fault.id, path=request.path)
         return self.error(fault.status or 500, fault.error_code(), message, headers=fault.headers())
 
+    def received(self, request: web.Request, body: bytes, status: int) -> None:
+        """A call a fault answers (or leaves unanswered: status 0) reached the service; most need no note."""
+
     def forbidden_message(self, request: web.Request, body: bytes) -> str | None:
         """What this service says when the caller lacks the right a call needs (None: a generic text)."""
         return None

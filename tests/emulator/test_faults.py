@@ -341,6 +341,18 @@ def test_a_notification_target_failing_its_first_calls_then_recovers(emulator: E
     assert [d.status for d in emulator.deliveries("prod-27.westeurope.logic.azure.com")] == [503, 503, 202]
 
 
+@pytest.mark.parametrize("effect, error", [({"hang": True}, requests.exceptions.ReadTimeout),
+                                           ({"reset": True}, requests.exceptions.ConnectionError)])
+def test_a_notification_left_unanswered_still_counts_as_received(emulator: Emulator, effect: dict,
+                                                                 error: type[Exception]) -> None:
+    emulator.faults.add(service="customer", resource="hooks.contoso.com", times=1, **effect)
+    with pytest.raises(error):
+        requests.post("https://hooks.contoso.com/alert", json={"n": 1}, timeout=(2, 1))
+    assert requests.post("https://hooks.contoso.com/alert", json={"n": 1}, timeout=(2, 5)).status_code == 200
+    # The receiver may have acted on the first: a retry is a second delivery of the same message.
+    assert [(d.status, d.json()) for d in emulator.deliveries("hooks.contoso.com")] == [(0, {"n": 1}), (200, {"n": 1})]
+
+
 def test_the_managed_identity_endpoint_fails_as_configured(emulator: Emulator) -> None:
     emulator.faults.add(service="identity", status=500, times=1)
     assert ManagedIdentityCredential().get_token("https://vault.azure.net/.default").token  # the SDK retries
