@@ -223,6 +223,9 @@ class Observation:
     log_errors: tuple[HandlerLogError, ...] | None = None  # None = logs not read
     errors: tuple[ObservationError, ...] = ()
     collected_at: datetime | None = None
+    # Sources read for this resource this sweep (registry Source values); None = not computed,
+    # taken as everything (unit tests that build observations by hand).
+    covered: frozenset[str] | None = None
 
 
 # --- verdicts -----------------------------------------------------------------------------
@@ -309,6 +312,13 @@ class Report:
     api_calls: dict[str, int] = field(default_factory=dict)  # kind -> count
     throttled: dict[str, int] = field(default_factory=dict)  # kind -> 429/529 answers met (then retried)
     timings: dict[str, float] = field(default_factory=dict)  # stage -> seconds
+    # What this sweep really saw, for the finding lifecycle: per lower-case resource id the
+    # sources read (watchdog/sweep/coverage.py); the vaults, workspaces and subscriptions read
+    # whole (None: every subscription listed); resources confirmed deleted by a direct GET (404).
+    coverage: dict[str, frozenset[str]] = field(default_factory=dict)
+    read_scopes: set[str] | None = None
+    deleted: set[str] = field(default_factory=set)
+    budget_seconds: float | None = None  # the sweep's time budget (WATCHDOG_SWEEP_BUDGET_SECONDS)
 
     @property
     def worst(self) -> Severity | None:

@@ -62,8 +62,9 @@ MIXED = {"firing": [NEW], "fixed": [FIXED], "reminder": [STILL], "resolved": [GO
 
 def test_groups_in_reading_order_with_counts_and_headline():
     m = message(MIXED, {FIXED.fingerprint: scale_outcome(FIXED)})
-    assert [g.kind for g in m.groups] == ["firing", "fixed", "reminder", "resolved"]
-    assert m.counts == {"firing": 1, "fixed": 1, "reminder": 1, "resolved": 1}
+    # "deleted" (closed because the resource is gone) is a group of its own, empty here.
+    assert [g.kind for g in m.groups] == ["firing", "fixed", "reminder", "resolved", "deleted"]
+    assert m.counts == {"firing": 1, "fixed": 1, "reminder": 1, "resolved": 1, "deleted": 0}
     assert m.headline == "Web PubSub Watchdog: 1 new, 1 fixed by the watchdog, 1 still firing, 1 resolved"
     fixed = m.groups[1].items[0]
     assert fixed.remedy.summary == "scale 1 → 2 on capacity: done" and fixed.remedy.verified

@@ -46,8 +46,13 @@ def _outcomes_by_finding(outcomes: Iterable[Outcome]) -> dict[str, Outcome]:
 
 
 def _swept(report: Report) -> set[str]:
+    """What this sweep looked at: its resources, and the subscriptions, vaults and workspaces it
+    read whole (every listed subscription when the sweep did not say: a hand-built Report)."""
     ids = {r.id.lower() for r in report.resources}
-    ids.update(f"/subscriptions/{s}".lower() for s in report.subscriptions)
+    if report.read_scopes is None:
+        ids.update(f"/subscriptions/{s}".lower() for s in report.subscriptions)
+    else:
+        ids.update(report.read_scopes)
     return ids
 
 
@@ -95,7 +100,8 @@ def notify(
     outcomes = _outcomes_by_finding(report.outcomes)
     fixed = {fp for fp, o in outcomes.items() if o.status == OutcomeStatus.DONE and o.verified}
     previous = ledger.finding_states()
-    changed = next_finding_states(previous, report.findings, fixed, _swept(report), now)
+    changed = next_finding_states(previous, report.findings, fixed, _swept(report), now, report.coverage,
+                                  report.deleted)
     for state in changed.values():
         ledger.put_finding_state(state)
     states = {**previous, **changed}
@@ -105,7 +111,7 @@ def notify(
     plans: list[tuple[_Planned, dict[str, NotifyState]]] = []
     for name, target in targets.targets.items():
         told = ledger.notify_states(name)
-        decisions = decide(routed[name], states, told, fixed, now, targets.repeat)
+        decisions = decide(routed[name], states, told, fixed, now, targets.repeat, report.deleted)
         for d in decisions:
             if d.clear_pending:
                 ledger.put_notify_state(replace(told[d.fingerprint], pending=False))

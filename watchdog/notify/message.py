@@ -14,8 +14,9 @@ from watchdog.models import Finding, Outcome, Severity
 from watchdog.notify.lifecycle import Decision
 from watchdog.redact import scrub
 
-GROUPS = ("firing", "fixed", "reminder", "resolved")  # the order a reader sees them in
-TITLES = {"firing": "New", "fixed": "Fixed by the watchdog", "reminder": "Still firing", "resolved": "Resolved"}
+GROUPS = ("firing", "fixed", "reminder", "resolved", "deleted")  # the order a reader sees them in
+TITLES = {"firing": "New", "fixed": "Fixed by the watchdog", "reminder": "Still firing", "resolved": "Resolved",
+          "deleted": "Closed: resource deleted"}
 PORTAL = "https://portal.azure.com/#@/resource"
 
 _MAX_TEXT = 400
@@ -167,10 +168,12 @@ def _item(
     )
 
 
-def delivery_id(target: str, items: Iterable[Item]) -> str:
-    """Same target + same items (kind and episode) -> same id, so a receiver drops a resend."""
+def delivery_id(target: str, items: Iterable[Item], now: datetime) -> str:
+    """Unique per message: the target, its items (kind and episode) and the sweep's time, so two
+    reminders of the same episode are two deliveries; the attempts of one message share it
+    (a receiver dedupes retries by it). The alert id stays stable per episode (webhook.py)."""
     raw = "\n".join(sorted(f"{i.kind}|{i.episode}" for i in items))
-    return hashlib.sha256(f"{target}\n{raw}".encode()).hexdigest()[:32]
+    return hashlib.sha256(f"{target}\n{now.isoformat()}\n{raw}".encode()).hexdigest()[:32]
 
 
 def build_message(
@@ -195,4 +198,4 @@ def build_message(
         Group(k, tuple(sorted(v, key=lambda i: (-i.severity, i.resource_id.lower(), i.rule, i.subject))), len(v))
         for k, v in by_kind.items()
     )
-    return Message(target=target, delivery_id=delivery_id(target, everything), sent_at=now, groups=groups)
+    return Message(target=target, delivery_id=delivery_id(target, everything, now), sent_at=now, groups=groups)

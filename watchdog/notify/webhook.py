@@ -33,7 +33,7 @@ def _iso(when: datetime | None) -> str | None:
 
 
 def _alert(item: Item, sent_at: datetime) -> dict[str, Any]:
-    resolved = item.kind in ("fixed", "resolved")
+    resolved = item.kind in ("fixed", "resolved", "deleted")
     return {
         "schemaId": "azureMonitorCommonAlertSchema",
         "data": {

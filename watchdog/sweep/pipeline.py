@@ -21,6 +21,7 @@ from watchdog.models import Finding, Observation, ObservationError, Outcome, Rep
 from watchdog.remediate import remediate
 from watchdog.scope import Scope
 from watchdog.settings import Settings
+from watchdog.sweep import seen
 from watchdog.sweep.schedule import collect
 from watchdog.sweep.runner import Errors, delta, pools, stage
 
@@ -117,6 +118,15 @@ def run_sweep(
     return report
 
 
+def _what_was_seen(report: Report, settings: Settings, scope: Scope, clients: AzureClients, ledger: Ledger | None,
+                   notify: bool, observations: list[Observation], general: list[ObservationError]) -> None:
+    """Coverage, the scopes read whole and the resources confirmed deleted, for the lifecycle."""
+    report.coverage = seen.coverage(observations, general)
+    report.read_scopes = seen.read_scopes(report.subscriptions, settings.key_vaults, observations, general)
+    if notify and ledger is not None:
+        report.deleted = seen.confirm_deleted(clients, ledger, scope, set(report.coverage), report.read_scopes)
+
+
 def _sweep(settings: Settings, scope: Scope, mode: dict[str, str], clients: AzureClients, ledger: Ledger | None,
            notify: bool, now: datetime, caches: Caches | None) -> Report:
     calls_before, throttled_before = clients.counter.calls(), clients.counter.throttled()
@@ -138,6 +148,7 @@ def _sweep(settings: Settings, scope: Scope, mode: dict[str, str], clients: Azur
         report.resources = [o.resource for o in observations]
         report.findings = findings
         report.errors = [*observed.errors, *(e for o in observations for e in o.errors)]
+        _what_was_seen(report, settings, scope, clients, ledger, notify, observations, observed.errors)
         ctx = SweepContext(settings, mode, clients, ledger, notify, now, observations, findings, report)
         with stage(report.timings, "remediate"):
             report.outcomes = remediation_stage(ctx)
