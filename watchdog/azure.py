@@ -84,7 +84,7 @@ def _counting_policy(counter: CallCounter) -> Any:
     return CountingPolicy()
 
 
-def _retry_policy() -> Any:
+def _retry_policy(total_seconds: float) -> Any:
     from azure.core.pipeline.policies import RetryPolicy
 
     class ThrottleRetryPolicy(RetryPolicy):
@@ -109,8 +109,10 @@ def _retry_policy() -> Any:
     # The limiter keeps ARM's 429s rare, but other callers can still empty a bucket and the batch
     # metrics API throttles on its own: enough status retries to outlast a few Retry-After waits
     # (azure-core's default of 3 gave up on hundreds of calls at 5,000 resources), few other ones.
+    # A hung read is retried once (each attempt bounded by the read timeout); `timeout` bounds
+    # all attempts of one call together, so no call outlives the sweep's budget.
     return ThrottleRetryPolicy(retry_total=THROTTLE_RETRIES, retry_status=THROTTLE_RETRIES, retry_connect=3,
-                               retry_read=3, retry_backoff_factor=0.5, retry_backoff_max=30)
+                               retry_read=1, retry_backoff_factor=0.5, retry_backoff_max=30, timeout=total_seconds)
 
 
 class AzureClients:
@@ -164,10 +166,13 @@ class AzureClients:
 
         return {
             "user_agent": USER_AGENT,
-            "retry_policy": _retry_policy(),
+            "retry_policy": _retry_policy(self.settings.sweep_budget_seconds),
             "per_retry_policies": [_limiting_policy(self.limiter, lambda: self.deadline),
                                    _counting_policy(self.counter)],
-            "transport": RequestsTransport(session=self.session(), session_owner=False),
+            # azure-core's defaults are 300 s connect and read: one hung GET would outlive the host.
+            "transport": RequestsTransport(session=self.session(), session_owner=False,
+                                           connection_timeout=self.settings.connect_timeout_seconds,
+                                           read_timeout=self.settings.read_timeout_seconds),
         }
 
     def _cached(self, kind: str, key: str, build: Callable[[], T]) -> T:

@@ -49,12 +49,14 @@ CREATE TABLE IF NOT EXISTS leases (
 
 
 class SqliteLedger(Closing):
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, busy_seconds: float = 5) -> None:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         # Autocommit (isolation_level=None): single statements are atomic on their own, and the
-        # lease takes an explicit BEGIN IMMEDIATE. The timeout waits out other processes' locks.
-        self._db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+        # lease takes an explicit BEGIN IMMEDIATE. The timeout waits out other processes' locks,
+        # briefly (WATCHDOG_SQLITE_BUSY_SECONDS): a locked file costs seconds of the sweep's budget,
+        # then the ledger counts as unavailable (a critical blind spot), not 30 s per call.
+        self._db = sqlite3.connect(path, timeout=busy_seconds, isolation_level=None, check_same_thread=False)
         self._lock = threading.Lock()  # one connection, shared by the sweep's threads
         with self._lock:
             self._db.execute("PRAGMA journal_mode=WAL")

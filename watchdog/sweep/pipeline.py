@@ -121,7 +121,7 @@ def run_sweep(
 def _what_was_seen(report: Report, settings: Settings, scope: Scope, clients: AzureClients, ledger: Ledger | None,
                    notify: bool, observations: list[Observation], general: list[ObservationError]) -> None:
     """Coverage, the scopes read whole and the resources confirmed deleted, for the lifecycle."""
-    report.coverage = seen.coverage(observations, general)
+    report.coverage = seen.coverage(observations)
     report.read_scopes = seen.read_scopes(report.subscriptions, settings.key_vaults, observations, general)
     if notify and ledger is not None:
         report.deleted = seen.confirm_deleted(clients, ledger, scope, set(report.coverage), report.read_scopes)
@@ -142,7 +142,7 @@ def _sweep(settings: Settings, scope: Scope, mode: dict[str, str], clients: Azur
                                caches=caches)
         finally:
             clients.deadline = None
-        observations = observed.observations
+        observations = seen.with_coverage(observed.observations, observed.errors)
         with stage(report.timings, "diagnose"):
             findings = diagnose(observations, observed.errors, settings, now)
         report.resources = [o.resource for o in observations]

@@ -8,6 +8,7 @@ answers 404 ("resource deleted", never a plain "resolved").
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Iterable
 
 from watchdog.azure import AzureClients
@@ -22,8 +23,13 @@ log = logging.getLogger("watchdog.sweep")
 MAX_DELETION_CHECKS = 20
 
 
-def coverage(observations: Iterable[Observation], general: list[ObservationError]) -> dict[str, frozenset[str]]:
-    return {o.resource.id.lower(): covered(o, general) for o in observations}
+def with_coverage(observations: Iterable[Observation], general: list[ObservationError]) -> list[Observation]:
+    """Each observation with `covered` set: the sources read for its resource this sweep."""
+    return [replace(o, covered=covered(o, general)) for o in observations]
+
+
+def coverage(observations: Iterable[Observation]) -> dict[str, frozenset[str]]:
+    return {o.resource.id.lower(): o.covered for o in observations if o.covered is not None}
 
 
 def read_scopes(subscriptions: Iterable[str], key_vaults: Iterable[str], observations: list[Observation],
