@@ -82,6 +82,20 @@ def test_delivery_id_is_stable_for_the_same_content_and_differs_otherwise():
     assert message({"firing": [NEW]}).delivery_id != a.delivery_id
 
 
+def test_two_reminders_of_one_episode_are_two_deliveries_of_one_alert():
+    # A receiver dedupes by deliveryId (README): the second reminder must not look like a resend,
+    # while the alert id stays the episode's.
+    from watchdog.notify import webhook
+
+    decision = [Decision(STILL.fingerprint, "reminder", "still firing")]
+    states = {STILL.fingerprint: state_of(STILL, "firing", None)}
+    first = build_message("ops", decision, {STILL.fingerprint: STILL}, states, {}, NOW)
+    later = build_message("ops", decision, {STILL.fingerprint: STILL}, states, {}, NOW + timedelta(hours=4))
+    assert first.delivery_id != later.delivery_id
+    alert_ids = [json.loads(webhook.render(m).body)["alerts"][0]["data"]["essentials"]["alertId"] for m in (first, later)]
+    assert alert_ids[0] == alert_ids[1]
+
+
 def test_teams_envelope_is_exactly_the_workflows_shape():
     m = message(MIXED, {FIXED.fingerprint: scale_outcome(FIXED)})
     doc = json.loads(teams.payload(m))
