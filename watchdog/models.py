@@ -270,6 +270,7 @@ class OutcomeStatus(enum.StrEnum):
     DONE = "done"
     SKIPPED = "skipped"  # a guard stopped it (Outcome.guard names which)
     FAILED = "failed"
+    IN_PROGRESS = "in-progress"  # started, not finished within the sweep's budget: the next sweep verifies it
 
 
 @dataclass(frozen=True)

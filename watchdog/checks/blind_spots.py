@@ -65,6 +65,9 @@ _SOURCES: dict[str, tuple[str, str]] = {
                      "(in the watchdog's custom role; Reader has it)"),
     "hubs": ("the hubs and their event handlers", "Microsoft.SignalRService/WebPubSub/hubs/read (Reader)"),
     "handlers": ("whether the event handlers answer", "network access from the Function App to the handler"),
+    "ledger": ("what was already notified, leases and the audit trail: nothing was sent or acted on",
+               "read and write access to the ledger (Storage Table Data Contributor on AzureWebJobsStorage, or the "
+               "SQLite file not locked by another process)"),
     "dataplane": ("whether the stored key works (data-plane proof)",
                   "network access from the Function App to the resource's public endpoint"),
 }
@@ -90,6 +93,10 @@ def _guidance(error: ObservationError, permission: str) -> str:
     if error.kind in (ErrorKind.TIMEOUT, ErrorKind.UNREACHABLE):
         return ("Check network reachability from the Function App (private endpoints, firewalls, DNS); "
                 "the next sweep retries.")
+    if error.source == "ledger":
+        return ("The sweep ran and reported, but sent no notification and took no action. Check the ledger's "
+                "storage (AzureWebJobsStorage reachable, Table Storage not throttled; or the SQLite file not held "
+                "by another process); this invocation is marked failed.")
     if error.kind == ErrorKind.NOT_FOUND:
         return "The target vanished or is misnamed: check the binding (tags, WATCHDOG_KEY_VAULTS)."
     return "The next sweep retries; if it persists, see the Function App's logs for this source."
@@ -114,7 +121,7 @@ def check_errors(errors: list[ObservationError], now: datetime, in_scope: int = 
         permission = error.permission or default_permission
         status = f" {error.status}" if error.status else ""
         resource_id = error.resource_id or error.subject or error.source
-        lost = error.source in everywhere
+        lost = error.source in everywhere or error.source == "ledger"
         summary = (f"Lost sight of {error.source} for every resource in scope ({what}): {error.source} call "
                    f"{error.kind}{status}" if lost else f"Cannot see {what}: {error.source} call {error.kind}{status}")
         out.append(finding(

@@ -15,9 +15,11 @@ log = logging.getLogger("watchdog.http")
 _MIMETYPES = {"json": "application/json", "text": "text/plain", "markdown": "text/markdown"}
 
 
-def _error(status: int, parameter: str | None, message: str) -> func.HttpResponse:
-    body = {"error": {"code": "BadParameter" if status == 400 else "ConfigurationError",
-                      "parameter": parameter, "message": message}}
+_CODES = {400: "BadParameter", 500: "ConfigurationError", 503: "LedgerUnavailable"}
+
+
+def _error(status: int, parameter: str | None, message: str, **extra: object) -> func.HttpResponse:
+    body = {"error": {"code": _CODES[status], "parameter": parameter, "message": message}, **extra}
     return func.HttpResponse(json.dumps(body), status_code=status, mimetype="application/json")
 
 
@@ -64,18 +66,24 @@ def check(req: func.HttpRequest) -> func.HttpResponse:
     except _BadParameter as exc:
         return _error(400, exc.parameter, str(exc))
 
-    from ..ledger import open_ledger
+    from ..ledger.guard import open_guarded
     from . import CACHES
     from ..settings import ConfigError, load
     from ..sweep import run_sweep
 
     try:
         settings, _ = load()
-        ledger = open_ledger(settings)
+        ledger = open_guarded(settings)
     except ConfigError as exc:
         log.error("configuration error: %s", exc)
         return _error(500, None, f"the Function App is misconfigured: {exc}")
     with ledger:
         report = run_sweep(settings, Scope(resources=resources), settings.modes(mode), ledger=ledger, caches=CACHES)
+    if ledger.failure is not None:
+        # The sweep still ran: its report (with the critical ledger blind spot) rides along.
+        from ..report import to_dict
+
+        return _error(503, None, f"the ledger is unavailable ({ledger.failure.message}); the sweep ran but "
+                      "nothing was acted on or recorded", report=to_dict(report))
     return func.HttpResponse(render(report, fmt), status_code=200, mimetype=_MIMETYPES[fmt],
                              charset="utf-8")

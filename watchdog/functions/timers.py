@@ -14,7 +14,7 @@ log = logging.getLogger("watchdog.sweep")
 def sweep(timer: func.TimerRequest) -> None:
     # Imported here, not at module level: the host indexes functions on cold start, and the
     # Azure SDKs are the bulk of the import time.
-    from ..ledger import open_ledger
+    from ..ledger.guard import LedgerUnavailable, open_guarded
     from . import CACHES
     from ..report import render_json, status
     from ..settings import load
@@ -23,8 +23,11 @@ def sweep(timer: func.TimerRequest) -> None:
     if timer.past_due:
         log.warning("sweep is running late (the previous one overran or the app was cold)")
     settings, _ = load()  # a ConfigError fails the run loudly, naming the setting
-    with open_ledger(settings) as ledger:
+    with open_guarded(settings) as ledger:
         report = run_sweep(settings, mode=settings.modes(), ledger=ledger, notify=True, caches=CACHES)
     # One structured line for Application Insights; the report holds no secrets by construction.
     log.info("sweep finished: %s, %d findings, %d actions", status(report), len(report.findings),
              len(report.outcomes), extra={"report": render_json(report)})
+    if ledger.failure is not None:
+        # Reported above; failing the invocation makes the host's failure count show it.
+        raise LedgerUnavailable(ledger.failure.message)

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from watchdog.models import Severity
 
-ACTION_STATUSES = ("planned", "done", "skipped", "failed")
+ACTION_STATUSES = ("planned", "done", "skipped", "failed", "in-progress")
 # A cached payload's JSON text (ASCII) may be at most this long. Table Storage keeps a string
 # property in at most 64 KiB of UTF-16, i.e. 32,768 characters; both backends refuse the same.
 MAX_CACHED_CHARS = 32_000

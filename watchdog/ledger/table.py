@@ -40,6 +40,11 @@ def _rk(resource_id: str) -> str:
     return encode_key(resource_key(resource_id))
 
 
+# Timeouts and few retries: an unavailable account must cost the sweep seconds (then the ledger
+# counts as unavailable, a critical blind spot), not azure-core's 300 s reads and backoffs.
+CLIENT_OPTIONS = {"connection_timeout": 5, "read_timeout": 10, "retry_total": 2, "retry_backoff_max": 2}
+
+
 class TableLedger(Closing):
     def __init__(self, service: TableServiceClient, prefix: str) -> None:
         longest = max(_KINDS, key=len)
@@ -55,7 +60,7 @@ class TableLedger(Closing):
 
     @classmethod
     def from_connection_string(cls, connection_string: str, prefix: str) -> "TableLedger":
-        return cls(TableServiceClient.from_connection_string(connection_string), prefix)
+        return cls(TableServiceClient.from_connection_string(connection_string, **CLIENT_OPTIONS), prefix)
 
     @classmethod
     def from_endpoint(cls, endpoint: str, prefix: str) -> "TableLedger":
@@ -63,7 +68,7 @@ class TableLedger(Closing):
         # developer's az login) needs Storage Table Data Contributor on the account.
         from azure.identity import DefaultAzureCredential
 
-        return cls(TableServiceClient(endpoint=endpoint, credential=DefaultAzureCredential()), prefix)
+        return cls(TableServiceClient(endpoint=endpoint, credential=DefaultAzureCredential(), **CLIENT_OPTIONS), prefix)
 
     def close(self) -> None:
         for table in self._tables.values():

@@ -91,11 +91,13 @@ def notify(
     session: requests.Session | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
+    writable: Callable[[], bool] = lambda: True,
 ) -> list[dict[str, Any]]:
     """Update finding states, send each target its one message, record what was accepted.
 
     Returns one summary dict per target that had something to send (plus one per unknown
-    target named by a watchdog-notify tag), for Report.notifications.
+    target named by a watchdog-notify tag), for Report.notifications. `writable`: False once the
+    ledger failed; nothing is sent after that, since what is sent must be recorded.
     """
     outcomes = _outcomes_by_finding(report.outcomes)
     fixed = {fp for fp, o in outcomes.items() if o.status == OutcomeStatus.DONE and o.verified}
@@ -122,6 +124,10 @@ def notify(
     summary: list[dict[str, Any]] = []
     deadline = clock() + targets.deadline_seconds
     for index, (planned, told) in enumerate(plans):
+        if not writable():
+            summary.append({"target": planned.target.name, "status": "not-sent",
+                            "detail": "the ledger failed: not sent, since it could not be recorded"})
+            continue
         # Share what is left fairly, so one failing target cannot starve the ones after it.
         share = (deadline - clock()) / (len(plans) - index)
         result = registry.send(planned.target, planned.message, clock() + share, session=session, clock=clock,

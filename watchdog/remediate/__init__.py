@@ -27,6 +27,7 @@ from watchdog.remediate import scale  # noqa: F401
 from watchdog.remediate._common import failure, outcome, planned, record
 from watchdog.remediate.guards import LEASE
 from watchdog.remediate.plan import Plan, ScaleFacts
+from watchdog.remediate.in_progress import verify_in_progress
 from watchdog.remediate.scale_plan import SCALE, SCALE_IN
 
 if TYPE_CHECKING:
@@ -49,6 +50,8 @@ def remediate(
     clients: AzureClients,
     ledger: Ledger | None,
     now: datetime,
+    *,
+    deadline: float | None = None,
 ) -> list[Outcome]:
     """Outcomes of this sweep's remediation: skipped ones (with their guard) first, then the
     planned, done or failed ones. `mode` None means the configured modes (Settings.modes()).
@@ -57,6 +60,8 @@ def remediate(
     if all(modes.get(kind, "off") == "off" for kind in registry.kinds()):
         return []
     observations = list(observations)
+    if ledger is not None and any(modes.get(kind) == "on" for kind in registry.kinds()):
+        verify_in_progress(clients, ledger, now)  # scales an earlier sweep left running
     facts = _facts(observations, settings, modes, ledger, now) if ledger is not None else {}
     the_plan = policy.plan(observations, findings, settings, modes, facts, now)
     results = list(the_plan.skipped)
@@ -66,7 +71,7 @@ def remediate(
                                           "does not act", now, guard=LEASE)
                     for a in the_plan.actions if modes.get(a.kind) == "on"]
     else:
-        results += _act(the_plan, observations, clients, ledger, settings, modes, now)
+        results += _act(the_plan, observations, clients, ledger, settings, modes, now, deadline)
     return results
 
 
@@ -90,7 +95,7 @@ def _facts(observations: list[Observation], settings: Settings, modes: Mapping[s
 
 
 def _act(the_plan: Plan, observations: list[Observation], clients: AzureClients, ledger: Ledger,
-         settings: Settings, modes: Mapping[str, str], now: datetime) -> list[Outcome]:
+         settings: Settings, modes: Mapping[str, str], now: datetime, deadline: float | None) -> list[Outcome]:
     by_id = {o.resource.id.lower(): o for o in observations}
     per_resource: dict[str, list[Action]] = {}
     for action in the_plan.actions:
@@ -108,19 +113,19 @@ def _act(the_plan: Plan, observations: list[Observation], clients: AzureClients,
                                 now, guard=LEASE) for a in actions]
             continue
         try:
-            results += [_run(a, by_id[rid], clients, ledger, settings, now, sweep_id) for a in actions]
+            results += [_run(a, by_id[rid], clients, ledger, settings, now, sweep_id, deadline) for a in actions]
         finally:
             ledger.release_lease(rid, sweep_id)
     return results
 
 
 def _run(action: Action, obs: Observation, clients: AzureClients, ledger: Ledger, settings: Settings,
-         now: datetime, sweep_id: str) -> Outcome:
+         now: datetime, sweep_id: str, deadline: float | None = None) -> Outcome:
     entry_id = uuid.uuid4().hex
     # Recorded before acting, so a sweep that dies mid-action still leaves its intent in the trail.
     record(ledger, entry_id, sweep_id, planned(action, now))
     try:  # an unknown kind raises here (UnknownRemediation) and fails the action: never another executor
-        result = registry.run(action, obs, registry.ActContext(clients, ledger, settings, now))
+        result = registry.run(action, obs, registry.ActContext(clients, ledger, settings, now, deadline))
     except registry.UnknownRemediation as exc:
         result = outcome(action, FAILED, str(exc.args[0]), now)
     except Exception as exc:  # noqa: BLE001 - one failed action must not stop the sweep

@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import time
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any, Mapping
 
 from watchdog.azure import AzureClients
-from watchdog.checks import diagnose
+from watchdog.checks import diagnose, sort_key
+from watchdog.checks.blind_spots import check_errors
 from watchdog.collect import inventory
 from watchdog.collect.caches import Caches
 from watchdog.ledger.base import Ledger
+from watchdog.ledger.guard import Guarded
 from watchdog.models import Finding, Observation, ObservationError, Outcome, Report
 from watchdog.remediate import remediate
 from watchdog.scope import Scope
@@ -24,6 +26,12 @@ from watchdog.settings import Settings
 from watchdog.sweep import seen
 from watchdog.sweep.schedule import collect
 from watchdog.sweep.runner import Errors, delta, pools, stage
+
+# The sweep's budget (WATCHDOG_SWEEP_BUDGET_SECONDS) is shared in order: collection may use what
+# notification and recording do not keep back; recording (the ledger writes after the last POST)
+# always keeps its reserve.
+NOTIFY_RESERVE = 10.0
+RECORD_RESERVE = 3.0
 
 # -- the hook for what follows diagnosis -------------------------------------------------------
 
@@ -41,11 +49,16 @@ class SweepContext:
     observations: list[Observation]
     findings: list[Finding]
     report: Report
+    deadline: float | None = None  # time.monotonic() by which remediation and notification must end
 
 
 def remediation_stage(ctx: SweepContext) -> list[Outcome]:
     """Plan → re-check → act → verify → record per action, honouring ctx.mode (watchdog/remediate)."""
-    return remediate(ctx.observations, ctx.findings, ctx.settings, ctx.mode, ctx.clients, ctx.ledger, ctx.now)
+    # A ledger that failed holds no lease and records nothing: nothing is acted on (planned only).
+    ledger = ctx.ledger if ctx.ledger is not None and ctx.ledger.failure is None else None
+    deadline = ctx.deadline - NOTIFY_RESERVE - RECORD_RESERVE if ctx.deadline is not None else None
+    return remediate(ctx.observations, ctx.findings, ctx.settings, ctx.mode, ctx.clients, ledger, ctx.now,
+                     deadline=deadline)
 
 
 def notification_stage(ctx: SweepContext) -> list[Mapping[str, Any]]:
@@ -55,9 +68,17 @@ def notification_stage(ctx: SweepContext) -> list[Mapping[str, Any]]:
         return []
     if ctx.ledger is None:
         raise ValueError("notifications need a ledger to remember what was sent; pass ledger=")
+    if ctx.ledger.failure is not None:
+        return [{"target": "*", "status": "not-sent", "detail": "the ledger is unavailable: nothing is sent that "
+                 "could not be recorded (it would be sent twice); the next sweep with a ledger sends it"}]
     from watchdog.notify import notify
 
-    return notify(ctx.report, ctx.ledger, ctx.settings.notify, ctx.now)
+    config = ctx.settings.notify
+    if ctx.deadline is not None and config is not None:
+        left = int(ctx.deadline - time.monotonic() - RECORD_RESERVE)
+        config = replace(config, deadline_seconds=max(1, min(config.deadline_seconds, left)))
+    ledger = ctx.ledger
+    return notify(ctx.report, ledger, config, ctx.now, writable=lambda: ledger.failure is None)
 
 
 # -- the sweep ---------------------------------------------------------------------------------
@@ -110,6 +131,8 @@ def run_sweep(
     scope = scope or Scope()
     now = now or datetime.now(timezone.utc)
     mode = dict(mode) if mode is not None else {kind: "off" for kind in settings.modes()}
+    if ledger is not None and not isinstance(ledger, Guarded):
+        ledger = Guarded(ledger)
     with ExitStack() as stack:
         if clients is None:
             clients = stack.enter_context(AzureClients(settings))
@@ -131,11 +154,15 @@ def _sweep(settings: Settings, scope: Scope, mode: dict[str, str], clients: Azur
            notify: bool, now: datetime, caches: Caches | None) -> Report:
     calls_before, throttled_before = clients.counter.calls(), clients.counter.throttled()
     subscriptions = tuple(s.lower() for s in scope.subscriptions_of(settings.subscriptions))
-    report = Report(started_at=now, subscriptions=subscriptions, mode=mode)
+    report = Report(started_at=now, subscriptions=subscriptions, mode=mode, budget_seconds=settings.sweep_budget_seconds)
     started = time.perf_counter()
+    deadline = time.monotonic() + settings.sweep_budget_seconds
     # ARM reads that cannot be made by the deadline are deferred (watchdog/sweep/budget.py); the
-    # remediation stage after it may still act.
-    clients.deadline = clients.limiter.now() + settings.sweep_deadline_seconds
+    # remediation stage after it may still act, within the sweep's budget.
+    collect_for = min(settings.sweep_deadline_seconds, settings.sweep_budget_seconds - NOTIFY_RESERVE - RECORD_RESERVE)
+    clients.deadline = clients.limiter.now() + max(1.0, collect_for)
+    if ledger is not None:
+        ledger.finding_states()  # a ledger that cannot be read is known before anything relies on it
     try:
         try:
             observed = observe(settings, scope, clients=clients, ledger=ledger, now=now, timings=report.timings,
@@ -149,11 +176,14 @@ def _sweep(settings: Settings, scope: Scope, mode: dict[str, str], clients: Azur
         report.findings = findings
         report.errors = [*observed.errors, *(e for o in observations for e in o.errors)]
         _what_was_seen(report, settings, scope, clients, ledger, notify, observations, observed.errors)
-        ctx = SweepContext(settings, mode, clients, ledger, notify, now, observations, findings, report)
+        ctx = SweepContext(settings, mode, clients, ledger, notify, now, observations, findings, report, deadline)
         with stage(report.timings, "remediate"):
             report.outcomes = remediation_stage(ctx)
         with stage(report.timings, "notify"):
             report.notifications = list(notification_stage(ctx))
+        if ledger is not None and ledger.failure is not None:
+            report.errors.append(ledger.failure)
+            report.findings = sorted([*report.findings, *check_errors([ledger.failure], now)], key=sort_key)
     finally:
         report.timings["total"] = round(time.perf_counter() - started, 3)
         report.api_calls = delta(clients.counter.calls(), calls_before)
