@@ -62,3 +62,20 @@ def test_metrics_403_after_capacity_findings_sends_no_resolved_and_says_it_lost_
         # The capacity findings are still firing in the ledger, untouched.
         states = ledger.finding_states()
         assert all(states[fp].status == "firing" for fp in capacity)
+
+
+def test_one_notification_sender_at_a_time(emulator, monkeypatch, tmp_path):
+    from datetime import datetime, timezone
+
+    from watchdog.sweep.pipeline import NOTIFY_LEASE
+
+    emulator.apply_env(monkeypatch)
+    settings = settings_for(emulator, monkeypatch, **ENV)
+    with SqliteLedger(tmp_path / "ledger.db") as ledger:
+        assert ledger.acquire_lease(NOTIFY_LEASE, "the-cli-check--notify", 600, datetime.now(timezone.utc))
+        report = run_sweep(settings, ledger=ledger, notify=True)
+        assert [n["status"] for n in report.notifications] == ["not-sent"]
+        assert messages(emulator) == [] and ledger.notify_states("ops") == {}
+        ledger.release_lease(NOTIFY_LEASE, "the-cli-check--notify")
+        run_sweep(settings, ledger=ledger, notify=True)
+        assert len(messages(emulator)) == 1

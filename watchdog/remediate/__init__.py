@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Iterable, Mapping
 
 from watchdog.ledger.base import Ledger
@@ -108,7 +108,9 @@ def _act(the_plan: Plan, observations: list[Observation], clients: AzureClients,
         # In the registry's order: secrets first (a stale key is an outage now; a scale may take minutes).
         order = {kind: i for i, kind in enumerate(registry.kinds())}
         actions.sort(key=lambda a: order.get(a.kind, len(order)))
-        if not ledger.acquire_lease(rid, sweep_id, ttl, now):
+        # Taken now, at action time, with its own expiry: a lease dated from the sweep's start
+        # could be born expired after a long collection.
+        if not ledger.acquire_lease(rid, sweep_id, ttl, datetime.now(timezone.utc)):
             results += [outcome(a, SKIPPED, "another sweep holds this resource's lease and is acting on it",
                                 now, guard=LEASE) for a in actions]
             continue

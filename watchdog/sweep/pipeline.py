@@ -7,6 +7,7 @@ is the pure `watchdog.checks.diagnose`.
 from __future__ import annotations
 
 import time
+import uuid
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
@@ -31,6 +32,7 @@ from watchdog.sweep.runner import Errors, delta, pools, stage
 # notification and recording do not keep back; recording (the ledger writes after the last POST)
 # always keeps its reserve.
 NOTIFY_RESERVE = 10.0
+NOTIFY_LEASE = "/watchdog/notifications"  # the lease key of the one notification sender
 RECORD_RESERVE = 3.0
 
 # -- the hook for what follows diagnosis -------------------------------------------------------
@@ -78,7 +80,17 @@ def notification_stage(ctx: SweepContext) -> list[Mapping[str, Any]]:
         left = int(ctx.deadline - time.monotonic() - RECORD_RESERVE)
         config = replace(config, deadline_seconds=max(1, min(config.deadline_seconds, left)))
     ledger = ctx.ledger
-    return notify(ctx.report, ledger, config, ctx.now, writable=lambda: ledger.failure is None)
+    # One sender at a time per ledger (timer and `check --notify` may overlap): the lease is taken
+    # now, for as long as sending and recording may take.
+    owner = uuid.uuid4().hex
+    ttl = int((config.deadline_seconds if config is not None else 60) + NOTIFY_RESERVE + RECORD_RESERVE)
+    if not ledger.acquire_lease(NOTIFY_LEASE, owner, ttl, datetime.now(timezone.utc)):
+        return [{"target": "*", "status": "not-sent", "detail": "another sweep is sending notifications now (it "
+                 "holds the notification lease); what it does not send, the next sweep does"}]
+    try:
+        return notify(ctx.report, ledger, config, ctx.now, writable=lambda: ledger.failure is None)
+    finally:
+        ledger.release_lease(NOTIFY_LEASE, owner)
 
 
 # -- the sweep ---------------------------------------------------------------------------------
