@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from watchdog.models import Sensitive
@@ -39,6 +40,9 @@ DIAGNOSTIC_SETTINGS_API = "2021-05-01-preview"
 THROTTLED_STATUSES = (429, 529)  # 529: the batch metrics API's throttling answer
 THROTTLE_RETRIES = 8
 THROTTLE_JITTER = 0.5  # a throttled call waits Retry-After times 1 to 1.5
+# All attempts of one call together get at most this share of the sweep's budget: the collect
+# waves run one after another, and remediation, notification and recording need their part.
+CALL_SHARE = 0.2
 
 T = TypeVar("T")
 
@@ -98,6 +102,18 @@ def _retry_policy(total_seconds: float) -> Any:
             if response is not None and response.status_code in THROTTLED_STATUSES:
                 return True
             return super()._is_method_retryable(settings, request, response=response)
+
+        def increment(self, settings: Any, response: Any = None, error: Any = None) -> bool:
+            # Out of this call's time: no more attempts, and what the service last said (a 429, a
+            # 503, a reset) is what the caller sees, so the blind spot names the cause, not azure-
+            # core's "timeout reached".
+            started = settings.setdefault("watchdog_started", time.monotonic())
+            backoff = min(self.backoff_max, self.backoff_factor * 2 ** len(settings["history"]))
+            wait = (self.get_retry_after(response) if error is None and response is not None else None) or backoff
+            # The sleep's jitter, and a second for the first attempt (before `started`).
+            if time.monotonic() - started + wait * (1 + THROTTLE_JITTER) + 1 >= settings["timeout"]:
+                return False
+            return super().increment(settings, response=response, error=error)
 
         def _sleep_for_retry(self, response: Any, transport: Any) -> bool:
             retry_after = self.get_retry_after(response)
@@ -166,7 +182,8 @@ class AzureClients:
 
         return {
             "user_agent": USER_AGENT,
-            "retry_policy": _retry_policy(self.settings.sweep_budget_seconds),
+            "retry_policy": _retry_policy(max(self.settings.read_timeout_seconds,
+                                              self.settings.sweep_budget_seconds * CALL_SHARE)),
             "per_retry_policies": [_limiting_policy(self.limiter, lambda: self.deadline),
                                    _counting_policy(self.counter)],
             # azure-core's defaults are 300 s connect and read: one hung GET would outlive the host.

@@ -28,7 +28,7 @@ def test_the_default_sweep_budget_is_under_the_function_timeout():
 
 
 def test_every_azure_client_has_connect_and_read_timeouts_and_a_bounded_retry():
-    settings = Settings(subscriptions=("s",), connect_timeout_seconds=3, read_timeout_seconds=7, sweep_budget_seconds=20)
+    settings = Settings(subscriptions=("s",), connect_timeout_seconds=3, read_timeout_seconds=7, sweep_budget_seconds=100)
     with AzureClients(settings, credential=object()) as clients:
         options = clients._options()  # noqa: SLF001 - what every client is built with
         transport = options["transport"]

@@ -2,8 +2,8 @@
 
 `Guarded` wraps a backend: a storage error (SQLite locked, Table Storage refused or 503) is
 remembered in `failure` and the call answers a safe default instead: nothing read (empty), no
-lease (so nothing is acted on), no write. After the first failure, writes and leases are not
-tried again. The sweep reports a critical `ledger` blind spot, sends nothing it could not record,
+lease (so nothing is acted on), no write. After the first failure the store is not called again
+in this sweep. The sweep reports a critical `ledger` blind spot, sends nothing it could not record,
 and the timer invocation then ends as failed (`LedgerUnavailable`).
 """
 from __future__ import annotations
@@ -21,7 +21,6 @@ _DEFAULTS: dict[str, Callable[[], Any]] = {
     "finding_states": dict, "notify_states": dict, "cached_all": dict, "actions": list, "put_cached": list,
     "acquire_lease": lambda: False,
 }
-_WRITES = ("put_", "set_", "record_", "drop_", "acquire_", "release_", "prune")
 
 
 class LedgerUnavailable(RuntimeError):
@@ -52,7 +51,9 @@ class Guarded:
         target = getattr(self._inner, name, None) if self._inner is not None else None
 
         def call(*args: Any, **kwargs: Any) -> Any:
-            if target is None or (self.failure is not None and name.startswith(_WRITES)):
+            # After a failure nothing more is tried: what was read before may be stale, and each
+            # call would spend seconds of the sweep's budget on a store that is down.
+            if target is None or self.failure is not None:
                 return _DEFAULTS.get(name, lambda: None)()
             try:
                 return target(*args, **kwargs)
