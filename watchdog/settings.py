@@ -45,6 +45,7 @@ _LEDGER = (
     Setting("WATCHDOG_LEDGER", "table", "Ledger backend: table (AzureWebJobsStorage) or sqlite."),
     Setting("WATCHDOG_LEDGER_TABLE", "watchdog", "Prefix of the ledger's table names."),
     Setting("WATCHDOG_SQLITE_PATH", ".state/watchdog.sqlite3", "SQLite ledger file (CLI default)."),
+    Setting("WATCHDOG_RETENTION_DAYS", "90", "Resolved findings, notification states told resolved and audit rows older than this many days are pruned (at most 500 rows a sweep); a sweep reads only open state."),
     Setting("WATCHDOG_SQLITE_BUSY_SECONDS", "5", "How long a SQLite ledger call waits for another process's lock before the ledger counts as unavailable."),
     Setting("AzureWebJobsStorage", "", "Functions host storage; the ledger's Table storage (connection string, or use the identity-based settings)."),
     Setting("AzureWebJobsStorage__tableServiceUri", "", "Identity-based Table endpoint of the ledger's storage account."),
@@ -107,6 +108,7 @@ class Settings:
     ledger_table: str = "watchdog"
     sqlite_path: str = ".state/watchdog.sqlite3"
     sqlite_busy_seconds: float = 5
+    retention_days: int = 90
     storage_connection: str = ""
     storage_table_uri: str = ""
     extra: Mapping[str, str] = field(default_factory=dict)  # raw env, for sections parsed elsewhere (notify)
@@ -190,6 +192,7 @@ class Settings:
             ledger_table=_get(env, "WATCHDOG_LEDGER_TABLE"),
             sqlite_path=_get(env, "WATCHDOG_SQLITE_PATH"),
             sqlite_busy_seconds=int_setting(env, "WATCHDOG_SQLITE_BUSY_SECONDS", 0, 60),
+            retention_days=int_setting(env, "WATCHDOG_RETENTION_DAYS", 1, 3650),
             storage_connection=_get(env, "AzureWebJobsStorage"),
             storage_table_uri=_get(env, "AzureWebJobsStorage__tableServiceUri"),
             extra=env,

@@ -39,7 +39,7 @@ pytestmark = pytest.mark.integration
 
 HOOK = "hooks.contoso.com"
 HANDLER = "events.fabrikam.com"
-BUDGET = 20
+BUDGET = 30
 ENV = {
     "WATCHDOG_NOTIFY_TARGETS": "ops",
     "WATCHDOG_NOTIFY_DEFAULT": "ops",
@@ -244,8 +244,8 @@ def test_fault_matrix(case: Case, emulator, monkeypatch, tmp_path, request):
                 wrongly = [a for a in alerts if a[0] == fp and a[1] in ("resolved", "deleted")]
                 if wrongly or states[fp].firing_since != since:
                     figures.false_resolutions += 1
-                    print("FALSE", case.id, states[fp].rule, states[fp].check, states[fp].resource_id[-20:],
-                          [a[1] for a in alerts if a[0] == fp], since, states[fp].firing_since)
+                    print(f"false resolution in {case.id}: {states[fp].rule}/{states[fp].check} on "
+                          f"{states[fp].resource_id.rsplit('/', 1)[-1]}")
         # Deleted resources close as deleted, never as resolved.
         gone = {rid for r in reports for rid in r.deleted}
         for fp, since in firing_before.items():

@@ -75,3 +75,16 @@ def test_coverage_leaves_out_what_failed_or_was_never_read():
     assert {"metrics", "inventory"} <= seen and not {"hubs", "probes"} & seen
     assert "metrics" not in covered(observation(res, metrics=None))
     assert "secrets" not in covered(obs, [ObservationError("secrets", "timeout", "t", subject=VAULT)])
+
+
+def test_a_resource_gone_mid_sweep_or_an_unanswered_proof_is_not_coverage():
+    from dataclasses import replace as copy
+
+    from tests.factories import secret as bound_secret
+    from watchdog.models import DataPlaneProof
+
+    res = resource(name="wps-live")
+    gone = observation(res, metrics=metrics(), errors=(ObservationError("hubs", "not-found", "404", resource_id=res.id),))
+    assert covered(gone) == frozenset()
+    unanswered = copy(bound_secret(), proof=DataPlaneProof(None, "unreachable", "no answer"))
+    assert "secrets" not in covered(observation(res, metrics=metrics(), secrets=(unanswered,)))

@@ -101,7 +101,7 @@ def notify(
     """
     outcomes = _outcomes_by_finding(report.outcomes)
     fixed = {fp for fp, o in outcomes.items() if o.status == OutcomeStatus.DONE and o.verified}
-    previous = ledger.finding_states()
+    previous = ledger.finding_states(open_only=True)
     changed = next_finding_states(previous, report.findings, fixed, _swept(report), now, report.coverage,
                                   report.deleted)
     for state in changed.values():
@@ -112,7 +112,7 @@ def notify(
 
     plans: list[tuple[_Planned, dict[str, NotifyState]]] = []
     for name, target in targets.targets.items():
-        told = ledger.notify_states(name)
+        told = ledger.notify_states(name, open_only=True)
         decisions = decide(routed[name], states, told, fixed, now, targets.repeat, report.deleted)
         for d in decisions:
             if d.clear_pending:

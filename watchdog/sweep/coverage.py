@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Iterable
 
 from watchdog.checks.registry import Source
-from watchdog.models import Observation, ObservationError
+from watchdog.models import ErrorKind, Observation, ObservationError
 
 # ObservationError.source -> the Sources it blinds. hubs feed the probes, diagnostics the log
 # queries; a failed data-plane proof leaves the secret's verdict unknown.
@@ -28,6 +28,10 @@ BLINDS: dict[str, frozenset[Source]] = {
 }
 
 
+# Sources read from the resource's own ARM id: their 404 means the resource is gone.
+_OF_THE_RESOURCE = ("hubs", "diagnostics", "keys", "skus")
+
+
 def blinded(errors: Iterable[ObservationError]) -> set[Source]:
     return {s for e in errors for s in BLINDS.get(e.source, ())}
 
@@ -37,6 +41,12 @@ def covered(obs: Observation, general: Iterable[ObservationError] = ()) -> froze
     error of the same source (a vault or workspace: conservatively every resource) or missing
     data (None: never read) leave unknown."""
     missing = blinded([*obs.errors, *general])
+    if any(e.kind == ErrorKind.NOT_FOUND and e.source in _OF_THE_RESOURCE for e in obs.errors):
+        # ARM says the resource itself is gone (deleted between discovery and collection):
+        # nothing about it is trusted until the next sweep confirms it deleted or lists it again.
+        return frozenset()
+    if any(s.proof is not None and s.proof.outcome == "unreachable" for s in obs.secrets):
+        missing.add(Source.SECRETS)  # a stored key the service did not answer about is unjudged
     if obs.metrics is None:
         missing.add(Source.METRICS)
     if obs.diagnostics is None:

@@ -10,7 +10,7 @@ import time
 import uuid
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Mapping
 
 from watchdog.azure import AzureClients
@@ -32,7 +32,8 @@ from watchdog.sweep.runner import Errors, delta, pools, stage
 # notification and recording do not keep back; recording (the ledger writes after the last POST)
 # always keeps its reserve.
 NOTIFY_RESERVE = 10.0
-NOTIFY_LEASE = "/watchdog/notifications"  # the lease key of the one notification sender
+NOTIFY_LEASE = "/watchdog/notifications"
+PRUNE_PER_SWEEP = 500  # rows deleted at most per sweep (WATCHDOG_RETENTION_DAYS)  # the lease key of the one notification sender
 RECORD_RESERVE = 3.0
 
 # -- the hook for what follows diagnosis -------------------------------------------------------
@@ -174,7 +175,7 @@ def _sweep(settings: Settings, scope: Scope, mode: dict[str, str], clients: Azur
     collect_for = min(settings.sweep_deadline_seconds, settings.sweep_budget_seconds - NOTIFY_RESERVE - RECORD_RESERVE)
     clients.deadline = clients.limiter.now() + max(1.0, collect_for)
     if ledger is not None:
-        ledger.finding_states()  # a ledger that cannot be read is known before anything relies on it
+        ledger.finding_states(open_only=True)  # a ledger that cannot be read is known before anything relies on it
     try:
         try:
             observed = observe(settings, scope, clients=clients, ledger=ledger, now=now, timings=report.timings,
@@ -193,6 +194,9 @@ def _sweep(settings: Settings, scope: Scope, mode: dict[str, str], clients: Azur
             report.outcomes = remediation_stage(ctx)
         with stage(report.timings, "notify"):
             report.notifications = list(notification_stage(ctx))
+        if notify and ledger is not None:
+            # Retention, bounded per sweep: history never grows what a sweep reads or stores.
+            ledger.prune(now - timedelta(days=settings.retention_days), PRUNE_PER_SWEEP)
         if ledger is not None and ledger.failure is not None:
             report.errors.append(ledger.failure)
             report.findings = sorted([*report.findings, *check_errors([ledger.failure], now)], key=sort_key)

@@ -50,8 +50,8 @@ def confirm_deleted(clients: AzureClients, ledger: Ledger, scope: Scope, discove
     timeout) proves nothing: their findings keep their state."""
     from azure.core.exceptions import ResourceNotFoundError
 
-    candidates = sorted({s.resource_id.lower() for s in ledger.finding_states().values()
-                         if s.status == "firing" and "/providers/microsoft.signalrservice/webpubsub/"
+    candidates = sorted({s.resource_id.lower() for s in ledger.finding_states(open_only=True).values()
+                         if "/providers/microsoft.signalrservice/webpubsub/"
                          in s.resource_id.lower()} - discovered)
     gone: set[str] = set()
     for rid in candidates[:MAX_DELETION_CHECKS]:
