@@ -88,3 +88,9 @@ def test_a_resource_gone_mid_sweep_or_an_unanswered_proof_is_not_coverage():
     assert covered(gone) == frozenset()
     unanswered = copy(bound_secret(), proof=DataPlaneProof(None, "unreachable", "no answer"))
     assert "secrets" not in covered(observation(res, metrics=metrics(), secrets=(unanswered,)))
+
+
+def test_a_ledger_blind_spot_resolves_once_the_ledger_works_again():
+    s = state("blind-spot", "ledger-unreachable", "ledger")
+    assert next_finding_states({s.fingerprint: s}, [], set(), {RID}, NOW, {RID: ALL}) == {}
+    assert next_finding_states({s.fingerprint: s}, [], set(), {RID, "ledger"}, NOW, {})[s.fingerprint].status == "resolved"

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import AbstractSet, Iterable, Mapping
 
-from watchdog.checks.registry import check
+from watchdog.checks.registry import BLINDS, check
 from watchdog.ledger.base import FindingState, NotifyState
 from watchdog.models import Finding
 
@@ -70,8 +70,6 @@ def observed(state: FindingState, swept: AbstractSet[str], coverage: Mapping[str
 def needs(state: FindingState) -> frozenset[str]:
     """The sources the finding's check needs; a blind spot needs the source it is about."""
     if state.rule == "blind-spot":
-        from watchdog.sweep.coverage import BLINDS
-
         source = next((s for s in sorted(BLINDS, key=len, reverse=True) if state.check.startswith(f"{s}-")), None)
         return frozenset(str(s) for s in BLINDS.get(source, ())) if source else frozenset()
     try:

@@ -8,25 +8,8 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from watchdog.checks.registry import Source
+from watchdog.checks.registry import BLINDS, Source
 from watchdog.models import ErrorKind, Observation, ObservationError
-
-# ObservationError.source -> the Sources it blinds. hubs feed the probes, diagnostics the log
-# queries; a failed data-plane proof leaves the secret's verdict unknown.
-BLINDS: dict[str, frozenset[Source]] = {
-    "inventory": frozenset(Source),
-    "skus": frozenset({Source.INVENTORY}),
-    "metrics": frozenset({Source.METRICS}),
-    "logs": frozenset({Source.LOGS}),
-    "keys": frozenset({Source.KEYS}),
-    "secrets": frozenset({Source.SECRETS}),
-    "dataplane": frozenset({Source.SECRETS}),
-    "handlers": frozenset({Source.PROBES}),
-    "hubs": frozenset({Source.HUBS, Source.PROBES}),
-    "diagnostics": frozenset({Source.DIAGNOSTICS, Source.LOGS}),
-    "autoscale": frozenset({Source.AUTOSCALE}),
-}
-
 
 # Sources read from the resource's own ARM id: their 404 means the resource is gone.
 _OF_THE_RESOURCE = ("hubs", "diagnostics", "keys", "skus")

@@ -159,6 +159,8 @@ def _what_was_seen(report: Report, settings: Settings, scope: Scope, clients: Az
     """Coverage, the scopes read whole and the resources confirmed deleted, for the lifecycle."""
     report.coverage = seen.coverage(observations)
     report.read_scopes = seen.read_scopes(report.subscriptions, settings.key_vaults, observations, general)
+    if ledger is not None and ledger.failure is None:
+        report.read_scopes.add("ledger")  # a ledger blind spot resolves once the ledger works again
     if notify and ledger is not None:
         report.deleted = seen.confirm_deleted(clients, ledger, scope, set(report.coverage), report.read_scopes)
 
