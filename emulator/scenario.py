@@ -15,10 +15,11 @@ from typing import Any
 import jsonschema
 import yaml
 
+from . import faults as faults_mod
 from . import sites
 from .eventgrid import SCHEMA as EVENT_GRID_SCHEMA
 from .world import (ALLOWED_UNITS, AutoscaleSetting, CustomerHost, Denial, DiagnosticSetting,
-                    EventHandler, Faults, Hub, Series, Vault, WebPubSub, Workspace, World, utcnow)
+                    EventHandler, Hub, Series, Vault, WebPubSub, Workspace, World, utcnow)
 
 SCENARIO_DIR = Path(__file__).parent / "scenarios"
 DEFAULT_TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
@@ -37,14 +38,6 @@ _SERIES = {"oneOf": [
     {"type": "object", "additionalProperties": False, "required": ["values"],
      "properties": {"values": {"type": "array", "items": {"type": ["number", "null"]}}}},
 ]}
-_FAULTS = {"type": "object", "additionalProperties": False, "properties": {
-    "latency_ms": {"oneOf": [_NUM, {"type": "object", "additionalProperties": False, "required": ["median"],
-                                    "properties": {"median": _NUM, "p99": _NUM}}]},
-    "throttle_every": {"type": "integer", "minimum": 0},
-    "retry_after": {"type": "integer", "minimum": 0},
-    "error_rate": {"type": "number", "minimum": 0, "maximum": 1},
-    "timeout_rate": {"type": "number", "minimum": 0, "maximum": 1},
-}}
 _STR_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
 _WPS = {"type": "object", "additionalProperties": False, "required": ["name", "sku"], "properties": {
     "name": {"type": "string", "pattern": "^[a-zA-Z][a-zA-Z0-9-]{2,62}$"},
@@ -131,9 +124,7 @@ SCHEMA: dict[str, Any] = {
                 "status": {"type": "integer"}, "fail_times": {"type": "integer"},
                 "retry_after": {"type": "integer"},
                 "addresses": {"type": "array", "items": {"type": "string"}}, "location": {"type": "string"}}}},
-        "faults": {"type": "object", "propertyNames": {"enum": [
-            "arm", "metrics", "logs", "keyvault", "dataplane", "identity", "customer"]},
-            "additionalProperties": _FAULTS},
+        "faults": faults_mod.SCHEMA,
         "denials": {"type": "array", "items": {"type": "object", "additionalProperties": False,
                     "required": ["service"], "properties": {
                         "service": {"enum": ["arm", "metrics", "logs", "keyvault"]},
@@ -189,7 +180,6 @@ class _Builder:
                            page_size=data.get("page_size", 50),
                            operation_seconds=data.get("operation_seconds", 1.0),
                            event_grid=dict(data.get("event_grid", {})))
-        self.world.rng.seed(self.world.seed)
         pending_secrets: list[tuple[str, Vault, dict[str, Any]]] = []
         pending_sites: list[tuple[str, str, str, dict[str, Any]]] = []
         for si, sub in enumerate(data["subscriptions"]):
@@ -239,14 +229,10 @@ class _Builder:
                                     for i, row in enumerate(rows)]
         for host, spec in data.get("hosts", {}).items():
             self.world.hosts[host.lower()] = CustomerHost(host=host.lower(), **spec)
-        for service, spec in data.get("faults", {}).items():
-            latency = spec.get("latency_ms", 0)
-            median, p99 = (latency, latency) if isinstance(latency, (int, float)) else (
-                latency["median"], latency.get("p99", latency["median"]))
-            self.world.faults[service] = Faults(
-                latency_median_ms=median, latency_p99_ms=p99, throttle_every=spec.get("throttle_every", 0),
-                retry_after=spec.get("retry_after", 1), error_rate=spec.get("error_rate", 0.0),
-                timeout_rate=spec.get("timeout_rate", 0.0))
+        try:
+            self.world.faults.extend(data.get("faults", []))
+        except faults_mod.FaultError as exc:
+            raise ScenarioError(f"at {exc}") from None
         for di, d in enumerate(data.get("denials", [])):
             self.world.denials.append(Denial(d["service"], self._subst(d.get("scope", ""), f"denials/{di}/scope"),
                                              d.get("action", ""), d.get("role", "")))

@@ -8,7 +8,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import math
-import random
 import threading
 import time
 import uuid
@@ -17,6 +16,8 @@ from datetime import datetime
 from typing import Any, Callable
 
 from . import clock
+
+from .faults import FaultSet
 
 RESOURCE_TYPE = "Microsoft.SignalRService/WebPubSub"
 PER_UNIT = {"Free_F1": 20, "Standard_S1": 1000, "Premium_P1": 1000, "Premium_P2": 1000}
@@ -278,27 +279,6 @@ class CustomerHost:
 
 
 @dataclass
-class Faults:
-    """Per-service fault injection. latency: median/p99 milliseconds of a log-normal."""
-
-    latency_median_ms: float = 0.0
-    latency_p99_ms: float = 0.0
-    throttle_every: int = 0  # every Nth call answers 429 (529 for batch metrics)
-    retry_after: int = 1
-    error_rate: float = 0.0  # share of calls answering 503
-    timeout_rate: float = 0.0  # share of calls that never answer (client times out)
-    calls: int = 0
-
-    def latency(self, rng: random.Random) -> float:
-        if self.latency_median_ms <= 0:
-            return 0.0
-        if self.latency_p99_ms <= self.latency_median_ms:
-            return self.latency_median_ms / 1000
-        sigma = math.log(self.latency_p99_ms / self.latency_median_ms) / 2.326
-        return rng.lognormvariate(math.log(self.latency_median_ms), sigma) / 1000
-
-
-@dataclass
 class TokenBucket:
     capacity: float
     refill_per_second: float
@@ -359,8 +339,9 @@ class World:
     activity: list[ActivityEvent] = field(default_factory=list)  # oldest first
     sites: dict[str, Any] = field(default_factory=dict)  # lower-case id -> emulator.sites.Site (App Service)
     hosts: dict[str, CustomerHost] = field(default_factory=dict)
-    faults: dict[str, Faults] = field(default_factory=dict)  # service -> faults
+    faults: FaultSet = field(init=False, repr=False)  # fault rules (faults.py)
     denials: list[Denial] = field(default_factory=list)
+    gone_hosts: set[str] = field(default_factory=set)  # data-plane hosts of deleted resources: no DNS
     arm_throttling: bool = False
     arm_reads_burst: int = 250
     arm_reads_per_second: float = 25
@@ -372,9 +353,11 @@ class World:
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     buckets: dict[tuple[str, str, str], TokenBucket] = field(default_factory=dict, repr=False)
     operations: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)  # operation id -> state
-    rng: random.Random = field(default_factory=random.Random, repr=False)
     event_grid: dict[str, Any] = field(default_factory=dict)  # scenario's event_grid: (emulator/eventgrid.py)
     on_activity: list[Callable[[ActivityEvent], None]] = field(default_factory=list, repr=False)  # eventgrid.py
+
+    def __post_init__(self) -> None:
+        self.faults = FaultSet(self)
 
     # -- lookups -----------------------------------------------------------------------------
 
@@ -442,11 +425,14 @@ class World:
             self.record_activity(res.id, f"{RESOURCE_TYPE}/write", caller)
 
     def delete_resource(self, resource_id: str, caller: str = OUT_OF_BAND_CALLER) -> None:
+        """Gone as after a portal delete: ARM answers 404, its data-plane host no longer resolves."""
         with self.lock:
             res = self.resources.pop(resource_id.rstrip("/").lower(), None)
             if res is None:
                 raise KeyError(resource_id)
-            self.record_activity(res.id, f"{RESOURCE_TYPE}/delete", caller)
+            self.autoscale = [a for a in self.autoscale if a.target_resource_id.lower() != res.id.lower()]
+            self.gone_hosts.add(res.host)
+        self.record_activity(res.id, f"{RESOURCE_TYPE}/delete", caller)
 
     def record_activity(self, resource_id: str, operation: str, caller: str) -> None:
         event = ActivityEvent(utcnow(), resource_id, operation, caller)

@@ -232,6 +232,9 @@ class Observation:
     rotation: RotationObserved | None = None  # key age and rotation record; None = not read (rotation off)
     errors: tuple[ObservationError, ...] = ()
     collected_at: datetime | None = None
+    # Sources read for this resource this sweep (registry Source values); None = not computed,
+    # taken as everything (unit tests that build observations by hand).
+    covered: frozenset[str] | None = None
 
 
 # --- verdicts -----------------------------------------------------------------------------
@@ -276,6 +279,7 @@ class OutcomeStatus(enum.StrEnum):
     DONE = "done"
     SKIPPED = "skipped"  # a guard stopped it (Outcome.guard names which)
     FAILED = "failed"
+    IN_PROGRESS = "in-progress"  # started, not finished within the sweep's budget: the next sweep verifies it
 
 
 @dataclass(frozen=True)
@@ -320,6 +324,13 @@ class Report:
     timings: dict[str, float] = field(default_factory=dict)  # stage -> seconds
     # What was collected, for the status page (utilisation, keys, handlers); not part of the JSON schema.
     observations: list[Observation] = field(default_factory=list, repr=False)
+    # What this sweep really saw, for the finding lifecycle: per lower-case resource id the
+    # sources read (watchdog/sweep/coverage.py); the vaults, workspaces and subscriptions read
+    # whole (None: every subscription listed); resources confirmed deleted by a direct GET (404).
+    coverage: dict[str, frozenset[str]] = field(default_factory=dict)
+    read_scopes: set[str] | None = None
+    deleted: set[str] = field(default_factory=set)
+    budget_seconds: float | None = None  # the sweep's time budget (WATCHDOG_SWEEP_BUDGET_SECONDS)
 
     @property
     def worst(self) -> Severity | None:

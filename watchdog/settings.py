@@ -35,6 +35,9 @@ _COLLECTION = (
     Setting("WATCHDOG_MAX_LIST_KEYS", "50", "Most listKeys calls per sweep (each spends one of ARM's 200 write tokens per subscription); the rest wait for the next sweeps, judged by the data-plane proof meanwhile."),
     Setting("WATCHDOG_PROOF_INTERVAL_MINUTES", "60", "A bound secret nothing says has changed (its version, its resource's activity log) is read and proven on the data plane again after this many minutes; sweeps in between reuse the last proof."),
     Setting("WATCHDOG_SWEEP_DEADLINE_SECONDS", "480", "ARM reads a sweep cannot make by then (cold caches of a large subscription) are deferred to the next sweeps; keep it under host.json's functionTimeout (600)."),
+    Setting("WATCHDOG_SWEEP_BUDGET_SECONDS", "540", "The whole sweep's time (collect, remediate, notify, record), kept under host.json's functionTimeout (600): each stage gets what is left, recording keeps a reserve; a scale still running then is recorded in progress and verified by the next sweep."),
+    Setting("WATCHDOG_CONNECT_TIMEOUT_SECONDS", "5", "Connect timeout of every Azure call."),
+    Setting("WATCHDOG_READ_TIMEOUT_SECONDS", "30", "Read timeout of every Azure call (between bytes; a hung read is retried once)."),
     Setting("WATCHDOG_PROBE_CONCURRENCY", "48", "Most event-handler probes in flight at once, on their own pool: customer hosts spend no Azure budget, and a slow handler never holds up Azure calls."),
     Setting("WATCHDOG_PROBE_PER_HOST", "16", "Most probes in flight to one handler host at once (many resources often share one host)."),
     Setting("WATCHDOG_IDLE_TIMEOUTS", "60,90,100,120,230,240", "Comma-separated idle timeouts (seconds) of proxies, load balancers and gateways; closed connections whose lifetime clusters within 3 s of one raise connectivity/idle-timeout."),
@@ -48,6 +51,8 @@ _LEDGER = (
     Setting("WATCHDOG_LEDGER", "table", "Ledger backend: table (AzureWebJobsStorage) or sqlite."),
     Setting("WATCHDOG_LEDGER_TABLE", "watchdog", "Prefix of the ledger's table names."),
     Setting("WATCHDOG_SQLITE_PATH", ".state/watchdog.sqlite3", "SQLite ledger file (CLI default)."),
+    Setting("WATCHDOG_RETENTION_DAYS", "90", "Resolved findings, notification states told resolved and audit rows older than this many days are pruned (at most 500 rows a sweep); a sweep reads only open state."),
+    Setting("WATCHDOG_SQLITE_BUSY_SECONDS", "5", "How long a SQLite ledger call waits for another process's lock before the ledger counts as unavailable."),
     Setting("AzureWebJobsStorage", "", "Functions host storage; the ledger's Table storage (connection string, or use the identity-based settings)."),
     Setting("AzureWebJobsStorage__tableServiceUri", "", "Identity-based Table endpoint of the ledger's storage account."),
 )
@@ -114,6 +119,9 @@ class Settings:
     max_list_keys: int = 50
     proof_interval_minutes: int = 60
     sweep_deadline_seconds: int = 480
+    sweep_budget_seconds: int = 540
+    connect_timeout_seconds: float = 5
+    read_timeout_seconds: float = 30
     probe_concurrency: int = 48
     probe_per_host: int = 16
     idle_timeouts: tuple[int, ...] = (60, 90, 100, 120, 230, 240)
@@ -137,6 +145,8 @@ class Settings:
     ledger: str = "table"
     ledger_table: str = "watchdog"
     sqlite_path: str = ".state/watchdog.sqlite3"
+    sqlite_busy_seconds: float = 5
+    retention_days: int = 90
     storage_connection: str = ""
     storage_table_uri: str = ""
     status_url: str = ""
@@ -201,6 +211,9 @@ class Settings:
             max_list_keys=int_setting(env, "WATCHDOG_MAX_LIST_KEYS", 0, 1000),
             proof_interval_minutes=int_setting(env, "WATCHDOG_PROOF_INTERVAL_MINUTES", 0, 1440),
             sweep_deadline_seconds=int_setting(env, "WATCHDOG_SWEEP_DEADLINE_SECONDS", 30, 3600),
+            sweep_budget_seconds=int_setting(env, "WATCHDOG_SWEEP_BUDGET_SECONDS", 5, 3600),
+            connect_timeout_seconds=int_setting(env, "WATCHDOG_CONNECT_TIMEOUT_SECONDS", 1, 60),
+            read_timeout_seconds=int_setting(env, "WATCHDOG_READ_TIMEOUT_SECONDS", 1, 300),
             probe_concurrency=int_setting(env, "WATCHDOG_PROBE_CONCURRENCY", 1, 128),
             probe_per_host=int_setting(env, "WATCHDOG_PROBE_PER_HOST", 1, 64),
             idle_timeouts=_idle_timeouts(env),
@@ -225,6 +238,8 @@ class Settings:
             ledger=ledger,
             ledger_table=_get(env, "WATCHDOG_LEDGER_TABLE"),
             sqlite_path=_get(env, "WATCHDOG_SQLITE_PATH"),
+            sqlite_busy_seconds=int_setting(env, "WATCHDOG_SQLITE_BUSY_SECONDS", 0, 60),
+            retention_days=int_setting(env, "WATCHDOG_RETENTION_DAYS", 1, 3650),
             storage_connection=_get(env, "AzureWebJobsStorage"),
             storage_table_uri=_get(env, "AzureWebJobsStorage__tableServiceUri"),
             status_url=_status_url(_get(env, "WATCHDOG_STATUS_URL")),

@@ -31,6 +31,7 @@ from .. import kql
 from ..world import Workspace, utcnow
 from .base import BadRequest, Call, Service, json_response
 
+INSUFFICIENT_ACCESS = "The provided credentials have insufficient access to perform the requested operation"
 _COMMON = [("TimeGenerated", "datetime"), ("OperationName", "string"), ("Level", "string"), ("Message", "string"),
            ("ConnectionId", "string"), ("UserId", "string"), ("CallerIpAddress", "string"), ("Location", "string")]
 # Columns of Web PubSub's resource-specific tables (AZURE-FACTS "Resource logs"), plus `Type`,
@@ -75,6 +76,9 @@ class LogAnalytics(Service):
 
     def matches(self, host: str) -> bool:
         return host == "api.loganalytics.io"
+
+    def forbidden_message(self, request: web.Request, body: bytes) -> str | None:
+        return INSUFFICIENT_ACCESS
 
     def error(self, status: int, code: str, message: str, headers: dict[str, str] | None = None,
               inner: dict[str, Any] | None = None) -> web.Response:
@@ -125,8 +129,7 @@ class LogAnalytics(Service):
         scopes = [scope] if resource_id is not None else [ws.id for ws in workspaces]
         if any(self.world.denial("logs", s) for s in scopes) or (
                 resource_id is None and any(ws.forbidden for ws in workspaces)):
-            return self.error(403, "InsufficientAccessError",
-                              "The provided credentials have insufficient access to perform the requested operation")
+            return self.error(403, "InsufficientAccessError", INSUFFICIENT_ACCESS)
         try:
             window = _timespan(timespan)
         except ValueError:

@@ -23,6 +23,7 @@ Served as Azure does for `Microsoft.SignalRService/WebPubSub`:
 """
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -31,9 +32,10 @@ from typing import Any
 from aiohttp import web
 
 from ..world import RESOURCE_TYPE, WebPubSub, utcnow
-from .base import BadRequest, Call, Service, json_response
+from .base import BadRequest, Call, Service, authorization_failed, json_response
 
 MAX_IDS = 50
+METRICS_READ = "Microsoft.Insights/Metrics/Read"
 AGGREGATIONS = ("average", "minimum", "maximum", "total", "count")
 GRAINS = {"PT1M": 1, "PT5M": 5, "PT15M": 15, "PT30M": 30, "PT1H": 60, "PT6H": 360, "PT12H": 720, "P1D": 1440}
 CLOSE_CATEGORY = "ConnectionCloseCategory"
@@ -77,6 +79,13 @@ class BatchMetrics(Service):
         super().__init__(world)
         self.route("POST", r"/subscriptions/(?P<sub>[^/]+)/metrics:getBatch", "metrics.getBatch")(self.get_batch)
 
+    def forbidden_message(self, request: web.Request, body: bytes) -> str | None:
+        try:
+            scope = json.loads(body)["resourceids"][0]
+        except (ValueError, KeyError, IndexError, TypeError):
+            scope = "/".join(request.path.split("/")[:3])
+        return authorization_failed(self.world.principal_id, METRICS_READ, scope)
+
     def matches(self, host: str) -> bool:
         return host.endswith(".metrics.monitor.azure.com")
 
@@ -102,10 +111,7 @@ class BatchMetrics(Service):
             denial = self.world.denial("metrics", rid)
             if denial is not None:
                 oid = (call.caller or {}).get("oid", "")
-                return self.error(403, "AuthorizationFailed", (
-                    f"The client '{oid}' with object id '{oid}' does not have authorization to perform action "
-                    f"'Microsoft.Insights/Metrics/Read' over scope '{denial.scope or rid}' or the scope is invalid. "
-                    "If access was recently granted, please refresh your credentials."))
+                return self.error(403, "AuthorizationFailed", authorization_failed(oid, METRICS_READ, denial.scope or rid))
         minutes = GRAINS.get(grain) or max(1, round((end - start).total_seconds() / 60))
         values = []
         with self.world.lock:

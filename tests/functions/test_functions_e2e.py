@@ -104,3 +104,26 @@ def test_timer_sweep_notifies_and_records_in_table_storage(demo, monkeypatch) ->
     # A second run finds nothing new to say: no duplicate message.
     functions()["sweep"].get_user_function()(Timer(past_due=True))
     assert len(demo.deliveries(TEAMS)) == 1
+
+
+def test_an_unavailable_ledger_fails_the_timer_after_reporting_and_the_check_answers_503(emulator, monkeypatch,
+                                                                                         table_unavailable) -> None:
+    from watchdog.ledger.guard import LedgerUnavailable
+
+    demo = emulator
+    monkeypatch.setenv("WATCHDOG_KEY_VAULTS", ",".join(emulator.vault_urls()))
+    monkeypatch.setenv("WATCHDOG_SCHEDULE", "0 */5 * * * *")
+    monkeypatch.setenv("AzureWebJobsStorage", table_unavailable)
+    monkeypatch.setenv("WATCHDOG_NOTIFY_TARGETS", "teams")
+    monkeypatch.setenv("WATCHDOG_NOTIFY_TEAMS_KIND", "teams")
+    monkeypatch.setenv("WATCHDOG_NOTIFY_TEAMS_URL", f"https://{TEAMS}/workflows/w/triggers/manual/paths/invoke?sig=s3cret")
+
+    with pytest.raises(LedgerUnavailable):  # the host counts the invocation as failed
+        functions()["sweep"].get_user_function()(Timer())
+    assert demo.deliveries(TEAMS) == [], "nothing sent that could not be recorded"
+
+    response = call_check("GET", {"format": "json"})
+    body = json.loads(response.get_body())
+    assert response.status_code == 503 and body["error"]["code"] == "LedgerUnavailable"
+    assert any(f["rule"] == "blind-spot" and f["check"].startswith("ledger-") and f["severity"] == "critical"
+               for f in body["report"]["findings"])

@@ -208,6 +208,39 @@ def test_notify_states_are_per_target_and_update(ledger: Ledger):
     assert ledger.notify_states("teams:other") == {}
 
 
+def test_a_sweep_reads_only_open_state(ledger: Ledger):
+    firing, done = finding("fp-a"), finding("fp-b", status="resolved", resolved_at=T0 + timedelta(minutes=15))
+    for state in (firing, done):
+        ledger.put_finding_state(state)
+    assert ledger.finding_states(open_only=True) == {"fp-a": firing}
+    told_firing = NotifyState("ops", "fp-a", "firing", T0, "d-1", False)
+    owed = NotifyState("ops", "fp-c", "resolved", T0, "d-2", pending=True)
+    told_resolved = NotifyState("ops", "fp-b", "resolved", T0, "d-3", False)
+    for state in (told_firing, owed, told_resolved):
+        ledger.put_notify_state(state)
+    assert ledger.notify_states("ops", open_only=True) == {"fp-a": told_firing, "fp-c": owed}
+    assert len(ledger.notify_states("ops")) == 3
+
+
+def test_prune_drops_old_closed_rows_only_and_is_bounded(ledger: Ledger):
+    old, recent = T0, T0 + timedelta(days=100)
+    ledger.put_finding_state(finding("fp-old", status="resolved", resolved_at=old))
+    ledger.put_finding_state(finding("fp-new", status="resolved", resolved_at=recent))
+    ledger.put_finding_state(finding("fp-firing", firing_since=old, last_seen=old))  # open: never pruned
+    ledger.put_notify_state(NotifyState("ops", "fp-old", "resolved", old, "d-1", False))
+    ledger.put_notify_state(NotifyState("ops", "fp-owed", "resolved", old, "d-2", pending=True))
+    ledger.put_notify_state(NotifyState("ops", "fp-firing", "firing", old, "d-3", False))
+    ledger.record_action(audit("a-old", old))
+    ledger.record_action(audit("a-new", recent))
+    cutoff = T0 + timedelta(days=10)
+    assert ledger.prune(cutoff, 2) == 2  # bounded: the rest waits for the next sweep
+    assert ledger.prune(cutoff, 100) == 1
+    assert ledger.prune(cutoff, 100) == 0
+    assert set(ledger.finding_states()) == {"fp-new", "fp-firing"}
+    assert set(ledger.notify_states("ops")) == {"fp-owed", "fp-firing"}
+    assert [a.id for a in ledger.actions()] == ["a-new"]
+
+
 def test_awkward_characters_in_keys(ledger: Ledger):
     ledger.record_action(audit("id/with#odd?chars'", T0, resource_id=AWKWARD))
     ledger.set_last_scaled(AWKWARD, T0)

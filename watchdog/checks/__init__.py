@@ -47,5 +47,5 @@ def diagnose(
             except Exception as exc:  # one odd resource must not stop the sweep; say so instead
                 findings.append(blind_spots.rule_error(obs.resource.id, obs.resource.name, rule.name, exc))
     all_errors = list(dict.fromkeys([*errors, *(e for obs in observations for e in obs.errors)]))
-    findings.extend(blind_spots.check_errors(all_errors, now))
+    findings.extend(blind_spots.check_errors(all_errors, now, len(observations)))
     return sorted(findings, key=sort_key)

@@ -17,9 +17,11 @@ _MIMETYPES = {"json": "application/json", "text": "text/plain", "markdown": "tex
 _PARAMETERS = {"resource", "format", "mode", "severity", "code"}
 
 
-def _error(status: int, parameter: str | None, message: str) -> func.HttpResponse:
-    body = {"error": {"code": "BadParameter" if status == 400 else "ConfigurationError",
-                      "parameter": parameter, "message": message}}
+_CODES = {400: "BadParameter", 500: "ConfigurationError", 503: "LedgerUnavailable"}
+
+
+def _error(status: int, parameter: str | None, message: str, **extra: object) -> func.HttpResponse:
+    body = {"error": {"code": _CODES[status], "parameter": parameter, "message": message}, **extra}
     return func.HttpResponse(json.dumps(body), status_code=status, mimetype="application/json")
 
 
@@ -72,7 +74,7 @@ def check(req: func.HttpRequest) -> func.HttpResponse:
     except _BadParameter as exc:
         return _error(400, exc.parameter, str(exc))
 
-    from ..ledger import open_ledger
+    from ..ledger.guard import open_guarded
     from . import CACHES
     from ..settings import ConfigError, load
     from ..rotation import KIND as ROTATE
@@ -80,7 +82,7 @@ def check(req: func.HttpRequest) -> func.HttpResponse:
 
     try:
         settings, _ = load()
-        ledger = open_ledger(settings)
+        ledger = open_guarded(settings)
     except ConfigError as exc:
         log.error("configuration error: %s", exc)
         return _error(500, None, f"the Function App is misconfigured: {exc}")
@@ -89,6 +91,12 @@ def check(req: func.HttpRequest) -> func.HttpResponse:
         modes[ROTATE] = "plan"  # a GET never regenerates a key: rotations run from the timer and the CLI
     with ledger:
         report = run_sweep(settings, Scope(resources=resources), modes, ledger=ledger, caches=CACHES)
+    if ledger.failure is not None:
+        # The sweep still ran: its report (with the critical ledger blind spot) rides along.
+        from ..report import to_dict
+
+        return _error(503, None, f"the ledger is unavailable ({ledger.failure.message}); the sweep ran but "
+                      "nothing was acted on or recorded", report=to_dict(report))
     if fmt == "html":
         return _status_page(report, severity, settings.status_url)
     return func.HttpResponse(render(report, fmt), status_code=200, mimetype=_MIMETYPES[fmt],

@@ -15,7 +15,7 @@ log = logging.getLogger("watchdog.sweep")
 def sweep(timer: func.TimerRequest) -> None:
     # Imported here, not at module level: the host indexes functions on cold start, and the
     # Azure SDKs are the bulk of the import time.
-    from ..ledger import open_ledger
+    from ..ledger.guard import LedgerUnavailable, open_guarded
     from . import CACHES
     from ..settings import load
     from ..sweep import run_sweep
@@ -28,12 +28,16 @@ def sweep(timer: func.TimerRequest) -> None:
     try:
         with telemetry.sweep(trigger="timer"):
             settings, _ = load()  # a ConfigError fails the run loudly, naming the setting
-            with open_ledger(settings) as ledger:
+            with open_guarded(settings) as ledger:
                 report = run_sweep(settings, mode=settings.modes(), ledger=ledger, notify=True, caches=CACHES,
                                    telemetry=telemetry)
+            log.info("%s", summary_line(report))
+            if ledger.failure is not None:
+                # Reported above; failing the invocation (and the sweep's span) makes the host's
+                # failure count and the watchdog's own alert show it.
+                raise LedgerUnavailable(ledger.failure.message)
     finally:
         telemetry.flush()
-    log.info("%s", summary_line(report))
 
 
 SUMMARY_PREFIX = "sweep finished "

@@ -15,8 +15,9 @@ from watchdog.notify.lifecycle import Decision
 from watchdog.redact import scrub
 from watchdog.links import status_link
 
-GROUPS = ("firing", "fixed", "reminder", "resolved")  # the order a reader sees them in
-TITLES = {"firing": "New", "fixed": "Fixed by the watchdog", "reminder": "Still firing", "resolved": "Resolved"}
+GROUPS = ("firing", "fixed", "reminder", "resolved", "deleted")  # the order a reader sees them in
+TITLES = {"firing": "New", "fixed": "Fixed by the watchdog", "reminder": "Still firing", "resolved": "Resolved",
+          "deleted": "Closed: resource deleted"}
 PORTAL = "https://portal.azure.com/#@/resource"
 
 _MAX_TEXT = 400

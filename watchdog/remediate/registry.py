@@ -13,6 +13,7 @@ list it in `watchdog/remediate/__init__.py`.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Callable, Mapping
@@ -42,6 +43,14 @@ class ActContext:
     settings: Settings
     now: datetime
     prior: tuple[Outcome, ...] = ()  # this sweep's outcomes so far on the same resource, in order
+    deadline: float | None = None  # time.monotonic() by which an action stops waiting (the sweep's budget)
+
+    def wait_seconds(self) -> float:
+        """How long an action may wait for a long-running operation: its timeout, within the budget."""
+        limit = float(self.settings.operation_timeout_seconds)
+        if self.deadline is not None:
+            limit = min(limit, max(0.0, self.deadline - time.monotonic()))
+        return limit
 
 
 @dataclass(frozen=True)
