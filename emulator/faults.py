@@ -36,7 +36,9 @@ OPERATIONS: dict[str, tuple[str, ...]] = {
     "arm": ("listBySubscription", "listByResourceGroup", "get", "update", "listKeys", "regenerateKey", "listSkus",
             "listHubs", "getHub", "operation", "diagnosticSettings", "metrics", "autoscaleByResourceGroup",
             "autoscaleBySubscription", "activityLog", "listResources", "listResourcesByResourceGroup",
-            "listResourceGroups"),
+            "listResourceGroups",
+            # Microsoft.Web sites (emulator/services/web.py), served by ARM under route names web.*
+            "list", "references", "reference", "refreshReferences", "restart"),
     "metrics": ("getBatch",),
     "logs": ("query", "queryResource"),
     "keyvault": ("listSecrets", "listSecretVersions", "getSecret", "setSecret", "updateSecret"),
