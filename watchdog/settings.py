@@ -141,8 +141,9 @@ class Settings:
     notify: NotifyConfig | None = None  # parsed by watchdog.notify.targets; None = not loaded
 
     def modes(self, requested: str | None = None) -> dict[str, str]:
-        """Remediation mode per registered kind: as configured, or as a caller asks (the CLI's flags,
-        the HTTP check's `mode`); see watchdog.remediate.registry.modes."""
+        """Remediation mode per registered kind: as configured, or the minimum of configured and
+        what a caller asks (the CLI's flags, the HTTP check's `mode`); see
+        watchdog.remediate.registry.modes."""
         configured = {r.kind: getattr(self, r.attr) for r in remediations.remediations()}
         return remediations.modes(configured, requested)
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import datetime, timezone
 
 import azure.functions as func
 
@@ -19,12 +20,15 @@ def sweep(timer: func.TimerRequest) -> None:
     from . import CACHES
     from ..settings import load
     from ..sweep import run_sweep
+    from .runs import LATEST, save_report
 
     if timer.past_due:
         log.warning("sweep is running late (the previous one overran or the app was cold)")
     settings, _ = load()  # a ConfigError fails the run loudly, naming the setting
     with open_ledger(settings) as ledger:
         report = run_sweep(settings, mode=settings.modes(), ledger=ledger, notify=True, caches=CACHES)
+        # What GET /api/check answers with: the HTTP check never sweeps everything inline.
+        save_report(ledger, LATEST, report, datetime.now(timezone.utc))
     log.info("%s", summary_line(report))
 
 
