@@ -37,7 +37,8 @@ def demo(emulator, azurite_table, monkeypatch):  # noqa: ANN001, ANN201
     return emulator
 
 
-def test_http_check_returns_the_report_as_json_matching_its_schema(demo) -> None:
+def test_http_check_returns_the_timers_report_as_json_matching_its_schema(demo) -> None:
+    functions()["sweep"].get_user_function()(Timer())
     response = call_check("GET", {"format": "json"})
     assert response.status_code == 200 and response.mimetype == "application/json"
     document = json.loads(response.get_body())
@@ -54,7 +55,7 @@ def test_http_check_narrows_to_one_resource_by_name_and_renders_markdown(demo) -
 
 
 def test_http_check_plan_mode_plans_without_writing(demo) -> None:
-    response = call_check("GET", {"mode": "plan", "format": "json"})
+    response = call_check("GET", {"mode": "plan", "format": "json", "resource": "chat-prod"})
     document = json.loads(response.get_body())
     assert {o["status"] for o in document["outcomes"]} <= {"planned", "skipped"}
     assert any(o["status"] == "planned" for o in document["outcomes"])

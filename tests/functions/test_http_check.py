@@ -90,3 +90,99 @@ def test_a_name_in_no_subscription_is_404_naming_the_subscriptions_searched(emul
         assert response.status_code == 404 and error["subscriptions"] == [subscription]
         assert subscription in error["message"] and repr(name) in error["message"]
     assert emulator.journal.writes() == []
+
+
+class _Message(func.QueueMessage):
+    def __init__(self, body: str) -> None:
+        super().__init__(body=body.encode())
+
+
+@pytest.fixture
+def demo(emulator, monkeypatch, tmp_path):  # noqa: ANN001, ANN201
+    monkeypatch.setenv("WATCHDOG_LEDGER", "sqlite")
+    monkeypatch.setenv("WATCHDOG_SQLITE_PATH", str(tmp_path / "ledger.sqlite3"))
+    monkeypatch.setenv("WATCHDOG_KEY_VAULTS", ",".join(emulator.vault_urls()))
+    return emulator
+
+
+def test_without_resource_the_check_answers_with_the_timers_latest_report(demo) -> None:
+    from tests.functions.test_functions_e2e import Timer
+
+    functions()["sweep"].get_user_function()(Timer())
+    demo.journal.clear()
+    response = call_check("GET", {"format": "json"})
+    assert response.status_code == 200 and int(response.headers["Age"]) >= 0 and response.headers["Last-Modified"]
+    assert len(json.loads(response.get_body())["findings"]) == 17
+    text = call_check("GET", {"format": "text"}).get_body().decode()
+    assert text.startswith("Latest timer report, finished ")
+    page = call_check("GET", headers={"Accept": "text/html"})
+    assert page.mimetype == "text/html" and b"chat-prod" in page.get_body()
+    assert demo.journal.writes() == []  # the GETs swept nothing
+
+
+def test_a_fresh_check_runs_in_the_background_and_is_polled(demo, monkeypatch) -> None:
+    monkeypatch.setenv("WATCHDOG_SECRET_SYNC", "plan")
+    queued = Out()
+    response = call_check("POST", {"fresh": "true", "mode": "on"}, runs=queued)
+    assert response.status_code == 202
+    run_id = json.loads(queued.get())["id"]
+    location = response.headers["Location"]
+    assert location == f"https://watchdog.azurewebsites.net/api/check/runs/{run_id}"
+    assert "code=" not in location and int(response.headers["Retry-After"]) > 0
+
+    waiting = call_run_status(run_id)
+    assert waiting.status_code == 202 and json.loads(waiting.get_body())["status"] == "queued"
+    functions()["check_background"].get_user_function()(_Message(queued.get()))
+    done = call_run_status(run_id, {"format": "json"})
+    assert done.status_code == 200
+    document = json.loads(done.get_body())
+    # mode=on was asked, but secret sync is configured plan: the request cannot raise it.
+    assert document["mode"]["secret-sync"] == "plan"
+    assert {o["status"] for o in document["outcomes"]} <= {"planned", "skipped"}
+    assert [e for e in demo.journal.writes() if e.op != "arm.listKeys"] == []
+    # A redelivered message runs nothing twice.
+    demo.journal.clear()
+    functions()["check_background"].get_user_function()(_Message(queued.get()))
+    assert demo.journal.writes() == []
+
+
+@pytest.mark.parametrize("run_id, status, code", [
+    ("0" * 32, 404, "RunNotFound"),
+    ("not-a-run", 400, "BadParameter"),
+    ("A" * 32, 400, "BadParameter"),
+])
+def test_unknown_or_malformed_run_ids(configured, run_id, status, code) -> None:
+    response = call_run_status(run_id)
+    assert (response.status_code, _error(response)["code"]) == (status, code)
+
+
+def test_a_run_that_died_with_its_host_reads_failed(configured) -> None:
+    from watchdog.ledger import open_ledger
+    from watchdog.settings import load
+
+    settings, _ = load()
+    with open_ledger(settings) as ledger:
+        run = runs.new_run(ledger, "off", datetime(2020, 1, 1, tzinfo=timezone.utc))
+    response = call_run_status(run.id)
+    assert response.status_code == 500 and _error(response)["code"] == "CheckFailed"
+
+
+def test_a_kept_report_renders_as_the_original_and_holds_no_secret(demo) -> None:
+    from watchdog.ledger import open_ledger
+    from watchdog.report import render
+    from watchdog.settings import load
+    from watchdog.sweep import run_sweep
+
+    settings, _ = load()
+    report = run_sweep(settings)
+    with open_ledger(settings) as ledger:
+        runs.save_report(ledger, "t", report, datetime.now(timezone.utc))
+        runs.save_report(ledger, "t", report, datetime.now(timezone.utc))  # replaces, dropping the old rows
+        kept = runs.load_report(ledger, "t")
+        rows = ledger.cached_all(runs.REPORTS)
+    assert kept is not None
+    for fmt in ("json", "text", "markdown"):
+        assert render(kept, fmt) == render(report, fmt)
+    assert len(rows) == 1 + rows["t"].payload["parts"]
+    stored = runs.dumps(report)
+    assert "AccessKey=" not in stored and '{"$s":null}' in stored  # bound secrets are kept as nothing
