@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Mapping
 
 from watchdog.checks import capacity, key_drift
 from watchdog.config import MODES, PLACEHOLDER, ConfigError, Rows, Setting, csv
 from watchdog.config import markdown_table as _markdown_table
+from watchdog.models import Sensitive
 from watchdog.notify import targets as notify_targets
 from watchdog.notify.targets import NotifyConfig, load_notify_config
 from watchdog.remediate import registry as remediations
@@ -134,10 +135,9 @@ class Settings:
     ledger: str = "table"
     ledger_table: str = "watchdog"
     sqlite_path: str = ".state/watchdog.sqlite3"
-    storage_connection: str = ""
+    storage_connection: Sensitive | None = None  # AzureWebJobsStorage: may hold an AccountKey
     storage_table_uri: str = ""
     status_url: str = ""
-    extra: Mapping[str, str] = field(default_factory=dict)  # raw env, for sections parsed elsewhere (notify)
     notify: NotifyConfig | None = None  # parsed by watchdog.notify.targets; None = not loaded
 
     def modes(self, requested: str | None = None) -> dict[str, str]:
@@ -220,10 +220,9 @@ class Settings:
             ledger=ledger,
             ledger_table=_get(env, "WATCHDOG_LEDGER_TABLE"),
             sqlite_path=_get(env, "WATCHDOG_SQLITE_PATH"),
-            storage_connection=_get(env, "AzureWebJobsStorage"),
+            storage_connection=Sensitive(raw) if (raw := _get(env, "AzureWebJobsStorage")) else None,
             storage_table_uri=_get(env, "AzureWebJobsStorage__tableServiceUri"),
             status_url=_status_url(_get(env, "WATCHDOG_STATUS_URL")),
-            extra=env,
         )
 
 
