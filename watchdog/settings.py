@@ -27,7 +27,7 @@ _SWEEP = (
     Setting("AZURE_SUBSCRIPTION_ID", None, "Subscription the Function App runs in; the default scope."),
     Setting("WATCHDOG_SUBSCRIPTIONS", "", "Comma-separated subscription ids to sweep. Empty: AZURE_SUBSCRIPTION_ID."),
     Setting("WATCHDOG_SCHEDULE", "0 */5 * * * *", "NCRONTAB schedule of the timer sweep."),
-    Setting("WATCHDOG_KEY_VAULTS", "", "Comma-separated vault URLs searched for secrets tagged webpubsub-resource-id."),
+    Setting("WATCHDOG_KEY_VAULTS", "", "Comma-separated vault URLs searched for secrets tagged webpubsub-resource-id, and the only vaults secret sync writes to, whatever a tag says (infra grants exactly these)."),
     Setting("WATCHDOG_WINDOW_MINUTES", "30", "Metrics and logs window of a sweep, in minutes."),
 )
 _COLLECTION = (

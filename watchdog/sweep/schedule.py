@@ -12,6 +12,7 @@ from datetime import datetime
 
 from watchdog.azure import AzureClients
 from watchdog.collect import autoscale, cache, diagnostics, handlers, inventory, keys, logs, metrics, secret_reads
+from watchdog.collect import bindings as bindings_mod
 from watchdog.collect.caches import Caches
 from watchdog.collect.calls import results
 from watchdog.ledger.base import Ledger
@@ -93,7 +94,7 @@ def collect(pools: Pools, clients: AzureClients, settings: Settings, resources: 
     reading = secret_reads.submit_reads(runner, clients, settings.proof_interval_minutes, by_id, bindings, ledger,
                                         listed, now)
     got.probes = handlers.collect(probes)
-    got.secrets = secret_reads.collect(reading)
+    got.secrets = bindings_mod.annotate(secret_reads.collect(reading), bindings_mod.claims(bindings, listed))
     if ledger is not None:
         secret_reads.keep_proofs(ledger, by_id, reading, listed, now)
     got.log_errors = logs.collect(querying, got.handlers)
