@@ -16,6 +16,7 @@ import jsonschema
 import yaml
 
 from . import sites
+from .eventgrid import SCHEMA as EVENT_GRID_SCHEMA
 from .world import (ALLOWED_UNITS, AutoscaleSetting, CustomerHost, Denial, DiagnosticSetting,
                     EventHandler, Faults, Hub, Series, Vault, WebPubSub, Workspace, World, utcnow)
 
@@ -111,6 +112,7 @@ SCHEMA: dict[str, Any] = {
         "arm_throttling": {"type": "boolean"},
         "page_size": {"type": "integer", "minimum": 1},
         "operation_seconds": {"type": "number", "minimum": 0},
+        "event_grid": EVENT_GRID_SCHEMA,
         "subscriptions": {"type": "array", "minItems": 1, "items": {
             "type": "object", "additionalProperties": False, "required": ["id"], "properties": {
                 "id": {"type": "string", "pattern": "^[0-9a-fA-F-]{36}$"},
@@ -185,7 +187,8 @@ class _Builder:
                            subscriptions=[s["id"] for s in data["subscriptions"]],
                            seed=data.get("seed", 7), arm_throttling=data.get("arm_throttling", False),
                            page_size=data.get("page_size", 50),
-                           operation_seconds=data.get("operation_seconds", 1.0))
+                           operation_seconds=data.get("operation_seconds", 1.0),
+                           event_grid=dict(data.get("event_grid", {})))
         self.world.rng.seed(self.world.seed)
         pending_secrets: list[tuple[str, Vault, dict[str, Any]]] = []
         pending_sites: list[tuple[str, str, str, dict[str, Any]]] = []

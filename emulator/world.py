@@ -14,7 +14,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Callable
 
 from . import clock
 
@@ -185,6 +185,7 @@ class Vault:
     forbidden: bool = False  # the caller may not read this vault at all
     forbidden_secrets: set[str] = field(default_factory=set)
     read_only: bool = False  # the caller may read but not set
+    on_set: Callable[["Vault", str, SecretVersion], None] | None = field(default=None, repr=False)  # eventgrid.py
 
     @property
     def url(self) -> str:
@@ -197,6 +198,8 @@ class Vault:
                                 content_type=content_type, tags=dict(tags or {}), expires=expires,
                                 not_before=not_before)
         self.secrets.setdefault(name, []).append(version)
+        if self.on_set is not None:
+            self.on_set(self, name, version)
         return version
 
     def latest(self, name: str) -> SecretVersion | None:
@@ -370,6 +373,8 @@ class World:
     buckets: dict[tuple[str, str, str], TokenBucket] = field(default_factory=dict, repr=False)
     operations: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)  # operation id -> state
     rng: random.Random = field(default_factory=random.Random, repr=False)
+    event_grid: dict[str, Any] = field(default_factory=dict)  # scenario's event_grid: (emulator/eventgrid.py)
+    on_activity: list[Callable[[ActivityEvent], None]] = field(default_factory=list, repr=False)  # eventgrid.py
 
     # -- lookups -----------------------------------------------------------------------------
 
@@ -436,9 +441,20 @@ class World:
             res.provisioning_state = "Succeeded"
             self.record_activity(res.id, f"{RESOURCE_TYPE}/write", caller)
 
-    def record_activity(self, resource_id: str, operation: str, caller: str) -> None:
+    def delete_resource(self, resource_id: str, caller: str = OUT_OF_BAND_CALLER) -> None:
         with self.lock:
-            self.activity.append(ActivityEvent(utcnow(), resource_id, operation, caller))
+            res = self.resources.pop(resource_id.rstrip("/").lower(), None)
+            if res is None:
+                raise KeyError(resource_id)
+            self.record_activity(res.id, f"{RESOURCE_TYPE}/delete", caller)
+
+    def record_activity(self, resource_id: str, operation: str, caller: str) -> None:
+        event = ActivityEvent(utcnow(), resource_id, operation, caller)
+        with self.lock:
+            self.activity.append(event)
+            listeners = list(self.on_activity)
+        for listener in listeners:
+            listener(event)
 
     def take_arm_token(self, subscription: str, caller: str, write: bool) -> tuple[bool, float, int]:
         kind = "writes" if write else "reads"

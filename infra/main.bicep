@@ -90,6 +90,9 @@ param maxUnits int = 10
 @description('WATCHDOG_SCHEDULE: NCRONTAB schedule of the timer sweep.')
 param schedule string = '0 */5 * * * *'
 
+@description('Event-driven checks (README "Events"): Event Grid system topics on the subscription and on each vault of keyVaultResourceIds, subscribed to the events function. The function must exist first: set it (azd: ENABLE_EVENTS=true) and provision again after the first deploy.')
+param enableEvents bool = false
+
 @description('Any other app setting (name -> value), e.g. {"WATCHDOG_CAPACITY_WARN_PCT": "75"}. Every setting has a safe default; see the README\'s configuration reference. azd: EXTRA_APP_SETTINGS (JSON); null means none.')
 param extraAppSettings object?
 
@@ -236,6 +239,68 @@ module appSettings 'app/app-settings.bicep' = {
     referencedVaultAccess
   ]
 }
+
+// Event-driven checks: the names are watchdog/events/types.py's (tests/unit/test_infra_events.py).
+var eventsFunctionId = '${app.outputs.id}/functions/events'
+var resourceEventTypes = [
+  'Microsoft.Resources.ResourceActionSuccess'
+  'Microsoft.Resources.ResourceWriteSuccess'
+  'Microsoft.Resources.ResourceDeleteSuccess'
+]
+// Only Web PubSub changes; above all not listKeys, which every sweep calls (an event per call).
+var webPubSubOperations = [
+  'Microsoft.SignalRService/WebPubSub/regenerateKey/action'
+  'Microsoft.SignalRService/WebPubSub/write'
+  'Microsoft.SignalRService/WebPubSub/delete'
+]
+var secretEventTypes = [
+  'Microsoft.KeyVault.SecretNewVersionCreated'
+  'Microsoft.KeyVault.SecretNearExpiry'
+  'Microsoft.KeyVault.SecretExpired'
+]
+
+module subscriptionEvents 'app/event-subscription.bicep' = if (enableEvents) {
+  name: 'watchdog-events-subscription'
+  scope: rg
+  params: {
+    topicName: 'evgt-sub-${resourceToken}'
+    location: 'global'
+    tags: tags
+    source: subscription().id
+    topicType: 'Microsoft.Resources.Subscriptions'
+    functionResourceId: eventsFunctionId
+    includedEventTypes: resourceEventTypes
+    advancedFilters: [
+      {
+        operatorType: 'StringIn'
+        key: 'data.operationName'
+        values: webPubSubOperations
+      }
+    ]
+    deadLetterStorageId: storage.outputs.id
+    deadLetterContainerName: storage.outputs.deadLetterContainerName
+  }
+  dependsOn: [
+    appSettings
+  ]
+}
+
+// One system topic per watched vault, from the same list as the vault role assignments.
+module vaultEvents 'app/vault-events.bicep' = [for (vaultId, i) in (enableEvents ? keyVaultResourceIds : []): {
+  name: 'watchdog-vault-events-${i}'
+  scope: resourceGroup(split(vaultId, '/')[2], split(vaultId, '/')[4])
+  params: {
+    vaultName: last(split(vaultId, '/'))
+    tags: tags
+    functionResourceId: eventsFunctionId
+    includedEventTypes: secretEventTypes
+    deadLetterStorageId: storage.outputs.id
+    deadLetterContainerName: storage.outputs.deadLetterContainerName
+  }
+  dependsOn: [
+    appSettings
+  ]
+}]
 
 // Built-in role definition ids (the same in every subscription); see watchdog/permissions.py.
 var keyVaultSecretsOfficer = 'b86a8fe4-44ce-4948-aee5-eccb2c155cd7'

@@ -1,4 +1,5 @@
 """python -m watchdog check: the same sweep as the timer, on demand, with exit codes to gate on.
+python -m watchdog rotate RESOURCE [--plan]: start a staged key rotation (or take its next step).
 
 Exit codes: 0 healthy (info only), 1 warnings, 2 critical, 3 bad usage, 4 configuration error,
 5 the watchdog itself failed (an unexpected exception: a CI gate must never read a crash as a pass).
@@ -62,6 +63,16 @@ def build_parser() -> argparse.ArgumentParser:
                        help="colour the text report (default: when stdout is a terminal and NO_COLOR is unset)")
     check.add_argument("--verbose", "-v", action="store_true", help="log each stage to stderr")
     check.add_argument("--debug", action="store_true", help="on an internal error, print the traceback")
+    rotate = sub.add_parser("rotate", help="start a staged key rotation now, or take its next step",
+                            description="Start a staged rotation of RESOURCE's keys (or resume one) and take at most "
+                                        "one step; the timer takes the next ones when WATCHDOG_ROTATE=on, or run this "
+                                        "again. --plan prints the schedule and changes nothing.")
+    rotate.add_argument("resource", type=_arg(parse_resource), help="the resource, by ARM id or name")
+    rotate.add_argument("--plan", action="store_true", help="print the whole schedule with dates; change nothing")
+    rotate.add_argument("--ledger", choices=("sqlite", "table"), default=None)
+    rotate.add_argument("--format", choices=report_mod.FORMATS, default="text")
+    rotate.add_argument("--verbose", "-v", action="store_true", help="log each stage to stderr")
+    rotate.add_argument("--debug", action="store_true", help="on an internal error, print the traceback")
     return parser
 
 
@@ -88,7 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=sys.stderr,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
-        return _check(args)
+        return _run(args)
     except Exception as exc:  # noqa: BLE001 - the one place an unexpected error becomes exit 5
         print(crash_line(exc), file=sys.stderr)
         if args.debug:
@@ -96,9 +107,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CRASH
 
 
-def _check(args: argparse.Namespace) -> int:
+def _run(args: argparse.Namespace) -> int:
     env = dict(os.environ)
-    if args.subscription:  # the subscriptions named on the command line are the configured scope
+    if getattr(args, "subscription", None):  # the subscriptions named on the command line are the scope
         env["WATCHDOG_SUBSCRIPTIONS"] = ",".join(args.subscription)
     try:
         settings, _ = load(env)  # the notification targets ride along in settings.notify
@@ -110,6 +121,9 @@ def _check(args: argparse.Namespace) -> int:
         print(f"watchdog: configuration error: {exc}", file=sys.stderr)
         return report_mod.EXIT_CONFIG
     with ledger:
+        if args.command == "rotate":
+            from .rotate_cli import rotate
+            return rotate(settings, ledger, args.resource, args.plan, args.format)
         report = run_sweep(settings, Scope(tuple(args.subscription), tuple(args.resource)),
                            settings.modes("on" if args.remediate else "plan" if args.plan else "off"),
                            ledger=ledger, notify=args.notify)

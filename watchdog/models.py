@@ -16,6 +16,7 @@ from watchdog.models_logs import LogSignals
 
 if TYPE_CHECKING:
     from watchdog.consumers import Consumer
+    from watchdog.rotation import Observed as RotationObserved
 
 # Fingerprints must compare across processes (the ledger keeps them between sweeps, cold starts
 # and CLI runs), so the HMAC key is fixed rather than per process. That is safe because what is
@@ -231,6 +232,7 @@ class Observation:
     log_errors: tuple[HandlerLogError, ...] | None = None  # None = logs not read
     log_signals: LogSignals | None = None  # connectivity figures from the logs; None = not read
     consumers: tuple[Consumer, ...] | None = None  # apps reading its bound secrets; None = not read
+    rotation: RotationObserved | None = None  # key age and rotation record; None = not read (rotation off)
     errors: tuple[ObservationError, ...] = ()
     collected_at: datetime | None = None
 

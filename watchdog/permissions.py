@@ -65,6 +65,20 @@ STORAGE_ROLES = (
 # On its own Application Insights only: send its telemetry with the identity (local auth is off).
 MONITORING_METRICS_PUBLISHER = BuiltInRole("Monitoring Metrics Publisher", "3913510d-42f4-4e42-8a64-420c390055eb", ())
 
+# Event-driven checks (README "Events"): each Event Grid system topic's own identity (not the
+# app's) writes undeliverable events to the dead-letter container of the watchdog's storage
+# account, and may do only that (assigned on the container).
+EVENT_DEAD_LETTER_ROLE = BuiltInRole("Storage Blob Data Contributor", "ba92f5b4-2d11-453d-a403-e96b0029c9fe", ())
+# What whoever deploys with enableEvents needs beyond the app itself: the system topics and their
+# subscriptions (to a function of this app), and the dead-letter role assignments.
+DEPLOYMENT_EVENT_ACTIONS = (
+    "Microsoft.EventGrid/systemTopics/write",
+    "Microsoft.EventGrid/systemTopics/read",
+    "Microsoft.EventGrid/systemTopics/eventSubscriptions/write",
+    "Microsoft.EventGrid/systemTopics/eventSubscriptions/read",
+    "Microsoft.Authorization/roleAssignments/write",
+)
+
 _READS: tuple[Feature, ...] = (
     Feature(
         "discovery",
@@ -142,24 +156,13 @@ _READS: tuple[Feature, ...] = (
             "Microsoft.KeyVault/vaults/secrets/readMetadata/action",
         ),
     ),
-    Feature(
-        "consumer-refresh",
-        SUBSCRIPTION,
-        "After secret sync, force the apps reading the secret to resolve their Key Vault references again "
-        "(POST {site}/config/configreferences/appsettings/refresh).",
-        # UNCONFIRMED: Microsoft's operations list has no action of its own for the refresh; the
-        # config write right is the one its path falls under. It would also let the watchdog change
-        # app settings, which it never does (no PUT/PATCH of config anywhere in watchdog/).
-        actions=("Microsoft.Web/sites/config/Write",),
-        writes=True,
-    ),
-    Feature(
-        "consumer-restart",
-        SUBSCRIPTION,
-        "Restart an app that still shows the old version after the refresh, only with WATCHDOG_CONSUMER_RESTART=on.",
-        actions=("Microsoft.Web/sites/restart/Action",),
-        writes=True,
-    ),
+)
+_EVENTS = Feature(
+    "events-dead-letter",
+    OWN_STORAGE,
+    "Event Grid system topics (their own identities, not the app's) write events the events function could "
+    "not take to the dead-letter container; on that container only. Deployed with enableEvents.",
+    roles=(EVENT_DEAD_LETTER_ROLE,),
 )
 _LEDGER = Feature(
     "ledger",
@@ -169,7 +172,7 @@ _LEDGER = Feature(
 )
 # The rights each registered remediation declares beside its code (scale and scale-in share one row).
 _REMEDIATIONS = tuple({f.name: f for r in remediations() for f in r.permissions}.values())
-FEATURES: tuple[Feature, ...] = (*_READS, *_REMEDIATIONS, _LEDGER)
+FEATURES: tuple[Feature, ...] = (*_READS, *_REMEDIATIONS, _LEDGER, _EVENTS)
 # Features that write; left out when the deployment parameter reportOnly is true.
 WRITE_FEATURES = tuple(f.name for f in FEATURES if f.writes)
 
@@ -229,7 +232,7 @@ def markdown_table() -> str:
         if f.scope == KEY_VAULT:
             rights.append(f"granted by {VAULT_ROLE_FULL.name} ({VAULT_ROLE_REPORT_ONLY.name} when report-only)")
         if f.scope == OWN_STORAGE:
-            rights.extend(r.name for r in STORAGE_ROLES)
+            rights.extend(r.name for r in (f.roles or STORAGE_ROLES))
         kept = "no" if f.writes else "yes"
         rows.append(
             f"| {f.name} | {_SCOPE_TEXT[f.scope]} | {'<br>'.join(rights)} | {f.why.replace('|', '/')} | {kept} |"

@@ -19,7 +19,7 @@ from watchdog.models import Sensitive
 from watchdog.notify import targets as notify_targets
 from watchdog.notify.targets import NotifyConfig, load_notify_config
 from watchdog.remediate import registry as remediations
-from watchdog.remediate import scale
+from watchdog.remediate import rotate, scale
 
 __all__ = ["MODES", "PLACEHOLDER", "SETTINGS", "ConfigError", "Setting", "Settings", "int_setting", "load"]
 
@@ -40,9 +40,8 @@ _COLLECTION = (
     Setting("WATCHDOG_PROBE_PER_HOST", "16", "Most probes in flight to one handler host at once (many resources often share one host)."),
     Setting("WATCHDOG_IDLE_TIMEOUTS", "60,90,100,120,230,240", "Comma-separated idle timeouts (seconds) of proxies, load balancers and gateways; closed connections whose lifetime clusters within 3 s of one raise connectivity/idle-timeout."),
 )
-# Apps that read bound secrets (watchdog/collect/consumers.py, remediate/consumer_refresh.py).
+# Apps that read bound secrets (watchdog/collect/consumers.py); the refresh's mode is declared on it.
 _CONSUMERS = (
-    Setting("WATCHDOG_CONSUMER_REFRESH", "", "After secret sync writes a secret, refresh the Key Vault references of the apps reading it and verify they resolve the new version: off, plan or on. Empty: the mode of WATCHDOG_SECRET_SYNC."),
     Setting("WATCHDOG_CONSUMER_RESTART", "off", "on: restart an app whose references still show the old version after the refresh. off: never restart an app."),
     Setting("WATCHDOG_CONSUMER_GRACE_MINUTES", "60", "An app still resolving an older version of a bound secret than its current one, written longer ago than this, raises consumers/stale."),
 )
@@ -62,6 +61,7 @@ SETTINGS: tuple[Setting, ...] = (
     *_COLLECTION,
     *(r.setting for r in remediations.remediations()),
     *_CONSUMERS,
+    *rotate.SETTINGS,
     *scale.SETTINGS,
     *_LEDGER,
     *notify_targets.SETTINGS,
@@ -122,6 +122,9 @@ class Settings:
     consumer_refresh: str = "plan"  # off, plan, on; from_env derives it from secret_sync when unset
     consumer_restart: bool = False
     consumer_grace_minutes: int = 60
+    rotate: str = "off"
+    rotate_days: int = 90
+    rotate_grace_minutes: int = 60
     scale: str = "plan"
     scale_in: str = "off"
     scale_threshold_pct: int = 85
@@ -207,6 +210,9 @@ class Settings:
             else _mode(env, "WATCHDOG_SECRET_SYNC"),
             consumer_restart=_on_off(env, "WATCHDOG_CONSUMER_RESTART"),
             consumer_grace_minutes=int_setting(env, "WATCHDOG_CONSUMER_GRACE_MINUTES", 0, 10080),
+            rotate=_mode(env, "WATCHDOG_ROTATE"),
+            rotate_days=int_setting(env, "WATCHDOG_ROTATE_DAYS", 0, 3650),
+            rotate_grace_minutes=int_setting(env, "WATCHDOG_ROTATE_GRACE_MINUTES", 0, 10080),
             scale=_mode(env, "WATCHDOG_SCALE"),
             scale_in=_mode(env, "WATCHDOG_SCALE_IN"),
             scale_threshold_pct=threshold,

@@ -16,7 +16,7 @@ var reportActions = [
   'Microsoft.SignalRService/WebPubSub/read'
   'Microsoft.SignalRService/WebPubSub/skus/read'
   'Microsoft.SignalRService/WebPubSub/hubs/read'
-  // keys (listKeys is a POST but reads; the watchdog never regenerates keys)
+  // keys (listKeys is a POST but reads; only the staged rotation regenerates, below)
   'Microsoft.SignalRService/WebPubSub/listkeys/action'
   // metrics (batch metrics API)
   'Microsoft.Insights/metrics/read'
@@ -38,7 +38,7 @@ var reportActions = [
   'Microsoft.Web/sites/config/Read'
 ]
 
-// Features scaling, consumer-refresh, consumer-restart: left out when reportOnly. (Secret sync writes through the Key Vault role.)
+// Features scaling, consumer-refresh, consumer-restart, rotate: left out when reportOnly. (Secret sync writes through the Key Vault role.)
 var remediationActions = [
   'Microsoft.SignalRService/WebPubSub/write'
   'Microsoft.SignalRService/locations/operationStatuses/webpubsub/read'
@@ -46,6 +46,8 @@ var remediationActions = [
   // consumer-refresh (Key Vault reference refresh) and consumer-restart
   'Microsoft.Web/sites/config/Write'
   'Microsoft.Web/sites/restart/Action'
+  // rotate: one key at a time, after every secret and app moved to the other key
+  'Microsoft.SignalRService/WebPubSub/regenerateKey/action'
 ]
 
 var roleName = 'Web PubSub Watchdog (${environmentName}, ${subscription().subscriptionId})'

@@ -62,6 +62,28 @@ def test_http_check_plan_mode_plans_without_writing(demo) -> None:
     assert not [e for e in demo.journal.writes() if e.op != "arm.listKeys"]
 
 
+def test_http_get_never_advances_a_rotation_even_with_mode_on(demo, monkeypatch) -> None:
+    """Rotation on and one under way (started as `python -m watchdog rotate` does): a GET with
+    mode=on is refused (405), and with mode=plan shows the rotation's next step as planned; neither
+    writes anything."""
+    from datetime import datetime, timezone
+
+    from watchdog.remediate.rotate import begin
+
+    monkeypatch.setenv("WATCHDOG_ROTATE", "on")
+    monkeypatch.setenv("WATCHDOG_SECRET_SYNC", "off")
+    monkeypatch.setenv("WATCHDOG_SCALE", "off")
+    with open_ledger(Settings.from_env()) as ledger:
+        begin(ledger, demo.world.resource_by_name("notify-prod").id, datetime.now(timezone.utc))
+    refused = call_check("GET", {"mode": "on", "format": "json", "resource": "notify-prod"})
+    assert refused.status_code == 405 and json.loads(refused.get_body())["error"]["parameter"] == "mode"
+    response = call_check("GET", {"mode": "plan", "format": "json", "resource": "notify-prod"})
+    document = json.loads(response.get_body())
+    rotations = [o for o in document["outcomes"] if o["action"]["kind"] == "rotate"]
+    assert [(o["status"], o["action"]["subject"]) for o in rotations] == [("planned", "write-secondary")]
+    assert not demo.journal.where(op="arm.regenerateKey") and not demo.journal.where(op="keyvault.setSecret")
+
+
 def test_timer_sweep_notifies_and_records_in_table_storage(demo, monkeypatch) -> None:
     monkeypatch.setenv("WATCHDOG_NOTIFY_TARGETS", "teams")
     monkeypatch.setenv("WATCHDOG_NOTIFY_TEAMS_KIND", "teams")

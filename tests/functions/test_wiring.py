@@ -54,8 +54,9 @@ def call_run_status(run_id: str, params: dict | None = None) -> func.HttpRespons
     return functions()["check_run"].get_user_function()(request)
 
 
-def test_the_host_indexes_exactly_the_timer_http_and_queue_functions() -> None:
-    assert sorted(functions()) == ["check", "check_background", "check_run", "sweep"]
+def test_the_host_indexes_exactly_the_timer_http_queue_and_event_functions() -> None:
+    assert sorted(functions()) == ["check", "check_background", "check_run", "events", "sweep"]
+    assert [b["type"] for b in bindings("events")] == ["eventGridTrigger"]
     queue_out = next(b for b in bindings("check") if b["type"] == "queue")
     queue_in = next(b for b in bindings("check_background") if b["type"] == "queueTrigger")
     assert queue_out["queueName"] == queue_in["queueName"] and queue_in["connection"] == "AzureWebJobsStorage"

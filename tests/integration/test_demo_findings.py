@@ -38,3 +38,25 @@ def test_the_demo_report_holds_exactly_the_expected_findings(emulator, monkeypat
     assert sorted(map(_row, report.findings)) == sorted(EXPECTED)
     # Fingerprints are what the ledger and notifications key on: one per finding.
     assert len({f.fingerprint for f in report.findings}) == len(EXPECTED)
+
+
+def test_the_demo_sync_refreshes_the_app_reading_the_secret(emulator, monkeypatch, tmp_path) -> None:
+    """What `make demo`'s second step shows: secret sync writes chat-prod-connection, and the same
+    sweep refreshes chat-api (which reads it) and proves it resolves the written version."""
+    from watchdog.ledger.sqlite import SqliteLedger
+
+    assert emulator.consume("chat-api").status == 401, "the stored key is stale: chat-api is down"
+    settings = settings_for(emulator, monkeypatch, WATCHDOG_SECRET_SYNC="on")
+    with SqliteLedger(tmp_path / "ledger.sqlite3") as ledger:
+        report = run_sweep(settings, mode={"secret-sync": "on", "consumer-refresh": "on"}, ledger=ledger,
+                           now=emulator.now())
+        trail = [(e.kind, e.status) for e in reversed(ledger.actions())]
+    done = {o.action.kind: o for o in report.outcomes if o.status == "done"}
+    assert done["secret-sync"].verified and done["consumer-refresh"].verified, report.outcomes
+    assert done["consumer-refresh"].action.params["site"] == "chat-api"
+    assert done["consumer-refresh"].after["active_versions"] == {"WebPubSubConnectionString":
+                                                                 done["secret-sync"].after["version"]}
+    assert [e.op for e in emulator.journal.writes() if e.op in ("keyvault.setSecret", "web.refreshReferences")] == [
+        "keyvault.setSecret", "web.refreshReferences"], "the refresh follows the write"
+    assert ("consumer-refresh", "done") in trail
+    assert emulator.consume("chat-api").status == 202, "chat-api's calls are accepted again"

@@ -453,3 +453,25 @@ def test_a_bad_table_prefix_names_its_setting(prefix):
                                   "AzureWebJobsStorage": "UseDevelopmentStorage=true"})
     with pytest.raises(ConfigError, match="WATCHDOG_LEDGER_TABLE"):
         open_ledger(settings)
+
+
+def test_a_rotation_record_survives_both_backends_and_another_instance(open_same: Factory):
+    """The staged rotation's state machine lives in the generic cache (kind `rotate`, key the
+    lower-case resource id): each step's record replaces the last, readable by the next process."""
+    from watchdog import rotation as machine
+    from watchdog.collect.key_age import record
+    from watchdog.remediate.rotate import begin
+
+    first = open_same()
+    assert record(first, RID) is None
+    started = begin(first, RID, T0)
+    assert record(open_same(), RID) == started and started.stage == machine.Stage.TO_SECONDARY
+    assert begin(first, RID, T0 + timedelta(hours=1)) == started, "one under way is resumed, not restarted"
+    moved = machine.stepped(started, T0 + timedelta(minutes=5), ("p", "s"), {"https://kv.vault.azure.net/secrets/c": "a" * 32})
+    first.put_cached(CacheEntry(machine.KIND, RID.lower(), moved.to_payload(), T0 + timedelta(minutes=5)))
+    again = record(open_same(), RID.upper())
+    assert again == moved and again.stage == machine.Stage.GRACE_SECONDARY
+    changed = machine.failed(moved, machine.Pause.KEY_CHANGED, "an operator")
+    first.put_cached(CacheEntry(machine.KIND, RID.lower(), changed.to_payload(), T0 + timedelta(minutes=10)))
+    assert begin(first, RID, T0 + timedelta(hours=2)).stage == machine.Stage.TO_SECONDARY, \
+        "a rotation broken by someone else's key change is started afresh"

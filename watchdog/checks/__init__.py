@@ -16,6 +16,7 @@ from watchdog.checks import upstream  # noqa: F401
 from watchdog.checks import posture  # noqa: F401
 from watchdog.checks import connectivity  # noqa: F401
 from watchdog.checks import consumers  # noqa: F401
+from watchdog.checks import rotation  # noqa: F401
 from watchdog.checks import blind_spots
 from watchdog.checks.registry import rules
 from watchdog.models import Finding, Observation, ObservationError

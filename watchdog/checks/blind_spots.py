@@ -15,6 +15,7 @@ from datetime import datetime
 
 from watchdog.checks._common import finding
 from watchdog.checks.registry import Check, Rule, register
+from watchdog.collect import consumers, key_age
 from watchdog.models import ErrorKind, Finding, ObservationError, Severity
 
 RULE = "blind-spot"
@@ -64,6 +65,8 @@ _SOURCES: dict[str, tuple[str, str]] = {
                      "(in the watchdog's custom role; Reader has it)"),
     "hubs": ("the hubs and their event handlers", "Microsoft.SignalRService/WebPubSub/hubs/read (Reader)"),
     "handlers": ("whether the event handlers answer", "network access from the Function App to the handler"),
+    consumers.SOURCE: consumers.BLIND_SPOT,
+    key_age.SOURCE: key_age.BLIND_SPOT,
     "dataplane": ("whether the stored key works (data-plane proof)",
                   "network access from the Function App to the resource's public endpoint"),
 }

@@ -38,6 +38,7 @@ class Source(StrEnum):
     DIAGNOSTICS = "diagnostics"
     AUTOSCALE = "autoscale"
     CONSUMERS = "consumers"
+    KEY_AGE = "key-age"  # the activity log's last regenerateKey and the ledger's rotation record
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from watchdog.collect.cache import ResourceCache
+from watchdog.collect.consumers import SiteIndex
 from watchdog.collect.inventory import SkuCache
 
 
@@ -14,3 +15,5 @@ class Caches:
     skus: SkuCache = field(default_factory=SkuCache)
     # Hubs and diagnostics between sweeps without a ledger (with one, the ledger holds them).
     resources: ResourceCache = field(default_factory=ResourceCache)
+    # Which secrets each App Service / Function app's references name (never values).
+    sites: SiteIndex = field(default_factory=SiteIndex)

@@ -9,15 +9,18 @@ Web PubSub management client's ARM pipeline (same credential, retries, rate limi
 from __future__ import annotations
 
 import threading
+from concurrent.futures import Future
+from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping
 
 from watchdog.collect.errors import to_error
 from watchdog.consumers import Consumer, Site, consumers_from_references, parse_reference, site_from_arm
-from watchdog.models import BoundSecret, ObservationError
+from watchdog.models import BoundSecret, ObservationError, Resource
 
 if TYPE_CHECKING:
     from watchdog.azure import AzureClients
+    from watchdog.collect.calls import Calls
 
 ARM = "https://management.azure.com"
 API_VERSION = "2024-11-01"  # Microsoft.Web stable (bicep-types lists Microsoft.Web/sites@2024-11-01)
@@ -152,3 +155,34 @@ def collect(clients: AzureClients, subscription_id: str, secrets_by_resource: di
         uris = {s.uri.lower() for s in group}
         out[rid.lower()] = None if blind else tuple(c for c in found if c.secret_uri.lower() in uris)
     return out, errors
+
+
+# --- the sweep's wave after the secrets ----------------------------------------------------------
+
+
+def submit(calls: Calls, clients: AzureClients, by_id: Mapping[str, Resource],
+           secrets: Mapping[str, list[BoundSecret]], index: SiteIndex | None, now: datetime
+           ) -> dict[str, Future[Any]]:
+    """One consumers read per subscription that has bound secrets (a sites list, then the
+    reference status of each site not known to read none of them)."""
+    per_sub: dict[str, dict[str, tuple[BoundSecret, ...]]] = {}
+    for rid, r in by_id.items():
+        if secrets.get(rid):
+            per_sub.setdefault(r.subscription_id.lower(), {})[rid] = tuple(secrets[rid])
+    return {sub: calls.spawn(lambda sub=sub, group=group: collect(clients, sub, group, now, index))
+            for sub, group in per_sub.items()}
+
+
+def fold(calls: Calls, futures: Mapping[str, Future[Any]], by_id: Mapping[str, Resource]
+         ) -> dict[str, tuple[Consumer, ...] | None]:
+    """Consumers per lower-case resource id. A failed read is reported on every resource whose
+    consumers it hid (a blind spot naming the missing right), and those resources get None."""
+    out: dict[str, tuple[Consumer, ...] | None] = {}
+    for future in futures.values():
+        found, errors = future.result()
+        hidden = [rid for rid, consumers in found.items() if consumers is None]
+        for error in errors:
+            for rid in hidden or [None]:
+                calls.report(replace(error, resource_id=by_id[rid].id) if rid else error)
+        out.update(found)
+    return out

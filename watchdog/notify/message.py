@@ -140,6 +140,8 @@ def _remedy(outcome: Outcome) -> Remedy:
     change = ""
     if "from" in action.params and "to" in action.params:
         change = f" {action.params['from']} → {action.params['to']}"
+    elif "stage" in action.params:  # a rotation: the stage it is in (its reason says what it waits for)
+        change = f" at stage {action.params['stage']}"
     text = f"{action.kind}{change} on {action.subject}: {outcome.status}"
     if outcome.reason:
         text += f" ({outcome.reason})"

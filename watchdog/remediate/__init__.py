@@ -23,6 +23,8 @@ from watchdog.remediate import registry, sizing
 
 # Each remediation module registers itself on import.
 from watchdog.remediate import secret_sync  # noqa: F401, I001
+from watchdog.remediate import consumer_refresh  # noqa: F401
+from watchdog.remediate import rotate  # noqa: F401
 from watchdog.remediate import scale  # noqa: F401
 from watchdog.remediate._common import failure, outcome, planned, record
 from watchdog.remediate.guards import LEASE
@@ -108,19 +110,23 @@ def _act(the_plan: Plan, observations: list[Observation], clients: AzureClients,
                                 now, guard=LEASE) for a in actions]
             continue
         try:
-            results += [_run(a, by_id[rid], clients, ledger, settings, now, sweep_id) for a in actions]
+            done: list[Outcome] = []  # a later kind may build on an earlier one (refresh after sync)
+            for a in actions:
+                done.append(_run(a, by_id[rid], registry.ActContext(clients, ledger, settings, now, tuple(done)),
+                                 sweep_id))
+            results += done
         finally:
             ledger.release_lease(rid, sweep_id)
     return results
 
 
-def _run(action: Action, obs: Observation, clients: AzureClients, ledger: Ledger, settings: Settings,
-         now: datetime, sweep_id: str) -> Outcome:
+def _run(action: Action, obs: Observation, ctx: registry.ActContext, sweep_id: str) -> Outcome:
+    ledger, now = ctx.ledger, ctx.now
     entry_id = uuid.uuid4().hex
     # Recorded before acting, so a sweep that dies mid-action still leaves its intent in the trail.
     record(ledger, entry_id, sweep_id, planned(action, now))
     try:  # an unknown kind raises here (UnknownRemediation) and fails the action: never another executor
-        result = registry.run(action, obs, registry.ActContext(clients, ledger, settings, now))
+        result = registry.run(action, obs, ctx)
     except registry.UnknownRemediation as exc:
         result = outcome(action, FAILED, str(exc.args[0]), now)
     except Exception as exc:  # noqa: BLE001 - one failed action must not stop the sweep

@@ -41,6 +41,7 @@ class ActContext:
     ledger: Ledger
     settings: Settings
     now: datetime
+    prior: tuple[Outcome, ...] = ()  # this sweep's outcomes so far on the same resource, in order
 
 
 @dataclass(frozen=True)

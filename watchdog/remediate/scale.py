@@ -146,6 +146,6 @@ def _sku_of(resource: Any) -> tuple[str, int]:
 
 
 register(Remediation(SCALE, Setting("WATCHDOG_SCALE", "plan", "Scale-out mode: off, plan (dry run) or on."),
-                     "scale", 1, (RIGHTS,), plan_out, recheck, act, verify))
+                     "scale", 3, (RIGHTS,), plan_out, recheck, act, verify))
 register(Remediation(SCALE_IN, Setting("WATCHDOG_SCALE_IN", "off", "Scale-in mode: off, plan or on."),
-                     "scale_in", 2, (RIGHTS,), plan_in, recheck, act, verify))
+                     "scale_in", 4, (RIGHTS,), plan_in, recheck, act, verify))

@@ -3,7 +3,8 @@
 Wave 1 needs only the inventory (SKUs, the activity log, cold hubs and diagnostics within ARM's
 budget, autoscale, metrics, the vault lists); probes start as soon as the handlers are known and
 overlap the rest. Wave 2 needs wave 1 (workspaces to query, secrets to read). Wave 3 lists keys,
-only where the bound secrets say they are needed (listKeys spends ARM writes).
+only where the bound secrets say they are needed (listKeys spends ARM writes); beside it, the
+apps reading the bound secrets (one sites list per subscription, after the secrets are known).
 """
 from __future__ import annotations
 
@@ -11,10 +12,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from watchdog.azure import AzureClients
-from watchdog.collect import autoscale, cache, diagnostics, handlers, inventory, keys, logs, metrics, secret_reads
+from watchdog.collect import (
+    autoscale, cache, consumers, diagnostics, handlers, inventory, key_age, keys, logs, metrics, secret_reads,
+)
 from watchdog.collect import bindings as bindings_mod
 from watchdog.collect.caches import Caches
 from watchdog.collect.calls import results
+from watchdog.consumers import Consumer
+from watchdog.rotation import Observed as RotationObserved
 from watchdog.ledger.base import Ledger
 from watchdog.models import (
     BoundSecret, Diagnostics, EventHandler, HandlerLogError, HandlerProbe, KeyFingerprints, Observation,
@@ -40,6 +45,8 @@ class Collected:
     log_errors: dict[str, tuple[HandlerLogError, ...]] = field(default_factory=dict)
     log_signals: dict[str, LogSignals] = field(default_factory=dict)
     keys: dict[str, KeyFingerprints] = field(default_factory=dict)
+    consumers: dict[str, tuple[Consumer, ...] | None] = field(default_factory=dict)
+    rotation: dict[str, RotationObserved] = field(default_factory=dict)
 
 
 def collect(pools: Pools, clients: AzureClients, settings: Settings, resources: list[Resource],
@@ -95,6 +102,9 @@ def collect(pools: Pools, clients: AzureClients, settings: Settings, resources: 
                                         listed, now)
     got.probes = handlers.collect(probes)
     got.secrets = bindings_mod.annotate(secret_reads.collect(reading), bindings_mod.claims(bindings, listed))
+    # The apps reading those secrets: overlaps the logs and the keys.
+    apps = consumers.submit(runner, clients, by_id, got.secrets, caches.sites, now)
+    ages = key_age.submit(runner, clients, settings, by_id, got.secrets, ledger, now)  # only while rotation is on
     if ledger is not None:
         secret_reads.keep_proofs(ledger, by_id, reading, listed, now)
     got.log_errors = logs.collect(querying, got.handlers)
@@ -102,6 +112,8 @@ def collect(pools: Pools, clients: AzureClients, settings: Settings, resources: 
 
     # Wave 3: keys, only where the bound secrets say they are needed (listKeys spends ARM writes).
     got.keys = keys.collect(runner, clients, by_id, got.secrets, ledger, settings.max_list_keys, now)
+    got.consumers = consumers.fold(runner, apps, by_id)
+    got.rotation = key_age.fold(ages)
 
     errors = runner.errors
     return [observation(r, got, caches, errors.of(r.id), now) for r in resources]
@@ -122,6 +134,8 @@ def observation(r: Resource, got: Collected, caches: Caches, errors: tuple[Obser
         probes=tuple(got.probes.get(rid, ())),
         log_errors=got.log_errors.get(rid),
         log_signals=got.log_signals.get(rid),
+        consumers=got.consumers.get(rid, ()),
+        rotation=got.rotation.get(rid),  # no bound secret, no consumer; a blind read: None
         errors=errors,
         collected_at=now,
     )
