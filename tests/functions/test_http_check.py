@@ -186,3 +186,19 @@ def test_a_kept_report_renders_as_the_original_and_holds_no_secret(demo) -> None
     assert len(rows) == 1 + rows["t"].payload["parts"]
     stored = runs.dumps(report)
     assert "AccessKey=" not in stored
+
+
+def test_a_background_run_that_fails_reads_failed_with_a_scrubbed_reason(configured, monkeypatch) -> None:
+    import watchdog.sweep
+
+    def crash(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202 - stands in for an SDK failure mid-sweep
+        raise RuntimeError("GET https://kv.vault.azure.net/secrets/x?sig=leaked-signature failed")
+
+    monkeypatch.setattr(watchdog.sweep, "run_sweep", crash)
+    queued = Out()
+    assert call_check("POST", {"fresh": "true"}, runs=queued).status_code == 202
+    functions()["check_background"].get_user_function()(_Message(queued.get()))
+    response = call_run_status(json.loads(queued.get())["id"])
+    error = _error(response)
+    assert response.status_code == 500 and error["code"] == "CheckFailed"
+    assert "RuntimeError" in error["message"] and "leaked-signature" not in error["message"]

@@ -25,6 +25,13 @@ def _found(report, check: str) -> dict[str, object]:  # noqa: ANN001
 def test_a_secret_claimed_by_two_resources_is_critical_and_never_written(emulator, monkeypatch, tmp_path: Path) -> None:
     settings = settings_for(emulator, monkeypatch)
     ledger = SqliteLedger(str(tmp_path / "ledger.sqlite3"))  # leases: without a ledger nothing is written anyway
+    try:
+        _conflict_then_resolved(emulator, settings, ledger)
+    finally:
+        ledger.close()
+
+
+def _conflict_then_resolved(emulator, settings, ledger) -> None:  # noqa: ANN001
     with emulator.world.lock:  # another team tags its resource with chat-prod's secret
         emulator.world.resource_by_name("notify-prod").tags[tags.SECRETS] = SECRET
     emulator.journal.clear()
@@ -42,7 +49,6 @@ def test_a_secret_claimed_by_two_resources_is_critical_and_never_written(emulato
     with emulator.world.lock:
         del emulator.world.resource_by_name("notify-prod").tags[tags.SECRETS]
     report = run_sweep(settings, mode=ACT, ledger=ledger)
-    ledger.close()
     assert _found(report, "conflicting-binding") == {}
     assert [o.status for o in _sync(report)] == ["done"]
     assert len(emulator.journal.where(op="keyvault.setSecret")) == 1
