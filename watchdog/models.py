@@ -155,6 +155,9 @@ class BoundSecret:
     has_value: bool = True
     proof: DataPlaneProof | None = None
     proved_at: datetime | None = None  # when `proof` was made: an earlier sweep's, if nothing changed since
+    # Other resources (lower-case ids) whose tags claim this secret too: a conflicting binding,
+    # which secret sync never writes (it would overwrite the secret back and forth every sweep).
+    claimed_by: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

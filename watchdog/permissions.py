@@ -12,7 +12,7 @@ Where the rights live:
   role `VAULT_ROLE_FULL` (Key Vault Secrets Officer) or, for report-only,
   `VAULT_ROLE_REPORT_ONLY` (Key Vault Secrets User), each assigned on the vault only.
 - scope "own-storage": built-in Storage data roles on the watchdog's own storage account only
-  (Functions host blobs, deployment package, ledger tables; no queues: nothing uses them).
+  (Functions host blobs, deployment package, ledger tables, the background check's queue).
 
 Action strings are taken from Microsoft's "Azure resource provider operations" reference;
 tests/unit/test_azure_names.py checks each against the copy in tests/data/azure/operations/.
@@ -46,11 +46,21 @@ VAULT_ROLE_REPORT_ONLY = KEY_VAULT_SECRETS_USER
 
 # On the watchdog's own storage account only: what the Functions host needs for identity-based
 # AzureWebJobsStorage (blobs: the timer's schedule monitor and locks, the deployment package) plus
-# the ledger's tables. No queue role: no trigger or binding here uses queues. Their data actions
-# are not listed.
+# the ledger's tables, plus the queue of background checks (`POST /api/check?fresh=true` adds a
+# message through its output binding; the queue-triggered function reads, processes and deletes
+# it). Only the queue role's data actions are listed: they are what the check run needs.
+STORAGE_QUEUE_DATA_CONTRIBUTOR = BuiltInRole(
+    "Storage Queue Data Contributor", "974c5e8b-45b9-4653-ba55-5f855dd0fb88",
+    ("Microsoft.Storage/storageAccounts/queueServices/queues/messages/read",
+     "Microsoft.Storage/storageAccounts/queueServices/queues/messages/write",
+     "Microsoft.Storage/storageAccounts/queueServices/queues/messages/delete",
+     "Microsoft.Storage/storageAccounts/queueServices/queues/messages/add/action",
+     "Microsoft.Storage/storageAccounts/queueServices/queues/messages/process/action"),
+)
 STORAGE_ROLES = (
     BuiltInRole("Storage Blob Data Owner", "b7e6dc6d-f1e8-4753-8033-0f276bb0955b", ()),
     BuiltInRole("Storage Table Data Contributor", "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3", ()),
+    STORAGE_QUEUE_DATA_CONTRIBUTOR,
 )
 # On its own Application Insights only: send its telemetry with the identity (local auth is off).
 MONITORING_METRICS_PUBLISHER = BuiltInRole("Monitoring Metrics Publisher", "3913510d-42f4-4e42-8a64-420c390055eb", ())

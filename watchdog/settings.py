@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Mapping
 
 from watchdog.checks import capacity, key_drift
 from watchdog.config import MODES, PLACEHOLDER, ConfigError, Rows, Setting, csv
 from watchdog.config import markdown_table as _markdown_table
+from watchdog.models import Sensitive
 from watchdog.notify import targets as notify_targets
 from watchdog.notify.targets import NotifyConfig, load_notify_config
 from watchdog.remediate import registry as remediations
@@ -26,7 +27,7 @@ _SWEEP = (
     Setting("AZURE_SUBSCRIPTION_ID", None, "Subscription the Function App runs in; the default scope."),
     Setting("WATCHDOG_SUBSCRIPTIONS", "", "Comma-separated subscription ids to sweep. Empty: AZURE_SUBSCRIPTION_ID."),
     Setting("WATCHDOG_SCHEDULE", "0 */5 * * * *", "NCRONTAB schedule of the timer sweep."),
-    Setting("WATCHDOG_KEY_VAULTS", "", "Comma-separated vault URLs searched for secrets tagged webpubsub-resource-id."),
+    Setting("WATCHDOG_KEY_VAULTS", "", "Comma-separated vault URLs searched for secrets tagged webpubsub-resource-id, and the only vaults secret sync writes to, whatever a tag says (infra grants exactly these)."),
     Setting("WATCHDOG_WINDOW_MINUTES", "30", "Metrics and logs window of a sweep, in minutes."),
 )
 _COLLECTION = (
@@ -147,15 +148,15 @@ class Settings:
     sqlite_path: str = ".state/watchdog.sqlite3"
     sqlite_busy_seconds: float = 5
     retention_days: int = 90
-    storage_connection: str = ""
+    storage_connection: Sensitive | None = None  # AzureWebJobsStorage: may hold an AccountKey
     storage_table_uri: str = ""
     status_url: str = ""
-    extra: Mapping[str, str] = field(default_factory=dict)  # raw env, for sections parsed elsewhere (notify)
     notify: NotifyConfig | None = None  # parsed by watchdog.notify.targets; None = not loaded
 
     def modes(self, requested: str | None = None) -> dict[str, str]:
-        """Remediation mode per registered kind: as configured, or as a caller asks (the CLI's flags,
-        the HTTP check's `mode`); see watchdog.remediate.registry.modes."""
+        """Remediation mode per registered kind: as configured, or the minimum of configured and
+        what a caller asks (the CLI's flags, the HTTP check's `mode`); see
+        watchdog.remediate.registry.modes."""
         configured = {r.kind: getattr(self, r.attr) for r in remediations.remediations()}
         return remediations.modes(configured, requested)
 
@@ -240,10 +241,9 @@ class Settings:
             sqlite_path=_get(env, "WATCHDOG_SQLITE_PATH"),
             sqlite_busy_seconds=int_setting(env, "WATCHDOG_SQLITE_BUSY_SECONDS", 0, 60),
             retention_days=int_setting(env, "WATCHDOG_RETENTION_DAYS", 1, 3650),
-            storage_connection=_get(env, "AzureWebJobsStorage"),
+            storage_connection=Sensitive(raw) if (raw := _get(env, "AzureWebJobsStorage")) else None,
             storage_table_uri=_get(env, "AzureWebJobsStorage__tableServiceUri"),
             status_url=_status_url(_get(env, "WATCHDOG_STATUS_URL")),
-            extra=env,
         )
 
 

@@ -18,7 +18,8 @@ import yaml
 from emulator.runtime import Emulator
 from emulator.scenario import SCENARIO_DIR
 from tests.browser.cdp import Browser, Page, find_chromium
-from tests.functions.test_wiring import functions
+from tests.functions.test_functions_e2e import Timer
+from tests.functions.test_wiring import Out, functions
 
 ROOT = Path(__file__).resolve().parents[2]
 OUTPUT = ROOT / "test-output" / "status-page"
@@ -72,9 +73,11 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Served]:
         mp.setenv("WATCHDOG_LEDGER", "sqlite")
         mp.setenv("WATCHDOG_SQLITE_PATH", str(tmp_path_factory.mktemp("ledger") / "watchdog.sqlite3"))
         mp.setenv("WATCHDOG_STATUS_URL", "https://watchdog.contoso.com/api/check")
+        functions()["sweep"].get_user_function()(Timer())  # the page shows the timer's latest report
+        emulator.journal.clear()
         request = func.HttpRequest(method="GET", url="https://watchdog.azurewebsites.net/api/check", params={},
                                    body=b"", headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"})
-        response = functions()["check"].get_user_function()(request)
+        response = functions()["check"].get_user_function()(request, Out())
         yield _Served(response, [e.op for e in emulator.journal.writes()])
 
 

@@ -37,7 +37,8 @@ def demo(emulator, azurite_table, monkeypatch):  # noqa: ANN001, ANN201
     return emulator
 
 
-def test_http_check_returns_the_report_as_json_matching_its_schema(demo) -> None:
+def test_http_check_returns_the_timers_report_as_json_matching_its_schema(demo) -> None:
+    functions()["sweep"].get_user_function()(Timer())
     response = call_check("GET", {"format": "json"})
     assert response.status_code == 200 and response.mimetype == "application/json"
     document = json.loads(response.get_body())
@@ -54,7 +55,7 @@ def test_http_check_narrows_to_one_resource_by_name_and_renders_markdown(demo) -
 
 
 def test_http_check_plan_mode_plans_without_writing(demo) -> None:
-    response = call_check("GET", {"mode": "plan", "format": "json"})
+    response = call_check("GET", {"mode": "plan", "format": "json", "resource": "chat-prod"})
     document = json.loads(response.get_body())
     assert {o["status"] for o in document["outcomes"]} <= {"planned", "skipped"}
     assert any(o["status"] == "planned" for o in document["outcomes"])
@@ -63,8 +64,8 @@ def test_http_check_plan_mode_plans_without_writing(demo) -> None:
 
 def test_http_get_never_advances_a_rotation_even_with_mode_on(demo, monkeypatch) -> None:
     """Rotation on and one under way (started as `python -m watchdog rotate` does): a GET with
-    mode=on shows the rotation's next step as planned and writes nothing (only the timer and the
-    CLI rotate)."""
+    mode=on is refused (405), and with mode=plan shows the rotation's next step as planned; neither
+    writes anything."""
     from datetime import datetime, timezone
 
     from watchdog.remediate.rotate import begin
@@ -74,7 +75,9 @@ def test_http_get_never_advances_a_rotation_even_with_mode_on(demo, monkeypatch)
     monkeypatch.setenv("WATCHDOG_SCALE", "off")
     with open_ledger(Settings.from_env()) as ledger:
         begin(ledger, demo.world.resource_by_name("notify-prod").id, datetime.now(timezone.utc))
-    response = call_check("GET", {"mode": "on", "format": "json", "resource": "notify-prod"})
+    refused = call_check("GET", {"mode": "on", "format": "json", "resource": "notify-prod"})
+    assert refused.status_code == 405 and json.loads(refused.get_body())["error"]["parameter"] == "mode"
+    response = call_check("GET", {"mode": "plan", "format": "json", "resource": "notify-prod"})
     document = json.loads(response.get_body())
     rotations = [o for o in document["outcomes"] if o["action"]["kind"] == "rotate"]
     assert [(o["status"], o["action"]["subject"]) for o in rotations] == [("planned", "write-secondary")]
@@ -122,8 +125,10 @@ def test_an_unavailable_ledger_fails_the_timer_after_reporting_and_the_check_ans
         functions()["sweep"].get_user_function()(Timer())
     assert demo.deliveries(TEAMS) == [], "nothing sent that could not be recorded"
 
-    response = call_check("GET", {"format": "json"})
+    latest = call_check("GET", {"format": "json"})  # the timer's kept report cannot be read
+    assert latest.status_code == 503 and json.loads(latest.get_body())["error"]["code"] == "LedgerUnavailable"
+    response = call_check("GET", {"format": "json", "resource": "chat-prod"})  # swept, nothing recorded
     body = json.loads(response.get_body())
     assert response.status_code == 503 and body["error"]["code"] == "LedgerUnavailable"
     assert any(f["rule"] == "blind-spot" and f["check"].startswith("ledger-") and f["severity"] == "critical"
-               for f in body["report"]["findings"])
+               for f in body["error"]["report"]["findings"])

@@ -16,7 +16,7 @@ from watchdog.ledger import AuditEntry, FindingState, KeyRecord, Ledger, NotifyS
 from watchdog.ledger.base import MAX_CACHED_CHARS, CacheEntry
 from watchdog.ledger.sqlite import SqliteLedger
 from watchdog.ledger.table import TableLedger
-from watchdog.models import Severity
+from watchdog.models import Sensitive, Severity
 from watchdog.settings import ConfigError, Settings
 
 pytestmark = pytest.mark.integration
@@ -44,7 +44,7 @@ def open_same(request, tmp_path) -> Factory:
         prefix = "t" + uuid.uuid4().hex[:12]  # one Azurite per session: tables per test
 
         def factory() -> Ledger:
-            opened.append(TableLedger.from_connection_string(connection, prefix))
+            opened.append(TableLedger.from_connection_string(Sensitive(connection), prefix))
             return opened[-1]
     yield factory
     for ledger in opened:

@@ -70,3 +70,43 @@ def test_a_remediating_notifying_sweep_leaks_no_secret(emulator, monkeypatch, tm
                    | {(where, marker) for marker in ("sig=", "?code=", "code=", "AccessKey=")
                       if marker in places["telemetry"] for where in ["telemetry"]})
     assert leaks == []
+
+
+STORAGE_KEY = "c3RvcmFnZS1jYW5hcnkta2V5LWRvLW5vdC1sZWFr"
+
+
+def test_repr_and_tracebacks_with_locals_carry_no_secret(emulator, monkeypatch, tmp_path: Path) -> None:
+    """Settings, notification targets, clients and ledgers as a crash report shows them: `repr`, and
+    a traceback rendered with every frame's locals."""
+    import traceback
+
+    from watchdog.azure import AzureClients
+    from watchdog.ledger import open_ledger
+    from watchdog.settings import load
+
+    settings_for(
+        emulator, monkeypatch,
+        AzureWebJobsStorage=f"DefaultEndpointsProtocol=https;AccountName=wd;AccountKey={STORAGE_KEY};"
+                            "EndpointSuffix=core.windows.net",
+        WATCHDOG_LEDGER="sqlite", WATCHDOG_SQLITE_PATH=str(tmp_path / "ledger.sqlite3"),
+        WATCHDOG_NOTIFY_TARGETS="teams,ops", WATCHDOG_NOTIFY_TEAMS_KIND="teams",
+        WATCHDOG_NOTIFY_TEAMS_URL=f"https://{TEAMS}/workflows/w/triggers/manual/paths/invoke?sig=s3cret-teams",
+        WATCHDOG_NOTIFY_OPS_KIND="webhook", WATCHDOG_NOTIFY_OPS_URL=f"https://{WEBHOOK}/hook",
+        WATCHDOG_NOTIFY_OPS_SECRET="hmac-canary-secret")
+    settings, notify = load()
+    assert settings.storage_connection is not None and STORAGE_KEY in settings.storage_connection.reveal()
+
+    def crash(settings, notify, clients, ledger) -> None:  # noqa: ANN001 - locals a crash report renders
+        raise RuntimeError("forced")
+
+    with AzureClients(settings) as clients, open_ledger(settings) as ledger:
+        shown = {"settings": repr(settings), "notify": repr(notify), "clients": repr(clients), "ledger": repr(ledger)}
+        try:
+            crash(settings, notify, clients, ledger)
+        except RuntimeError as exc:
+            shown["traceback"] = "".join(traceback.TracebackException.from_exception(exc, capture_locals=True).format())
+    assert "storage_connection=Sensitive(<redacted>)" in shown["settings"]
+    assert "settings = Settings(" in shown["traceback"]  # the locals really were rendered
+    secrets = (STORAGE_KEY, "s3cret-teams", "hmac-canary-secret", *canaries(emulator))
+    leaks = sorted({(where, secret[:6] + "...") for where, text in shown.items() for secret in secrets if secret in text})
+    assert leaks == []

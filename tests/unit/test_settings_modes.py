@@ -15,9 +15,10 @@ CONFIGURED = {"WATCHDOG_SECRET_SYNC": "on", "WATCHDOG_SCALE": "plan", "WATCHDOG_
     ("off", {"secret-sync": "off", "consumer-refresh": "off", "rotate": "off", "scale": "off", "scale-in": "off"}),
     # A dry run shows what acting would do: a kind switched off is neither planned nor done.
     ("plan", {"secret-sync": "plan", "consumer-refresh": "plan", "rotate": "off", "scale": "plan", "scale-in": "off"}),
-    ("on", {"secret-sync": "on", "consumer-refresh": "on", "rotate": "off", "scale": "on", "scale-in": "off"}),
+    # A request lowers a mode, never raises it: scale is configured plan and stays plan.
+    ("on", {"secret-sync": "on", "consumer-refresh": "on", "rotate": "off", "scale": "plan", "scale-in": "off"}),
 ])
-def test_a_request_applies_to_every_kind_not_switched_off(requested, expected) -> None:
+def test_a_request_takes_the_lower_of_configured_and_requested(requested, expected) -> None:
     settings = Settings.from_env({"AZURE_SUBSCRIPTION_ID": SUB, **CONFIGURED})
     assert settings.modes(requested) == expected
 

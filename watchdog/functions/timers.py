@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import datetime, timezone
 
 import azure.functions as func
 
@@ -20,6 +21,7 @@ def sweep(timer: func.TimerRequest) -> None:
     from ..settings import load
     from ..sweep import run_sweep
     from ..telemetry import current
+    from .runs import LATEST, save_report
 
     if timer.past_due:
         log.warning("sweep is running late (the previous one overran or the app was cold)")
@@ -31,6 +33,13 @@ def sweep(timer: func.TimerRequest) -> None:
             with open_guarded(settings) as ledger:
                 report = run_sweep(settings, mode=settings.modes(), ledger=ledger, notify=True, caches=CACHES,
                                    telemetry=telemetry)
+                # What GET /api/check answers with: the HTTP check never sweeps everything inline.
+                # Failing to keep this copy fails no more than that: GET keeps answering with the
+                # previous report, its age showing it is old.
+                try:
+                    save_report(ledger, LATEST, report, datetime.now(timezone.utc))
+                except Exception as exc:  # noqa: BLE001 - logged by type: an SDK message may carry a URL
+                    log.error("the latest report was not kept for GET /api/check: %s", type(exc).__name__)
             log.info("%s", summary_line(report))
             if ledger.failure is not None:
                 # Reported above; failing the invocation (and the sweep's span) makes the host's

@@ -20,7 +20,7 @@ from azure.data.tables import TableClient, TableServiceClient, UpdateMode
 
 from watchdog.ledger.base import AuditEntry, CacheEntry, Closing, FindingState, KeyRecord, NotifyState
 from watchdog.ledger.codec import cache_entry, cache_text, from_iso, resource_key, to_iso, to_iso_or_none
-from watchdog.models import Severity
+from watchdog.models import Sensitive, Severity
 from watchdog.config import ConfigError
 
 _KINDS = ("audit", "scaling", "keys", "findings", "notify", "leases", "cache")
@@ -59,8 +59,9 @@ class TableLedger(Closing):
         self._tables_lock = threading.Lock()
 
     @classmethod
-    def from_connection_string(cls, connection_string: str, prefix: str) -> "TableLedger":
-        return cls(TableServiceClient.from_connection_string(connection_string, **CLIENT_OPTIONS), prefix)
+    def from_connection_string(cls, connection_string: Sensitive, prefix: str) -> "TableLedger":
+        # Revealed only inside the call: no frame of ours holds the key as a plain local.
+        return cls(TableServiceClient.from_connection_string(connection_string.reveal(), **CLIENT_OPTIONS), prefix)
 
     @classmethod
     def from_endpoint(cls, endpoint: str, prefix: str) -> "TableLedger":

@@ -109,10 +109,11 @@ def run(action: Action, obs: Observation, ctx: ActContext) -> Outcome:
 
 
 def modes(configured: Mapping[str, str], requested: str | None = None) -> dict[str, str]:
-    """Mode per kind: as configured, or as a caller asks. `off` switches every kind off; `plan`
-    and `on` apply to every kind not configured `off`, so a dry run shows exactly what acting would do."""
+    """Mode per kind: as configured, or the lower of configured and what a caller asks (off <
+    plan < on). A request can lower a mode, never raise it: the app's settings are the ceiling,
+    so a caller holding a function key cannot make a kind configured `plan` write."""
     if requested is None:
         return dict(configured)
     if requested not in MODES:
         raise ValueError(f"mode {requested!r} is not one of {', '.join(MODES)}")
-    return {kind: "off" if requested == "off" or mode == "off" else requested for kind, mode in configured.items()}
+    return {kind: min(mode, requested, key=MODES.index) for kind, mode in configured.items()}

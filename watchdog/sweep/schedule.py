@@ -15,6 +15,7 @@ from watchdog.azure import AzureClients
 from watchdog.collect import (
     autoscale, cache, consumers, diagnostics, handlers, inventory, key_age, keys, logs, metrics, secret_reads,
 )
+from watchdog.collect import bindings as bindings_mod
 from watchdog.collect.caches import Caches
 from watchdog.collect.calls import results
 from watchdog.consumers import Consumer
@@ -100,7 +101,7 @@ def collect(pools: Pools, clients: AzureClients, settings: Settings, resources: 
     reading = secret_reads.submit_reads(runner, clients, settings.proof_interval_minutes, by_id, bindings, ledger,
                                         listed, now)
     got.probes = handlers.collect(probes)
-    got.secrets = secret_reads.collect(reading)
+    got.secrets = bindings_mod.annotate(secret_reads.collect(reading), bindings_mod.claims(bindings, listed))
     # The apps reading those secrets: overlaps the logs and the keys.
     apps = consumers.submit(runner, clients, by_id, got.secrets, caches.sites, now)
     ages = key_age.submit(runner, clients, settings, by_id, got.secrets, ledger, now)  # only while rotation is on
