@@ -32,6 +32,7 @@ from tests.ledger_faults import sqlite_locked
 from watchdog.ledger.guard import open_guarded
 from watchdog.ledger.sqlite import SqliteLedger
 from watchdog.ledger.table import TableLedger
+from watchdog.models import Sensitive
 from watchdog.settings import Settings
 from watchdog.sweep import run_sweep
 
@@ -179,7 +180,7 @@ def _ledger_for(case: Case, request, tmp_path: Path, settings: Settings):  # noq
         held = sqlite_locked(tmp_path / "ledger.db", readers=case.ledger == "sqlite-write-locked")
         return held, lambda: open_guarded(replace(settings, ledger="sqlite", sqlite_path=str(tmp_path / "ledger.db")))
     connection = request.getfixturevalue(case.ledger.replace("-", "_"))
-    return nullcontext(), lambda: open_guarded(replace(settings, ledger="table", storage_connection=connection,
+    return nullcontext(), lambda: open_guarded(replace(settings, ledger="table", storage_connection=Sensitive(connection),
                                                        ledger_table="faults"))
 
 
@@ -200,8 +201,8 @@ def test_fault_matrix(case: Case, emulator, monkeypatch, tmp_path, request):
 
     with ExitStack() as stack:
         if case.ledger and case.ledger.startswith("table"):
-            healthy = stack.enter_context(TableLedger.from_connection_string(request.getfixturevalue("azurite_table"),
-                                                                             "faults"))
+            healthy = stack.enter_context(TableLedger.from_connection_string(
+                Sensitive(request.getfixturevalue("azurite_table")), "faults"))
         else:
             healthy = stack.enter_context(SqliteLedger(tmp_path / "ledger.db", busy_seconds=1))
         first = sweep(healthy)

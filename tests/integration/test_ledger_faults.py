@@ -10,6 +10,7 @@ from azure.core.exceptions import HttpResponseError, ServiceRequestError
 from tests.ledger_faults import sqlite_locked
 from watchdog.ledger.sqlite import SqliteLedger
 from watchdog.ledger.table import TableLedger
+from watchdog.models import Sensitive
 
 pytestmark = pytest.mark.integration
 
@@ -38,10 +39,10 @@ def test_sqlite_locked_blocks_the_ledgers_file(tmp_path, readers: bool, read: st
 
 def test_a_stopped_azurite_refuses_the_table_ledger(table_refused: str) -> None:
     with pytest.raises(ServiceRequestError):
-        TableLedger.from_connection_string(table_refused, "wdfault").finding_states()
+        TableLedger.from_connection_string(Sensitive(table_refused), "wdfault").finding_states()
 
 
 def test_an_unavailable_table_service_answers_503_server_busy(table_unavailable: str) -> None:
     with pytest.raises(HttpResponseError) as caught:
-        TableLedger.from_connection_string(table_unavailable, "wdfault").finding_states()
+        TableLedger.from_connection_string(Sensitive(table_unavailable), "wdfault").finding_states()
     assert caught.value.status_code == 503 and caught.value.error_code == "ServerBusy"
