@@ -43,6 +43,7 @@ _FAULTS = {"type": "object", "additionalProperties": False, "properties": {
     "error_rate": {"type": "number", "minimum": 0, "maximum": 1},
     "timeout_rate": {"type": "number", "minimum": 0, "maximum": 1},
 }}
+_REQUEST_TYPES = ("ClientConnection", "ServerConnection", "RESTAPI", "Trace")
 _STR_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
 _WPS = {"type": "object", "additionalProperties": False, "required": ["name", "sku"], "properties": {
     "name": {"type": "string", "pattern": "^[a-zA-Z][a-zA-Z0-9-]{2,62}$"},
@@ -53,6 +54,13 @@ _WPS = {"type": "object", "additionalProperties": False, "required": ["name", "s
     "disable_local_auth": {"type": "boolean"},
     "public_network_access": {"enum": ["Enabled", "Disabled"]},
     "provisioning_state": {"type": "string"},
+    "resource_stopped": {"type": "boolean"},
+    "private_endpoints": {"type": "object", "additionalProperties": {
+        "enum": ["Approved", "Pending", "Rejected", "Disconnected"]}},
+    "network_acls": {"type": "object", "additionalProperties": False, "properties": {
+        "default_action": {"enum": ["Allow", "Deny"]},
+        "allow": {"type": "array", "items": {"enum": list(_REQUEST_TYPES)}},
+        "deny": {"type": "array", "items": {"enum": list(_REQUEST_TYPES)}}}},
     "hubs": {"type": "array", "items": {"type": "object", "additionalProperties": False, "required": ["name"],
              "properties": {"name": {"type": "string"},
                             "anonymous_connect_policy": {"enum": ["allow", "deny"]},
@@ -242,7 +250,14 @@ class _Builder:
                         tags=dict(spec.get("tags", {})), disable_local_auth=spec.get("disable_local_auth", False),
                         public_network_access=spec.get("public_network_access", "Enabled"),
                         provisioning_state=spec.get("provisioning_state", "Succeeded"),
+                        resource_stopped=spec.get("resource_stopped", False),
+                        private_endpoints=dict(spec.get("private_endpoints", {})),
                         demand=spec.get("demand"), seed=str(self.world.seed))
+        acls = spec.get("network_acls")
+        if acls is not None:
+            res.acl_default = acls.get("default_action", "Deny")
+            res.acl_allow = list(acls.get("allow", [] if res.acl_default == "Deny" else res.acl_allow))
+            res.acl_deny = list(acls.get("deny", []))
         for hub in spec.get("hubs", []):
             res.hubs[hub["name"]] = Hub(hub["name"], [
                 EventHandler(h["url_template"], h.get("user_event_pattern", "*"), h.get("system_events", []),

@@ -103,6 +103,12 @@ class WebPubSub:
     disable_local_auth: bool = False
     public_network_access: str = "Enabled"
     provisioning_state: str = "Succeeded"
+    resource_stopped: bool = False
+    private_endpoints: dict[str, str] = field(default_factory=dict)  # connection name -> status
+    # networkACLs: default action and the public network's allow/deny request types
+    acl_default: str = "Deny"
+    acl_allow: list[str] = field(default_factory=lambda: ["ServerConnection", "ClientConnection", "RESTAPI", "Trace"])
+    acl_deny: list[str] = field(default_factory=list)
     hubs: dict[str, Hub] = field(default_factory=dict)
     diagnostics: list[DiagnosticSetting] = field(default_factory=list)
     metrics: dict[str, Series] = field(default_factory=dict)  # "TotalConnectionCount", "ConnectionCloseCount/Throttled"

@@ -80,6 +80,37 @@ class Resource:
     disable_local_auth: bool = False
     public_network_access: str = "Enabled"
     provisioning_state: str = "Succeeded"
+    # From the same GET/list body (2024-03-01); None where the body did not say.
+    resource_stopped: bool | None = None  # ARM's "true"/"false" string, parsed
+    private_endpoints: tuple[PrivateEndpoint, ...] = ()
+    network_acls: NetworkAcls | None = None
+
+
+@dataclass(frozen=True)
+class PrivateEndpoint:
+    """One privateEndpointConnections[] entry: its name and privateLinkServiceConnectionState.status."""
+
+    name: str
+    status: str  # Approved, Pending, Rejected, Disconnected
+
+
+@dataclass(frozen=True)
+class NetworkAcls:
+    """networkACLs: the default action and the public network's allow/deny request types."""
+
+    default_action: str  # Allow or Deny
+    public_allow: tuple[str, ...] = ()
+    public_deny: tuple[str, ...] = ()
+
+    def public_denied(self) -> tuple[str, ...]:
+        """Request types the public network may not make: with default Deny, all not allowed;
+        with default Allow, those denied."""
+        if self.default_action.lower() == "deny":
+            return tuple(t for t in REQUEST_TYPES if t not in self.public_allow)
+        return tuple(t for t in REQUEST_TYPES if t in self.public_deny)
+
+
+REQUEST_TYPES = ("ClientConnection", "ServerConnection", "RESTAPI", "Trace")  # WebPubSubRequestType
 
 
 # --- observations: what collect/ saw, no verdicts -------------------------------------------
@@ -219,6 +250,7 @@ class Observation:
     diagnostics: Diagnostics | None = None
     autoscale: tuple[str, ...] | None = None  # names of autoscale settings targeting it; None = unknown
     handlers: tuple[EventHandler, ...] = ()
+    hubs: tuple[str, ...] | None = None  # every hub setting's name; None = hubs not read
     probes: tuple[HandlerProbe, ...] = ()
     log_errors: tuple[HandlerLogError, ...] | None = None  # None = logs not read
     errors: tuple[ObservationError, ...] = ()

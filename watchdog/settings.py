@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Mapping
 
-from watchdog.checks import capacity, key_drift
+from watchdog.checks import capacity, key_drift, posture
 from watchdog.config import MODES, PLACEHOLDER, ConfigError, Rows, Setting, csv
 from watchdog.config import markdown_table as _markdown_table
 from watchdog.notify import targets as notify_targets
@@ -51,6 +51,7 @@ SETTINGS: tuple[Setting, ...] = (
     *_SWEEP,
     *capacity.SETTINGS,
     *key_drift.SETTINGS,
+    *posture.SETTINGS,
     *_COLLECTION,
     *(r.setting for r in remediations.remediations()),
     *scale.SETTINGS,
@@ -101,6 +102,7 @@ class Settings:
     sqlite_path: str = ".state/watchdog.sqlite3"
     storage_connection: str = ""
     storage_table_uri: str = ""
+    required_tags: tuple[str, ...] = ("environment", "team", "cost-center")
     extra: Mapping[str, str] = field(default_factory=dict)  # raw env, for sections parsed elsewhere (notify)
     notify: NotifyConfig | None = None  # parsed by watchdog.notify.targets; None = not loaded
 
@@ -180,6 +182,7 @@ class Settings:
             sqlite_path=_get(env, "WATCHDOG_SQLITE_PATH"),
             storage_connection=_get(env, "AzureWebJobsStorage"),
             storage_table_uri=_get(env, "AzureWebJobsStorage__tableServiceUri"),
+            required_tags=tuple(_csv(_get(env, "WATCHDOG_REQUIRED_TAGS"))),
             extra=env,
         )
 

@@ -19,7 +19,9 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from ..world import ALLOWED_UNITS, RESOURCE_TYPE, TIERS, ActivityEvent, AutoscaleSetting, WebPubSub, World, utcnow
+from ..world import (
+    ALLOWED_UNITS, RESOURCE_TYPE, TIERS, ActivityEvent, AutoscaleSetting, WebPubSub, World, arm_id, utcnow,
+)
 from .base import BadRequest, Call, Service, json_response
 
 ARM = "https://management.azure.com"
@@ -480,15 +482,16 @@ def _wps_body(res: WebPubSub, world: World) -> dict[str, Any]:
             "publicPort": 443,
             "serverPort": 443,
             "version": "1.0",
-            "privateEndpointConnections": [],
+            "privateEndpointConnections": [_endpoint_body(res, name, status)
+                                           for name, status in res.private_endpoints.items()],
             "sharedPrivateLinkResources": [],
             "tls": {"clientCertEnabled": False},
             "hostNamePrefix": res.name.lower(),
             "liveTraceConfiguration": {"enabled": "false", "categories": []},
             "resourceLogConfiguration": {"categories": [
                 {"name": c, "enabled": "true"} for c in ("ConnectivityLogs", "MessagingLogs", "HttpRequestLogs")]},
-            "networkACLs": {"defaultAction": "Deny",
-                            "publicNetwork": {"allow": ["ServerConnection", "ClientConnection", "RESTAPI", "Trace"]},
+            "networkACLs": {"defaultAction": res.acl_default,
+                            "publicNetwork": {"allow": list(res.acl_allow), "deny": list(res.acl_deny)},
                             "privateEndpoints": [],
                             "ipRules": [{"value": "0.0.0.0/0", "action": "Allow"},
                                         {"value": "::/0", "action": "Allow"}]},
@@ -496,7 +499,7 @@ def _wps_body(res: WebPubSub, world: World) -> dict[str, Any]:
             "disableLocalAuth": res.disable_local_auth,
             "disableAadAuth": False,
             "regionEndpointEnabled": "Enabled",
-            "resourceStopped": "false",
+            "resourceStopped": "true" if res.resource_stopped else "false",
         },
         "kind": "WebPubSub",
         "identity": {"type": "SystemAssigned", "principalId": str(uuid.UUID(bytes=digest[:16])),
@@ -508,6 +511,16 @@ def _wps_body(res: WebPubSub, world: World) -> dict[str, Any]:
         "type": RESOURCE_TYPE,
         "systemData": _system_data(res.created_at, _last_change(world, res.id)),
     }
+
+
+def _endpoint_body(res: WebPubSub, name: str, status: str) -> dict[str, Any]:
+    endpoint = arm_id(res.subscription_id, res.resource_group, "Microsoft.Network/privateEndpoints", name)
+    return {"id": f"{res.id}/privateEndpointConnections/{name}", "name": name,
+            "type": "Microsoft.SignalRService/WebPubSub/privateEndpointConnections",
+            "properties": {"provisioningState": "Succeeded", "privateEndpoint": {"id": endpoint},
+                           "groupIds": ["webpubsub"],
+                           "privateLinkServiceConnectionState": {"status": status, "description": "",
+                                                                 "actionsRequired": "None"}}}
 
 
 def _keys_body(res: WebPubSub) -> dict[str, Any]:

@@ -154,11 +154,12 @@ def test_list_by_subscription_follows_next_links_across_pages(
     emu = emulator_factory(demo(page_size=2))
     client = WebPubSubManagementClient(DefaultAzureCredential(), SUB, raw_response_hook=recorder)
     names = [r.name for r in client.web_pub_sub.list_by_subscription()]
-    assert sorted(names) == sorted(r.name for r in emu.world.resources.values()) and len(names) == 5
+    assert sorted(names) == sorted(r.name for r in emu.world.resources.values()) and len(names) == 15
     pages = recorder.where("GET", "/providers/Microsoft.SignalRService/webPubSub")
-    assert len(pages) == 3 and all(len(p.body["value"]) <= 2 for p in pages)
+    assert len(pages) == 8 and all(len(p.body["value"]) <= 2 for p in pages)
     assert "nextLink" not in pages[-1].body and "$skipToken=" in pages[0].body["nextLink"]
-    assert [r.name for r in client.web_pub_sub.list_by_resource_group("rg-ops")] == ["presence-eu", "telemetry-eu"]
+    assert [r.name for r in client.web_pub_sub.list_by_resource_group("rg-ops")] == [
+        "feed-eu", "lobby-eu", "presence-eu", "private-eu", "telemetry-eu"]
 
 
 def test_get_returns_the_full_resource(emulator: Emulator, wps: WebPubSubManagementClient) -> None:
@@ -168,7 +169,7 @@ def test_get_returns_the_full_resource(emulator: Emulator, wps: WebPubSubManagem
     assert (res.sku.name, res.sku.tier, res.sku.capacity) == ("Standard_S1", "Standard", 2)
     assert (res.host_name, res.provisioning_state, res.disable_local_auth) == (
         "chat-prod.webpubsub.azure.com", "Succeeded", False)
-    assert res.tags["env"] == "prod" and res.system_data.created_at is not None
+    assert res.tags["environment"] == "prod" and res.system_data.created_at is not None
     assert wps.web_pub_sub.get("rg-ops", "telemetry-eu").disable_local_auth is True
 
 

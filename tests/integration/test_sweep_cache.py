@@ -20,7 +20,8 @@ from .sweep_helpers import settings_for
 
 pytestmark = pytest.mark.integration
 SUB = "6f1c2d3e-4b5a-4c6d-8e7f-9a0b1c2d3e4f"
-NAMES = {"chat-prod", "notify-prod", "free-dev", "telemetry-eu", "presence-eu"}
+NAMES = {"chat-prod", "notify-prod", "free-dev", "telemetry-eu", "presence-eu", "locked-down", "acl-chat",
+         "stopped-qa", "partial-logs", "untagged", "free-prod", "no-hubs", "private-eu", "feed-eu", "lobby-eu"}
 # Their handler templates carry a function key or a signature, which the ledger must not keep.
 SECRET_BEARING = {"chat-prod", "notify-prod"}
 SECRET_TEXT = (b"demo-function-key", b"demo-signature", b"code=", b"sig=")

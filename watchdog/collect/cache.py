@@ -58,6 +58,7 @@ class Entry:
     handlers: Handlers | None
     diagnostics: Diagnostics
     read_at: datetime
+    hubs: tuple[str, ...] | None = None  # every hub's name; None: not known (an entry stored before they were)
 
 
 def changed_resources(monitor: Any, subscription_id: str, since: datetime, until: datetime) -> dict[str, datetime]:
@@ -88,6 +89,7 @@ def to_payload(entry: Entry) -> dict[str, Any]:
         "handlers": [{"hub": h.hub, "url": h.url_redacted, "host": h.host, "pattern": h.user_event_pattern,
                       "events": list(h.system_events), "auth": h.auth_type} for h, _ in handlers or ()]
         if storable else None,
+        "hubs": None if entry.hubs is None else list(entry.hubs),
     }
 
 
@@ -98,8 +100,10 @@ def from_payload(payload: Mapping[str, Any], read_at: datetime) -> Entry:
         (EventHandler(hub=h["hub"], url_redacted=h["url"], host=h["host"], user_event_pattern=h["pattern"],
                       system_events=tuple(h["events"]), auth_type=h["auth"]), Sensitive(h["url"]))
         for h in stored]
+    hubs = payload.get("hubs")
     return Entry(handlers, Diagnostics(workspace_ids=tuple(diagnostics["workspace_ids"]),
-                                       log_categories=tuple(diagnostics["log_categories"])), read_at)
+                                       log_categories=tuple(diagnostics["log_categories"])), read_at,
+                 None if hubs is None else tuple(hubs))
 
 
 # -- where entries live ------------------------------------------------------------------------

@@ -29,6 +29,7 @@ class Collected:
     """What the collect stage has learnt, keyed by lower-case resource id."""
 
     handlers: dict[str, list[tuple[EventHandler, Sensitive]]] = field(default_factory=dict)
+    hubs: dict[str, tuple[str, ...]] = field(default_factory=dict)  # hub names, where known
     diagnostics: dict[str, Diagnostics] = field(default_factory=dict)
     autoscale: dict[str, tuple[str, ...]] = field(default_factory=dict)
     autoscale_known: set[str] = field(default_factory=set)
@@ -56,7 +57,7 @@ def collect(pools: Pools, clients: AzureClients, settings: Settings, resources: 
     cold = select_cold_reads(need_hubs, need_diags, read_budget(clients, [*need_hubs.values(), *need_diags.values()]))
     for error in cold.errors():
         runner.report(error)
-    hubs = {rid: runner.submit(lambda r=r: inventory.list_handlers(clients.webpubsub(r.subscription_id), r),
+    hubs = {rid: runner.submit(lambda r=r: inventory.list_hubs(clients.webpubsub(r.subscription_id), r),
                                "hubs", resource_id=r.id, action=inventory.HUBS_ACTION) for rid, r in cold.hubs.items()}
     diags = {rid: runner.submit(lambda r=r: diagnostics.read(clients.diagnostic_settings, r.id), "diagnostics",
                                 resource_id=r.id, action=diagnostics.ACTION) for rid, r in cold.diagnostics.items()}
@@ -68,15 +69,19 @@ def collect(pools: Pools, clients: AzureClients, settings: Settings, resources: 
 
     for future in skus:
         future.result()
-    got.handlers = {rid: e.handlers for rid, e in cached.items() if e.handlers is not None} | results(hubs)
+    read_hubs = results(hubs)
+    got.handlers = ({rid: e.handlers for rid, e in cached.items() if e.handlers is not None}
+                    | {rid: found for rid, (_, found) in read_hubs.items()})
+    got.hubs = ({rid: e.hubs for rid, e in cached.items() if e.hubs is not None}
+                | {rid: names for rid, (names, _) in read_hubs.items()})
     # Probes need only the handlers: started now, they overlap the rest of the collect stage.
     probes = handlers.submit(pools.probes, pools.probe_session, clients, settings.probe_per_host,
                              settings.probe_timeout_seconds, by_id, got.handlers)
     got.diagnostics = {rid: e.diagnostics for rid, e in cached.items()} | results(diags)
     # Only entries read whole this sweep: one whose hubs alone were re-read (templates the ledger
     # may not keep) is already stored as it can be.
-    resource_cache.put({rid: cache.Entry(got.handlers[rid], got.diagnostics[rid], now) for rid in need_diags
-                        if rid in got.handlers and rid in got.diagnostics})
+    resource_cache.put({rid: cache.Entry(got.handlers[rid], got.diagnostics[rid], now, got.hubs.get(rid))
+                        for rid in need_diags if rid in got.handlers and rid in got.diagnostics})
     for sub, future in scales.items():
         targets = future.result()
         if targets is not None:
@@ -114,6 +119,7 @@ def observation(r: Resource, got: Collected, caches: Caches, errors: tuple[Obser
         diagnostics=got.diagnostics.get(rid),
         autoscale=got.autoscale.get(rid, ()) if rid in got.autoscale_known else None,
         handlers=tuple(h for h, _ in got.handlers.get(rid, ())),
+        hubs=got.hubs.get(rid),
         probes=tuple(got.probes.get(rid, ())),
         log_errors=got.log_errors.get(rid),
         errors=errors,
