@@ -15,6 +15,7 @@ from typing import Any
 import jsonschema
 import yaml
 
+from .services.alerts import rule_body as alert_body
 from .world import (ALLOWED_UNITS, AutoscaleSetting, CustomerHost, Denial, DiagnosticSetting,
                     EventHandler, Faults, Hub, Series, Vault, WebPubSub, Workspace, World, utcnow)
 
@@ -108,6 +109,11 @@ _WORKSPACE = {"type": "object", "additionalProperties": False, "required": ["nam
     "partial_error": {"type": "string"}, "forbidden": {"type": "boolean"},
     "tables": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "object"}}},
 }}
+# A metric alert rule with one static criterion; scopes default to the resource group (${id:name} for a resource).
+_ALERT = {"type": "object", "additionalProperties": False, "required": ["name", "metric", "threshold"], "properties": {
+    "name": {"type": "string"}, "scopes": {"type": "array", "items": {"type": "string"}},
+    "metric": {"type": "string"}, "threshold": _NUM, "operator": {"type": "string"},
+    "aggregation": {"type": "string"}, "enabled": {"type": "boolean"}}}
 SCHEMA: dict[str, Any] = {
     "type": "object", "additionalProperties": False, "required": ["name", "subscriptions"],
     "properties": {
@@ -126,7 +132,8 @@ SCHEMA: dict[str, Any] = {
                         "name": {"type": "string"}, "location": {"type": "string"},
                         "webpubsub": {"type": "array", "items": _WPS},
                         "vaults": {"type": "array", "items": _VAULT},
-                        "workspaces": {"type": "array", "items": _WORKSPACE}}}}}}},
+                        "workspaces": {"type": "array", "items": _WORKSPACE},
+                        "metric_alerts": {"type": "array", "items": _ALERT}}}}}}},
         "hosts": {"type": "object", "additionalProperties": {
             "type": "object", "additionalProperties": False, "properties": {
                 "kind": {"enum": ["handler", "teams", "webhook"]},
@@ -214,7 +221,17 @@ class _Builder:
                     self.world.vaults[vault.name] = vault
                     for ki, secret in enumerate(vspec.get("secrets", [])):
                         pending_secrets.append((f"{where}/vaults/{vi}/secrets/{ki}", vault, secret))
-        # Secrets and log rows refer to resources, so they come once every resource exists.
+        # Secrets, log rows and alert scopes refer to resources, so they come once every resource exists.
+        for si, sub in enumerate(data["subscriptions"]):
+            for gi, group in enumerate(sub.get("resource_groups", [])):
+                for ai, a in enumerate(group.get("metric_alerts", [])):
+                    where = f"subscriptions/{si}/resource_groups/{gi}/metric_alerts/{ai}"
+                    scopes = [self._subst(s, f"{where}/scopes") for s in a.get("scopes", [])] or [
+                        f"/subscriptions/{sub['id']}/resourceGroups/{group['name']}"]
+                    body = alert_body(sub["id"], group["name"], a["name"], scopes, a["metric"], a["threshold"],
+                                      a.get("operator", "GreaterThanOrEqual"), a.get("aggregation", "Maximum"),
+                                      a.get("enabled", True))
+                    self.world.metric_alerts[body["id"].lower()] = body
         for where, vault, secret in pending_secrets:
             for hi, old in enumerate(secret.get("history", [])):
                 vault.set_secret(secret["name"], self._secret_value(old, f"{where}/history/{hi}"))

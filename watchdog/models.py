@@ -207,6 +207,28 @@ class Diagnostics:
 
 
 @dataclass(frozen=True)
+class AlertCriterion:
+    """One static criterion of a metric alert rule (criteria.allOf[])."""
+
+    metric: str
+    namespace: str | None
+    operator: str  # GreaterThan, GreaterThanOrEqual, LessThan, ...
+    threshold: float | None  # None: a dynamic-threshold criterion
+    aggregation: str
+
+
+@dataclass(frozen=True)
+class MetricAlertRule:
+    """A metric alert rule (Microsoft.Insights/metricAlerts) whose scopes cover a resource."""
+
+    id: str
+    name: str
+    enabled: bool
+    scopes: tuple[str, ...]
+    criteria: tuple[AlertCriterion, ...]
+
+
+@dataclass(frozen=True)
 class EventHandler:
     hub: str
     url_redacted: str  # scheme://host/path, never the query string
@@ -251,6 +273,7 @@ class Observation:
     autoscale: tuple[str, ...] | None = None  # names of autoscale settings targeting it; None = unknown
     handlers: tuple[EventHandler, ...] = ()
     hubs: tuple[str, ...] | None = None  # every hub setting's name; None = hubs not read
+    alerts: tuple[MetricAlertRule, ...] | None = None  # metric alert rules scoped to it; None = not read
     probes: tuple[HandlerProbe, ...] = ()
     log_errors: tuple[HandlerLogError, ...] | None = None  # None = logs not read
     errors: tuple[ObservationError, ...] = ()

@@ -107,6 +107,12 @@ _READS: tuple[Feature, ...] = (
         actions=("Microsoft.Insights/autoscalesettings/read",),
     ),
     Feature(
+        "alert-rules",
+        SUBSCRIPTION,
+        "List the subscription's metric alert rules (one list per sweep): posture/no-alerts.",
+        actions=("Microsoft.Insights/MetricAlerts/Read",),
+    ),
+    Feature(
         "activity-log",
         SUBSCRIPTION,
         "Read the activity log to notice changed hubs, event handlers and diagnostic settings; "

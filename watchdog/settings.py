@@ -18,6 +18,7 @@ from watchdog.config import markdown_table as _markdown_table
 from watchdog.notify import targets as notify_targets
 from watchdog.notify.targets import NotifyConfig, load_notify_config
 from watchdog.remediate import registry as remediations
+from watchdog.remediate import alerts as alerts_remedy
 from watchdog.remediate import scale
 
 __all__ = ["MODES", "PLACEHOLDER", "SETTINGS", "ConfigError", "Setting", "Settings", "int_setting", "load"]
@@ -55,6 +56,7 @@ SETTINGS: tuple[Setting, ...] = (
     *_COLLECTION,
     *(r.setting for r in remediations.remediations()),
     *scale.SETTINGS,
+    *alerts_remedy.SETTINGS,
     *_LEDGER,
     *notify_targets.SETTINGS,
 )
@@ -89,6 +91,8 @@ class Settings:
     secret_sync: str = "plan"
     scale: str = "plan"
     scale_in: str = "off"
+    alerts: str = "off"
+    alerts_action_group: str = ""
     scale_threshold_pct: int = 85
     scale_target_pct: int = 70
     max_units: int = 10
@@ -169,6 +173,8 @@ class Settings:
             secret_sync=_mode(env, "WATCHDOG_SECRET_SYNC"),
             scale=_mode(env, "WATCHDOG_SCALE"),
             scale_in=_mode(env, "WATCHDOG_SCALE_IN"),
+            alerts=_mode(env, "WATCHDOG_ALERTS"),
+            alerts_action_group=_action_group(_get(env, alerts_remedy.ACTION_GROUP)),
             scale_threshold_pct=threshold,
             scale_target_pct=target,
             max_units=int_setting(env, "WATCHDOG_MAX_UNITS", 1, 1000),
@@ -185,6 +191,17 @@ class Settings:
             required_tags=tuple(_csv(_get(env, "WATCHDOG_REQUIRED_TAGS"))),
             extra=env,
         )
+
+
+_ACTION_GROUP = re.compile(r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/microsoft\.insights/actionGroups/[^/]+$",
+                           re.I)
+
+
+def _action_group(value: str) -> str:
+    if value and not _ACTION_GROUP.match(value):
+        raise ConfigError(f"{alerts_remedy.ACTION_GROUP}: {value!r} is not an action group resource id; use "
+                          "/subscriptions/<id>/resourceGroups/<group>/providers/microsoft.insights/actionGroups/<name>")
+    return value
 
 
 def load(env: Mapping[str, str] | None = None) -> tuple[Settings, NotifyConfig]:

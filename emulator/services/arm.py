@@ -22,6 +22,7 @@ from aiohttp import web
 from ..world import (
     ALLOWED_UNITS, RESOURCE_TYPE, TIERS, ActivityEvent, AutoscaleSetting, WebPubSub, World, arm_id, utcnow,
 )
+from . import alerts
 from .base import BadRequest, Call, Service, json_response
 
 ARM = "https://management.azure.com"
@@ -97,6 +98,7 @@ class Arm(Service):
         r("GET", SUB + r"/resources", "arm.listResources")(self.list_resources)
         r("GET", RG + r"/resources", "arm.listResourcesByResourceGroup")(self.list_resources)
         r("GET", SUB + r"/resourcegroups", "arm.listResourceGroups")(self.list_resource_groups)
+        alerts.install(self, SUB, RG)
 
     def matches(self, host: str) -> bool:
         return host == "management.azure.com"

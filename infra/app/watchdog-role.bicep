@@ -9,7 +9,7 @@ param principalId string
 param environmentName string
 param reportOnly bool = false
 
-// Features discovery, keys, metrics, logs, diagnostics, autoscale, activity-log: read-only.
+// Features discovery, keys, metrics, logs, diagnostics, autoscale, alert-rules, activity-log: read-only.
 var reportActions = [
   // discovery
   'Microsoft.SignalRService/WebPubSub/read'
@@ -33,17 +33,22 @@ var reportActions = [
   'Microsoft.SignalRService/WebPubSub/providers/Microsoft.Insights/diagnosticSettings/read'
   // autoscale
   'Microsoft.Insights/autoscalesettings/read'
+  // alert-rules
+  'Microsoft.Insights/MetricAlerts/Read'
   // activity-log
   'Microsoft.Insights/eventtypes/values/read'
 ]
 
-// Feature scaling: left out when reportOnly. (Secret sync writes through the Key Vault role.)
+// Features scaling and alerts: left out when reportOnly. (Secret sync writes through the Key Vault role.)
 var remediationActions = [
   'Microsoft.SignalRService/WebPubSub/write'
   'Microsoft.SignalRService/locations/operationStatuses/webpubsub/read'
   'Microsoft.SignalRService/locations/operationresults/webpubsub/read'
   'Microsoft.SignalRService/locations/operationStatuses/read'
   'Microsoft.SignalRService/locations/operationResults/read'
+  // alerts (the two baseline metric alert rules; linking an action group needs read on it)
+  'Microsoft.Insights/MetricAlerts/Write'
+  'Microsoft.Insights/ActionGroups/Read'
 ]
 
 var roleName = 'Web PubSub Watchdog (${environmentName}, ${subscription().subscriptionId})'

@@ -14,6 +14,8 @@ from .sweep_helpers import observe_by_name, settings_for
 pytestmark = pytest.mark.integration
 SUB = "00000000-0000-0000-0000-0000000000a1"
 TAGS = {"environment": "prod", "team": "t", "cost-center": "c"}
+ALERTS = [{"name": "quota", "metric": "ConnectionQuotaUtilization", "threshold": 80},
+          {"name": "load", "metric": "ServerLoad", "threshold": 70}]
 
 
 def scenario(**resource) -> dict:
@@ -21,7 +23,7 @@ def scenario(**resource) -> dict:
             "diagnostics": [{"workspace": "law"}],
             "metrics": {"TotalConnectionCount": 12, "ConnectionQuotaUtilization": 1, "ServerLoad": 2}}
     return {"name": "config-rules", "subscriptions": [{"id": SUB, "resource_groups": [{
-        "name": "rg", "location": "westeurope", "workspaces": [{"name": "law"}],
+        "name": "rg", "location": "westeurope", "workspaces": [{"name": "law"}], "metric_alerts": ALERTS,
         "webpubsub": [{**base, **resource}]}]}],
         "hosts": {"h.contoso.com": {"kind": "handler", "behaviour": "ok"}}}
 

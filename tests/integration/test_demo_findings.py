@@ -37,6 +37,7 @@ EXPECTED = {
     ("warning", "upstream", "eventhandlernotfound", "feed-eu", "ConnectionCloseCount:EventHandlerNotFound"),
     ("warning", "hubs", "system-events", "lobby-eu", f"{OPS}/lobby-eu/hubs/lobby"),
     ("warning", "upstream", "eventhandlernotfound", "lobby-eu", "ConnectionCloseCount:EventHandlerNotFound"),
+    ("info", "posture", "no-alerts", "lab-unwatched", "lab-unwatched"),
 }
 HEALTHY = {"presence-eu", "telemetry-eu"}
 

@@ -256,3 +256,19 @@ def test_azure_yaml_deploys_the_root_as_a_python_function():
     assert f"'azd-service-name': '{service}'" in app
     assert "'FC1'" in app and "name: 'python'" in app and "version: '3.11'" in app
     assert "type: 'SystemAssigned'" in app and "type: 'SystemAssignedIdentity'" in app
+
+
+# --- names from Microsoft's operation lists ---------------------------------------------------
+
+OPERATIONS = ROOT.parent / "shared" / "azure-specs" / "operations"
+# The rows issue 14 adds; every action in them must be one Microsoft lists (case-insensitively).
+CHECKED_FEATURES = ("alert-rules", "alerts", "sites", "replicas")
+
+
+def test_the_new_rows_name_actions_from_microsofts_operation_lists():
+    rows = [f for f in perms.FEATURES if f.name in CHECKED_FEATURES]
+    assert {f.name for f in rows} >= {"alert-rules", "alerts"}
+    for f in rows:
+        for action in f.actions:
+            listed = (OPERATIONS / f"{action.split('/')[0]}.txt").read_text().lower().split()
+            assert action.lower() in listed, f"{f.name}: {action} is not in Microsoft's operation list"

@@ -43,7 +43,7 @@ def test_every_rule_declares_unique_checks_with_what_they_need():
 
 def test_every_remedy_a_check_names_is_a_registered_remediation():
     named = {c.remedy for r in rules.rules() for c in r.checks if c.remedy}
-    assert named == {"secret-sync", "scale"}
+    assert named == {"secret-sync", "scale", "alerts"}
     assert named <= set(remediations.kinds())
 
 
@@ -94,7 +94,7 @@ def test_readme_rule_tables_are_generated_from_the_registry():
 # --- remediations -------------------------------------------------------------------------------
 
 def test_remediations_in_their_order_with_their_settings_and_rights():
-    assert remediations.kinds() == ("secret-sync", "scale", "scale-in")
+    assert remediations.kinds() == ("secret-sync", "scale", "scale-in", "alerts")
     names = {s.name: s for s in settings.SETTINGS}
     for r in remediations.remediations():
         assert names[r.setting.name] == r.setting, f"{r.kind}: its mode setting is not in settings.SETTINGS"
@@ -106,7 +106,7 @@ def test_remediations_in_their_order_with_their_settings_and_rights():
 
 def test_modes_come_from_the_registry():
     configured = settings.Settings(subscriptions=(SUB,)).modes()
-    assert configured == {"secret-sync": "plan", "scale": "plan", "scale-in": "off"}
+    assert configured == {"secret-sync": "plan", "scale": "plan", "scale-in": "off", "alerts": "off"}
 
 
 def test_an_unknown_kind_is_an_error_never_another_executor():

@@ -10,11 +10,11 @@ CONFIGURED = {"WATCHDOG_SECRET_SYNC": "on", "WATCHDOG_SCALE": "plan", "WATCHDOG_
 
 
 @pytest.mark.parametrize("requested, expected", [
-    (None, {"secret-sync": "on", "scale": "plan", "scale-in": "off"}),  # the timer: as configured
-    ("off", {"secret-sync": "off", "scale": "off", "scale-in": "off"}),
+    (None, {"secret-sync": "on", "scale": "plan", "scale-in": "off", "alerts": "off"}),  # the timer: as configured
+    ("off", {"secret-sync": "off", "scale": "off", "scale-in": "off", "alerts": "off"}),
     # A dry run shows what acting would do: a kind switched off is neither planned nor done.
-    ("plan", {"secret-sync": "plan", "scale": "plan", "scale-in": "off"}),
-    ("on", {"secret-sync": "on", "scale": "on", "scale-in": "off"}),
+    ("plan", {"secret-sync": "plan", "scale": "plan", "scale-in": "off", "alerts": "off"}),
+    ("on", {"secret-sync": "on", "scale": "on", "scale-in": "off", "alerts": "off"}),
 ])
 def test_a_request_applies_to_every_kind_not_switched_off(requested, expected) -> None:
     settings = Settings.from_env({"AZURE_SUBSCRIPTION_ID": SUB, **CONFIGURED})

@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from watchdog.checks import alert_coverage
 from watchdog.checks._common import finding, label
 from watchdog.checks.registry import Check, Rule, Source, register
 from watchdog.config import Setting
@@ -79,6 +80,28 @@ FREE_IN_PRODUCTION = Check(
              "DNS propagation), or correct the environment tag.",
 )
 
+NO_ALERTS = Check(
+    RULE, "no-alerts", Severity.INFO,
+    "no enabled metric alert rule covers connection utilisation (>= 80% of the cap) or ServerLoad (>= 70%)",
+    frozenset({Source.INVENTORY, Source.ALERTS}),
+    remedy="alerts",
+    guidance="Create metric alert rules on ConnectionQuotaUtilization (>= 80) and ServerLoad (>= 70) with an "
+             "action group (WATCHDOG_ALERTS=on creates them), so someone hears of a full resource even when "
+             "the watchdog does not run.",
+)
+
+
+def alerts(obs: Observation) -> list[Finding]:
+    res = obs.resource
+    if obs.alerts is None:
+        return []
+    gaps = alert_coverage.missing(obs.alerts, res)
+    if not gaps:
+        return []
+    names = [b.key for b in gaps]
+    return [finding(NO_ALERTS, res.id, res.id, f"{label(res)} has no metric alert for {' or '.join(names)}",
+                    {"missing": names, "rules_in_scope": [r.name for r in obs.alerts]})]
+
 
 def _tag(tags: dict[str, str], names: tuple[str, ...]) -> str | None:
     lower = {k.lower(): v for k, v in tags.items()}
@@ -122,7 +145,7 @@ def categories(obs: Observation) -> list[Finding]:
 
 def check(obs: Observation, settings: Settings, now: datetime) -> list[Finding]:
     res = obs.resource
-    out: list[Finding] = configuration(obs, settings) + categories(obs)
+    out: list[Finding] = configuration(obs, settings) + categories(obs) + alerts(obs)
     diag = obs.diagnostics
     if diag is not None and not (diag.workspace_ids and diag.log_categories):
         out.append(finding(
@@ -144,6 +167,7 @@ def check(obs: Observation, settings: Settings, now: datetime) -> list[Finding]:
 
 
 register(Rule(
-    RULE, (NO_WORKSPACE, LOCAL_AUTH, AUTOSCALE, STOPPED, CATEGORIES, MISSING_TAGS, FREE_IN_PRODUCTION), check,
+    RULE, (NO_WORKSPACE, LOCAL_AUTH, AUTOSCALE, STOPPED, CATEGORIES, MISSING_TAGS, FREE_IN_PRODUCTION,
+          NO_ALERTS), check,
     doc="per resource. When a setting could not be read, posture says nothing and blind-spot says why.",
 ))

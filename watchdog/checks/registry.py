@@ -37,6 +37,9 @@ class Source(StrEnum):
     HUBS = "hubs"
     DIAGNOSTICS = "diagnostics"
     AUTOSCALE = "autoscale"
+    ALERTS = "alerts"
+    SITES = "sites"
+    REPLICAS = "replicas"
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from watchdog.remediate import registry, sizing
 # Each remediation module registers itself on import.
 from watchdog.remediate import secret_sync  # noqa: F401, I001
 from watchdog.remediate import scale  # noqa: F401
+from watchdog.remediate import alerts  # noqa: F401
 from watchdog.remediate._common import failure, outcome, planned, record
 from watchdog.remediate.guards import LEASE
 from watchdog.remediate.plan import Plan, ScaleFacts

@@ -20,3 +20,4 @@ FOREIGN = "foreign-endpoint"
 PROOF_ACCEPTED = "proof-accepted"
 CHANGED = "changed"  # the resource changed since collection
 SECRET_CHANGED = "secret-changed"  # someone wrote the secret since collection
+NO_ACTION_GROUP = "no-action-group"  # WATCHDOG_ALERTS_ACTION_GROUP is not set

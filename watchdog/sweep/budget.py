@@ -19,7 +19,8 @@ from watchdog.throttle import ARM_READ
 # deadline: the secret reads, proofs, probes, log queries and listKeys that follow need the rest
 # (about 140 s at 5,000 resources with warm caches).
 COLD_READ_SHARE = 0.5
-# ARM reads the first wave makes besides hubs and diagnostics (SKU lists, autoscale pages).
+# ARM reads the first wave makes besides hubs and diagnostics (SKU lists; autoscale, metric alert,
+# site pages per subscription).
 OTHER_READS = 10
 
 

@@ -11,13 +11,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from watchdog.azure import AzureClients
-from watchdog.collect import autoscale, cache, diagnostics, handlers, inventory, keys, logs, metrics, secret_reads
+from watchdog.collect import alerts, autoscale, cache, diagnostics, handlers, inventory, keys, logs, metrics, secret_reads
 from watchdog.collect.caches import Caches
 from watchdog.collect.calls import results
 from watchdog.ledger.base import Ledger
 from watchdog.models import (
-    BoundSecret, Diagnostics, EventHandler, HandlerLogError, HandlerProbe, KeyFingerprints, Observation,
-    ObservationError, Resource, ResourceMetrics, Sensitive,
+    BoundSecret, Diagnostics, EventHandler, HandlerLogError, HandlerProbe, KeyFingerprints, MetricAlertRule,
+    Observation, ObservationError, Resource, ResourceMetrics, Sensitive,
 )
 from watchdog.settings import Settings
 from watchdog.sweep.budget import read_budget, select_cold_reads
@@ -33,6 +33,7 @@ class Collected:
     diagnostics: dict[str, Diagnostics] = field(default_factory=dict)
     autoscale: dict[str, tuple[str, ...]] = field(default_factory=dict)
     autoscale_known: set[str] = field(default_factory=set)
+    alert_rules: dict[str, tuple[MetricAlertRule, ...]] = field(default_factory=dict)  # subscription -> rules
     metrics: dict[str, ResourceMetrics] = field(default_factory=dict)
     secrets: dict[str, list[BoundSecret]] = field(default_factory=dict)
     probes: dict[str, list[HandlerProbe]] = field(default_factory=dict)
@@ -64,6 +65,9 @@ def collect(pools: Pools, clients: AzureClients, settings: Settings, resources: 
     scales = {sub: runner.submit(lambda sub=sub: autoscale.list_in_subscription(clients.monitor(sub)), "autoscale",
                                  subject=f"/subscriptions/{sub}", action=autoscale.ACTION)
               for sub in sorted({r.subscription_id for r in resources})}
+    alerting = {sub: runner.submit(lambda sub=sub: alerts.list_in_subscription(clients.monitor(sub)), "alerts",
+                                   subject=f"/subscriptions/{sub}", action=alerts.ACTION)
+                for sub in sorted({r.subscription_id for r in resources})}
     folding = metrics.submit(runner, clients, resources, settings.window_minutes, now)
     listing = secret_reads.submit_bindings(runner, clients, settings.key_vaults, resources, ledger)
 
@@ -87,6 +91,7 @@ def collect(pools: Pools, clients: AzureClients, settings: Settings, resources: 
         if targets is not None:
             got.autoscale.update(targets)
             got.autoscale_known.update(rid for rid, r in by_id.items() if r.subscription_id == sub)
+    got.alert_rules = results(alerting)
     got.metrics = metrics.collect(runner, folding, settings.window_minutes)
     bindings, listed = listing.result()
 
@@ -120,6 +125,8 @@ def observation(r: Resource, got: Collected, caches: Caches, errors: tuple[Obser
         autoscale=got.autoscale.get(rid, ()) if rid in got.autoscale_known else None,
         handlers=tuple(h for h, _ in got.handlers.get(rid, ())),
         hubs=got.hubs.get(rid),
+        alerts=alerts.scoped_to(got.alert_rules[r.subscription_id], r) if r.subscription_id in got.alert_rules
+        else None,
         probes=tuple(got.probes.get(rid, ())),
         log_errors=got.log_errors.get(rid),
         errors=errors,
