@@ -16,6 +16,7 @@ import jsonschema
 import yaml
 
 from .services.alerts import rule_body as alert_body
+from .services.sites import WebApp
 from .world import (ALLOWED_UNITS, AutoscaleSetting, CustomerHost, Denial, DiagnosticSetting,
                     EventHandler, Faults, Hub, Series, Vault, WebPubSub, Workspace, World, utcnow)
 
@@ -114,6 +115,10 @@ _ALERT = {"type": "object", "additionalProperties": False, "required": ["name", 
     "name": {"type": "string"}, "scopes": {"type": "array", "items": {"type": "string"}},
     "metric": {"type": "string"}, "threshold": _NUM, "operator": {"type": "string"},
     "aggregation": {"type": "string"}, "enabled": {"type": "boolean"}}}
+# An App Service or Function app: only what the sites list shows (upstream/cross-region).
+_WEB_APP = {"type": "object", "additionalProperties": False, "required": ["name"], "properties": {
+    "name": {"type": "string"}, "location": {"type": "string"}, "kind": {"type": "string"},
+    "custom_hosts": {"type": "array", "items": {"type": "string"}}}}
 SCHEMA: dict[str, Any] = {
     "type": "object", "additionalProperties": False, "required": ["name", "subscriptions"],
     "properties": {
@@ -133,7 +138,8 @@ SCHEMA: dict[str, Any] = {
                         "webpubsub": {"type": "array", "items": _WPS},
                         "vaults": {"type": "array", "items": _VAULT},
                         "workspaces": {"type": "array", "items": _WORKSPACE},
-                        "metric_alerts": {"type": "array", "items": _ALERT}}}}}}},
+                        "metric_alerts": {"type": "array", "items": _ALERT},
+                        "web_apps": {"type": "array", "items": _WEB_APP}}}}}}},
         "hosts": {"type": "object", "additionalProperties": {
             "type": "object", "additionalProperties": False, "properties": {
                 "kind": {"enum": ["handler", "teams", "webhook"]},
@@ -224,6 +230,10 @@ class _Builder:
         # Secrets, log rows and alert scopes refer to resources, so they come once every resource exists.
         for si, sub in enumerate(data["subscriptions"]):
             for gi, group in enumerate(sub.get("resource_groups", [])):
+                for app in group.get("web_apps", []):
+                    w = WebApp(sub["id"], group["name"], app["name"], app.get("location", group.get("location", "eastus")),
+                               app.get("kind", "app"), list(app.get("custom_hosts", [])))
+                    self.world.web_apps[w.id.lower()] = w
                 for ai, a in enumerate(group.get("metric_alerts", [])):
                     where = f"subscriptions/{si}/resource_groups/{gi}/metric_alerts/{ai}"
                     scopes = [self._subst(s, f"{where}/scopes") for s in a.get("scopes", [])] or [

@@ -353,6 +353,7 @@ class World:
     workspaces: dict[str, Workspace] = field(default_factory=dict)  # lower-case id -> workspace
     autoscale: list[AutoscaleSetting] = field(default_factory=list)
     metric_alerts: dict[str, dict[str, Any]] = field(default_factory=dict)  # lower-case id -> ARM body
+    web_apps: dict[str, Any] = field(default_factory=dict)  # lower-case id -> services.sites.WebApp
     resource_groups: set[str] = field(default_factory=set)  # "<sub>/<rg>", lower-case: ARM's 404s need them
     activity: list[ActivityEvent] = field(default_factory=list)  # oldest first
     hosts: dict[str, CustomerHost] = field(default_factory=dict)

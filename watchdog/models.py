@@ -229,6 +229,16 @@ class MetricAlertRule:
 
 
 @dataclass(frozen=True)
+class WebSite:
+    """An App Service or Function app of the subscription (Microsoft.Web/sites list entry)."""
+
+    id: str
+    name: str
+    location: str  # normalised: lower case, no spaces
+    host_names: tuple[str, ...]  # defaultHostName first, then custom host names (lower case)
+
+
+@dataclass(frozen=True)
 class EventHandler:
     hub: str
     url_redacted: str  # scheme://host/path, never the query string
@@ -274,6 +284,7 @@ class Observation:
     handlers: tuple[EventHandler, ...] = ()
     hubs: tuple[str, ...] | None = None  # every hub setting's name; None = hubs not read
     alerts: tuple[MetricAlertRule, ...] | None = None  # metric alert rules scoped to it; None = not read
+    handler_sites: tuple[WebSite, ...] | None = None  # sites its handlers run on; None = sites not read
     probes: tuple[HandlerProbe, ...] = ()
     log_errors: tuple[HandlerLogError, ...] | None = None  # None = logs not read
     errors: tuple[ObservationError, ...] = ()

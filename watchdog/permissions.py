@@ -113,6 +113,13 @@ _READS: tuple[Feature, ...] = (
         actions=("Microsoft.Insights/MetricAlerts/Read",),
     ),
     Feature(
+        "sites",
+        SUBSCRIPTION,
+        "List the subscription's App Service and Function apps (one list, kept 6 h): the region an event "
+        "handler runs in (upstream/cross-region).",
+        actions=("Microsoft.Web/sites/Read",),
+    ),
+    Feature(
         "activity-log",
         SUBSCRIPTION,
         "Read the activity log to notice changed hubs, event handlers and diagnostic settings; "

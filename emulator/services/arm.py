@@ -22,7 +22,7 @@ from aiohttp import web
 from ..world import (
     ALLOWED_UNITS, RESOURCE_TYPE, TIERS, ActivityEvent, AutoscaleSetting, WebPubSub, World, arm_id, utcnow,
 )
-from . import alerts
+from . import alerts, sites
 from .base import BadRequest, Call, Service, json_response
 
 ARM = "https://management.azure.com"
@@ -99,6 +99,7 @@ class Arm(Service):
         r("GET", RG + r"/resources", "arm.listResourcesByResourceGroup")(self.list_resources)
         r("GET", SUB + r"/resourcegroups", "arm.listResourceGroups")(self.list_resource_groups)
         alerts.install(self, SUB, RG)
+        sites.install(self, SUB)
 
     def matches(self, host: str) -> bool:
         return host == "management.azure.com"

@@ -9,7 +9,7 @@ param principalId string
 param environmentName string
 param reportOnly bool = false
 
-// Features discovery, keys, metrics, logs, diagnostics, autoscale, alert-rules, activity-log: read-only.
+// Features discovery, keys, metrics, logs, diagnostics, autoscale, alert-rules, sites, activity-log: read-only.
 var reportActions = [
   // discovery
   'Microsoft.SignalRService/WebPubSub/read'
@@ -35,6 +35,8 @@ var reportActions = [
   'Microsoft.Insights/autoscalesettings/read'
   // alert-rules
   'Microsoft.Insights/MetricAlerts/Read'
+  // sites (App Service / Function apps hosting event handlers)
+  'Microsoft.Web/sites/Read'
   // activity-log
   'Microsoft.Insights/eventtypes/values/read'
 ]

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from watchdog.collect.cache import ResourceCache
 from watchdog.collect.inventory import SkuCache
+from watchdog.collect.sites import SitesCache
 
 
 @dataclass
@@ -14,3 +15,5 @@ class Caches:
     skus: SkuCache = field(default_factory=SkuCache)
     # Hubs and diagnostics between sweeps without a ledger (with one, the ledger holds them).
     resources: ResourceCache = field(default_factory=ResourceCache)
+    # App Service / Function apps per subscription (upstream/cross-region): a site never moves region.
+    sites: SitesCache = field(default_factory=SitesCache)

@@ -7,17 +7,18 @@ only where the bound secrets say they are needed (listKeys spends ARM writes).
 """
 from __future__ import annotations
 
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from watchdog.azure import AzureClients
-from watchdog.collect import alerts, autoscale, cache, diagnostics, handlers, inventory, keys, logs, metrics, secret_reads
+from watchdog.collect import alerts, autoscale, cache, sites, diagnostics, handlers, inventory, keys, logs, metrics, secret_reads
 from watchdog.collect.caches import Caches
-from watchdog.collect.calls import results
+from watchdog.collect.calls import Calls, done, results
 from watchdog.ledger.base import Ledger
 from watchdog.models import (
     BoundSecret, Diagnostics, EventHandler, HandlerLogError, HandlerProbe, KeyFingerprints, MetricAlertRule,
-    Observation, ObservationError, Resource, ResourceMetrics, Sensitive,
+    Observation, ObservationError, Resource, ResourceMetrics, Sensitive, WebSite,
 )
 from watchdog.settings import Settings
 from watchdog.sweep.budget import read_budget, select_cold_reads
@@ -34,6 +35,7 @@ class Collected:
     autoscale: dict[str, tuple[str, ...]] = field(default_factory=dict)
     autoscale_known: set[str] = field(default_factory=set)
     alert_rules: dict[str, tuple[MetricAlertRule, ...]] = field(default_factory=dict)  # subscription -> rules
+    sites: dict[str, tuple[WebSite, ...]] = field(default_factory=dict)  # subscription -> its apps
     metrics: dict[str, ResourceMetrics] = field(default_factory=dict)
     secrets: dict[str, list[BoundSecret]] = field(default_factory=dict)
     probes: dict[str, list[HandlerProbe]] = field(default_factory=dict)
@@ -78,6 +80,7 @@ def collect(pools: Pools, clients: AzureClients, settings: Settings, resources: 
                     | {rid: found for rid, (_, found) in read_hubs.items()})
     got.hubs = ({rid: e.hubs for rid, e in cached.items() if e.hubs is not None}
                 | {rid: names for rid, (names, _) in read_hubs.items()})
+    listing_sites = _submit_sites(runner, clients, caches, by_id, got.handlers, now)
     # Probes need only the handlers: started now, they overlap the rest of the collect stage.
     probes = handlers.submit(pools.probes, pools.probe_session, clients, settings.probe_per_host,
                              settings.probe_timeout_seconds, by_id, got.handlers)
@@ -92,6 +95,7 @@ def collect(pools: Pools, clients: AzureClients, settings: Settings, resources: 
             got.autoscale.update(targets)
             got.autoscale_known.update(rid for rid, r in by_id.items() if r.subscription_id == sub)
     got.alert_rules = results(alerting)
+    got.sites = _collect_sites(caches, listing_sites, now)
     got.metrics = metrics.collect(runner, folding, settings.window_minutes)
     bindings, listed = listing.result()
 
@@ -125,6 +129,7 @@ def observation(r: Resource, got: Collected, caches: Caches, errors: tuple[Obser
         autoscale=got.autoscale.get(rid, ()) if rid in got.autoscale_known else None,
         handlers=tuple(h for h, _ in got.handlers.get(rid, ())),
         hubs=got.hubs.get(rid),
+        handler_sites=_handler_sites(r, got),
         alerts=alerts.scoped_to(got.alert_rules[r.subscription_id], r) if r.subscription_id in got.alert_rules
         else None,
         probes=tuple(got.probes.get(rid, ())),
@@ -132,3 +137,35 @@ def observation(r: Resource, got: Collected, caches: Caches, errors: tuple[Obser
         errors=errors,
         collected_at=now,
     )
+
+
+def _submit_sites(calls: Calls, clients: AzureClients, caches: Caches, by_id: dict[str, Resource],
+                  found: dict[str, list[tuple[EventHandler, Sensitive]]], now: datetime,
+                  ) -> dict[str, Future[tuple[WebSite, ...] | None]]:
+    """One sites list per subscription that has event handlers, unless this process listed it
+    within SITES_MAX_AGE (then a done future holding what it listed)."""
+    subs = sorted({by_id[rid].subscription_id for rid, pairs in found.items() if pairs and rid in by_id})
+    return {sub: done(cached) if (cached := caches.sites.get(sub, now)) is not None else
+            calls.submit(lambda sub=sub: sites.list_sites(clients, sub), "sites", subject=f"/subscriptions/{sub}",
+                         action=sites.ACTION)
+            for sub in subs}
+
+
+def _collect_sites(caches: Caches, listing: dict[str, Future[tuple[WebSite, ...] | None]],
+                   now: datetime) -> dict[str, tuple[WebSite, ...]]:
+    got = results(listing)
+    for sub, listed in got.items():
+        if caches.sites.get(sub, now) is None:  # read this sweep: kept from now on
+            caches.sites.put(sub, listed, now)
+    return got
+
+
+def _handler_sites(r: Resource, got: Collected) -> tuple[WebSite, ...] | None:
+    """The apps serving the resource's handlers: () without handlers, None when they are unknown."""
+    pairs = got.handlers.get(r.id.lower())
+    if pairs is None:
+        return None
+    if not pairs:
+        return ()
+    listed = got.sites.get(r.subscription_id)
+    return None if listed is None else sites.hosting(listed, (h.host for h, _ in pairs))
