@@ -18,7 +18,7 @@ import yaml
 from .services.alerts import rule_body as alert_body
 from .services.sites import WebApp
 from .world import (ALLOWED_UNITS, AutoscaleSetting, CustomerHost, Denial, DiagnosticSetting,
-                    EventHandler, Faults, Hub, Series, Vault, WebPubSub, Workspace, World, utcnow)
+                    EventHandler, Faults, Hub, Replica, Series, Vault, WebPubSub, Workspace, World, utcnow)
 
 SCENARIO_DIR = Path(__file__).parent / "scenarios"
 DEFAULT_TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
@@ -63,6 +63,10 @@ _WPS = {"type": "object", "additionalProperties": False, "required": ["name", "s
         "default_action": {"enum": ["Allow", "Deny"]},
         "allow": {"type": "array", "items": {"enum": list(_REQUEST_TYPES)}},
         "deny": {"type": "array", "items": {"enum": list(_REQUEST_TYPES)}}}},
+    "replicas": {"type": "array", "items": {"type": "object", "additionalProperties": False,
+                 "required": ["name", "location"], "properties": {
+                     "name": {"type": "string"}, "location": {"type": "string"}, "units": {"type": "integer"},
+                     "demand": _NUM, "metrics": {"type": "object", "additionalProperties": _SERIES}}}},
     "hubs": {"type": "array", "items": {"type": "object", "additionalProperties": False, "required": ["name"],
              "properties": {"name": {"type": "string"},
                             "anonymous_connect_policy": {"enum": ["allow", "deny"]},
@@ -299,6 +303,11 @@ class _Builder:
                 "categories", ["ConnectivityLogs", "MessagingLogs", "HttpRequestLogs"])))
         for name, value in spec.get("metrics", {}).items():
             res.metrics[name] = _series(value)
+        for rep in spec.get("replicas", []):
+            replica = Replica(sub, group, rep["name"], rep["location"], res.sku, rep.get("units", res.capacity),
+                              demand=rep.get("demand"), seed=str(self.world.seed), parent=res.name)
+            replica.metrics = {name: _series(value) for name, value in rep.get("metrics", {}).items()}
+            self.world.replicas[replica.id.lower()] = replica
         if "autoscale" in spec:
             a = spec["autoscale"]
             self.world.autoscale.append(AutoscaleSetting(

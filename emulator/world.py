@@ -168,6 +168,17 @@ class WebPubSub:
 
 
 @dataclass
+class Replica(WebPubSub):
+    """A Premium resource's replica (WebPubSub/replicas): its own region, SKU, units and metrics."""
+
+    parent: str = ""  # the parent resource's name
+
+    @property
+    def id(self) -> str:
+        return f"{arm_id(self.subscription_id, self.resource_group, RESOURCE_TYPE, self.parent)}/replicas/{self.name}"
+
+
+@dataclass
 class SecretVersion:
     version: str
     value: str
@@ -353,6 +364,7 @@ class World:
     workspaces: dict[str, Workspace] = field(default_factory=dict)  # lower-case id -> workspace
     autoscale: list[AutoscaleSetting] = field(default_factory=list)
     metric_alerts: dict[str, dict[str, Any]] = field(default_factory=dict)  # lower-case id -> ARM body
+    replicas: dict[str, Replica] = field(default_factory=dict)  # lower-case replica id -> replica
     web_apps: dict[str, Any] = field(default_factory=dict)  # lower-case id -> services.sites.WebApp
     resource_groups: set[str] = field(default_factory=set)  # "<sub>/<rg>", lower-case: ARM's 404s need them
     activity: list[ActivityEvent] = field(default_factory=list)  # oldest first
@@ -376,6 +388,11 @@ class World:
 
     def resource(self, resource_id: str) -> WebPubSub | None:
         return self.resources.get(resource_id.rstrip("/").lower())
+
+    def metered(self, resource_id: str) -> WebPubSub | None:
+        """A resource or replica by id: whatever the metrics API can be asked about."""
+        rid = resource_id.rstrip("/").lower()
+        return self.resources.get(rid) or self.replicas.get(rid)
 
     def resource_by_host(self, host: str) -> WebPubSub | None:
         host = host.lower()

@@ -201,6 +201,14 @@ class ResourceMetrics:
 
 
 @dataclass(frozen=True)
+class ReplicaObservation:
+    """A replica of a Premium resource (its own region, SKU and units) and its own metrics."""
+
+    replica: Resource  # id .../WebPubSub/<parent>/replicas/<name>; subscription and group of the parent
+    metrics: ResourceMetrics | None = None  # None: not read (the error says why)
+
+
+@dataclass(frozen=True)
 class Diagnostics:
     workspace_ids: tuple[str, ...]  # ARM ids of workspaces receiving logs
     log_categories: tuple[str, ...]  # enabled log categories
@@ -285,6 +293,7 @@ class Observation:
     hubs: tuple[str, ...] | None = None  # every hub setting's name; None = hubs not read
     alerts: tuple[MetricAlertRule, ...] | None = None  # metric alert rules scoped to it; None = not read
     handler_sites: tuple[WebSite, ...] | None = None  # sites its handlers run on; None = sites not read
+    replicas: tuple[ReplicaObservation, ...] | None = None  # Premium only; None = not read (or not Premium)
     probes: tuple[HandlerProbe, ...] = ()
     log_errors: tuple[HandlerLogError, ...] | None = None  # None = logs not read
     errors: tuple[ObservationError, ...] = ()

@@ -65,6 +65,13 @@ _READS: tuple[Feature, ...] = (
         ),
     ),
     Feature(
+        "replicas",
+        SUBSCRIPTION,
+        "List the replicas of each Premium resource (their region, SKU and units); their metrics come with "
+        "the metrics right.",
+        actions=("Microsoft.SignalRService/WebPubSub/replicas/read",),
+    ),
+    Feature(
         "keys",
         SUBSCRIPTION,
         "Read access keys (listKeys, a POST) to compare them with the connection strings in Key Vault. "

@@ -81,6 +81,7 @@ class Arm(Service):
         r("POST", WPS + r"/listKeys", "arm.listKeys")(self.list_keys)
         r("POST", WPS + r"/regenerateKey", "arm.regenerateKey")(self.regenerate_key)
         r("GET", WPS + r"/skus", "arm.listSkus")(self.list_skus)
+        r("GET", WPS + r"/replicas", "arm.listReplicas")(self.list_replicas)
         r("GET", WPS + r"/hubs", "arm.listHubs")(self.list_hubs)
         r("GET", WPS + r"/hubs/(?P<hub>[^/]+)", "arm.getHub")(self.get_hub)
         r("GET", SUB + r"/providers/Microsoft\.SignalRService/locations/(?P<loc>[^/]+)"
@@ -175,6 +176,12 @@ class Arm(Service):
     async def list_skus(self, call: Call) -> web.Response:
         self._resource(call, f"{RESOURCE_TYPE}/skus/read")
         return json_response({"value": [_sku_body(name) for name in ALLOWED_UNITS]})
+
+    async def list_replicas(self, call: Call) -> web.Response:
+        res = self._resource(call, f"{RESOURCE_TYPE}/replicas/read")
+        prefix = res.id.lower() + "/replicas/"
+        found = sorted((r for rid, r in self.world.replicas.items() if rid.startswith(prefix)), key=lambda r: r.name)
+        return json_response({"value": [_replica_body(r, self.world) for r in found]})
 
     async def list_hubs(self, call: Call) -> web.Response:
         res = self._resource(call, f"{RESOURCE_TYPE}/hubs/read")
@@ -514,6 +521,14 @@ def _wps_body(res: WebPubSub, world: World) -> dict[str, Any]:
         "type": RESOURCE_TYPE,
         "systemData": _system_data(res.created_at, _last_change(world, res.id)),
     }
+
+
+def _replica_body(rep: Any, world: World) -> dict[str, Any]:
+    return {"sku": {"name": rep.sku, "tier": rep.tier, "size": rep.sku.split("_")[1], "capacity": rep.capacity},
+            "properties": {"provisioningState": rep.provisioning_state, "regionEndpointEnabled": "Enabled",
+                           "resourceStopped": "false"},
+            "location": rep.location, "tags": dict(rep.tags), "id": rep.id, "name": rep.name,
+            "type": f"{RESOURCE_TYPE}/replicas", "systemData": _system_data(rep.created_at, rep.created_at)}
 
 
 def _endpoint_body(res: WebPubSub, name: str, status: str) -> dict[str, Any]:

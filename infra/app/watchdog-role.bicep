@@ -9,12 +9,14 @@ param principalId string
 param environmentName string
 param reportOnly bool = false
 
-// Features discovery, keys, metrics, logs, diagnostics, autoscale, alert-rules, sites, activity-log: read-only.
+// Features discovery, replicas, keys, metrics, logs, diagnostics, autoscale, alert-rules, sites, activity-log: read-only.
 var reportActions = [
   // discovery
   'Microsoft.SignalRService/WebPubSub/read'
   'Microsoft.SignalRService/WebPubSub/skus/read'
   'Microsoft.SignalRService/WebPubSub/hubs/read'
+  // replicas (Premium)
+  'Microsoft.SignalRService/WebPubSub/replicas/read'
   // keys (listKeys is a POST but reads; the watchdog never regenerates keys)
   'Microsoft.SignalRService/WebPubSub/listkeys/action'
   // metrics (batch metrics API)

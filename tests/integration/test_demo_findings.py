@@ -38,6 +38,8 @@ EXPECTED = {
     ("warning", "hubs", "system-events", "lobby-eu", f"{OPS}/lobby-eu/hubs/lobby"),
     ("warning", "upstream", "eventhandlernotfound", "lobby-eu", "ConnectionCloseCount:EventHandlerNotFound"),
     ("info", "posture", "no-alerts", "lab-unwatched", "lab-unwatched"),
+    ("critical", "replicas", "utilisation", "global-chat", f"{OPS}/global-chat/replicas/global-chat-westus2"),
+    ("critical", "replicas", "throttled", "global-chat", f"{OPS}/global-chat/replicas/global-chat-westus2"),
     ("warning", "upstream", "cross-region", "chat-us",
      "/subscriptions/6f1c2d3e-4b5a-4c6d-8e7f-9a0b1c2d3e4f/resourceGroups/rg-chat/providers/Microsoft.Web/sites/events-westus"),
 }

@@ -16,6 +16,7 @@ from watchdog.checks import upstream  # noqa: F401
 from watchdog.checks import posture  # noqa: F401
 from watchdog.checks import network  # noqa: F401
 from watchdog.checks import hubs  # noqa: F401
+from watchdog.checks import replicas  # noqa: F401
 from watchdog.checks import blind_spots
 from watchdog.checks.registry import rules
 from watchdog.models import Finding, Observation, ObservationError

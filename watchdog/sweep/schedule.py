@@ -8,21 +8,21 @@ only where the bound secrets say they are needed (listKeys spends ARM writes).
 from __future__ import annotations
 
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from watchdog.azure import AzureClients
-from watchdog.collect import alerts, autoscale, cache, sites, diagnostics, handlers, inventory, keys, logs, metrics, secret_reads
+from watchdog.collect import alerts, autoscale, cache, replicas, sites, diagnostics, handlers, inventory, keys, logs, metrics, secret_reads
 from watchdog.collect.caches import Caches
 from watchdog.collect.calls import Calls, done, results
 from watchdog.ledger.base import Ledger
 from watchdog.models import (
     BoundSecret, Diagnostics, EventHandler, HandlerLogError, HandlerProbe, KeyFingerprints, MetricAlertRule,
-    Observation, ObservationError, Resource, ResourceMetrics, Sensitive, WebSite,
+    Observation, ObservationError, ReplicaObservation, Resource, ResourceMetrics, Sensitive, WebSite,
 )
 from watchdog.settings import Settings
 from watchdog.sweep.budget import read_budget, select_cold_reads
-from watchdog.sweep.runner import Pools
+from watchdog.sweep.runner import Errors, Pools
 
 
 @dataclass
@@ -36,6 +36,7 @@ class Collected:
     autoscale_known: set[str] = field(default_factory=set)
     alert_rules: dict[str, tuple[MetricAlertRule, ...]] = field(default_factory=dict)  # subscription -> rules
     sites: dict[str, tuple[WebSite, ...]] = field(default_factory=dict)  # subscription -> its apps
+    replicas: dict[str, tuple[Resource, ...]] = field(default_factory=dict)  # Premium parent -> its replicas
     metrics: dict[str, ResourceMetrics] = field(default_factory=dict)
     secrets: dict[str, list[BoundSecret]] = field(default_factory=dict)
     probes: dict[str, list[HandlerProbe]] = field(default_factory=dict)
@@ -71,6 +72,7 @@ def collect(pools: Pools, clients: AzureClients, settings: Settings, resources: 
                                    subject=f"/subscriptions/{sub}", action=alerts.ACTION)
                 for sub in sorted({r.subscription_id for r in resources})}
     folding = metrics.submit(runner, clients, resources, settings.window_minutes, now)
+    replica_lists = _submit_replicas(runner, clients, caches, resources, now)
     listing = secret_reads.submit_bindings(runner, clients, settings.key_vaults, resources, ledger)
 
     for future in skus:
@@ -98,8 +100,11 @@ def collect(pools: Pools, clients: AzureClients, settings: Settings, resources: 
     got.sites = _collect_sites(caches, listing_sites, now)
     got.metrics = metrics.collect(runner, folding, settings.window_minutes)
     bindings, listed = listing.result()
+    got.replicas = _collect_replicas(caches, replica_lists, now)
 
-    # Wave 2: what needs wave 1 (workspaces to query, secrets to read); probes are under way.
+    # Wave 2: what needs wave 1 (workspaces to query, secrets to read, replicas' metrics); probes are under way.
+    replica_folding = metrics.submit(runner, clients, [rep for reps in got.replicas.values() for rep in reps],
+                                     settings.window_minutes, now)
     querying = logs.submit(runner, clients, got.diagnostics, settings.window_minutes, now)
     reading = secret_reads.submit_reads(runner, clients, settings.proof_interval_minutes, by_id, bindings, ledger,
                                         listed, now)
@@ -108,17 +113,18 @@ def collect(pools: Pools, clients: AzureClients, settings: Settings, resources: 
     if ledger is not None:
         secret_reads.keep_proofs(ledger, by_id, reading, listed, now)
     got.log_errors = logs.collect(querying, got.handlers)
+    replica_metrics = metrics.collect(runner, replica_folding, settings.window_minutes)
 
     # Wave 3: keys, only where the bound secrets say they are needed (listKeys spends ARM writes).
     got.keys = keys.collect(runner, clients, by_id, got.secrets, ledger, settings.max_list_keys, now)
 
-    errors = runner.errors
-    return [observation(r, got, caches, errors.of(r.id), now) for r in resources]
+    return [observation(r, got, caches, _errors_of(runner.errors, r, got), now, replica_metrics) for r in resources]
 
 
 def observation(r: Resource, got: Collected, caches: Caches, errors: tuple[ObservationError, ...],
-                now: datetime) -> Observation:
+                now: datetime, replica_metrics: dict[str, ResourceMetrics] | None = None) -> Observation:
     rid = r.id.lower()
+    listed = got.replicas.get(rid)
     return Observation(
         resource=r,
         allowed_capacities=caches.skus.get(r.sku_name) or (),
@@ -130,6 +136,8 @@ def observation(r: Resource, got: Collected, caches: Caches, errors: tuple[Obser
         handlers=tuple(h for h, _ in got.handlers.get(rid, ())),
         hubs=got.hubs.get(rid),
         handler_sites=_handler_sites(r, got),
+        replicas=None if listed is None else tuple(
+            ReplicaObservation(rep, (replica_metrics or {}).get(rep.id.lower())) for rep in listed),
         alerts=alerts.scoped_to(got.alert_rules[r.subscription_id], r) if r.subscription_id in got.alert_rules
         else None,
         probes=tuple(got.probes.get(rid, ())),
@@ -169,3 +177,30 @@ def _handler_sites(r: Resource, got: Collected) -> tuple[WebSite, ...] | None:
         return ()
     listed = got.sites.get(r.subscription_id)
     return None if listed is None else sites.hosting(listed, (h.host for h, _ in pairs))
+
+
+def _submit_replicas(calls: Calls, clients: AzureClients, caches: Caches, resources: list[Resource],
+                     now: datetime) -> dict[str, Future[tuple[Resource, ...] | None]]:
+    """One replicas list per Premium resource, unless this process listed it within replicas.MAX_AGE."""
+    return {r.id.lower(): done(cached) if (cached := caches.replicas.get(r.id, now)) is not None else
+            calls.submit(lambda r=r: replicas.list_replicas(clients.webpubsub(r.subscription_id), r), "replicas",
+                         resource_id=r.id, action=replicas.ACTION)
+            for r in resources if replicas.premium(r)}
+
+
+def _collect_replicas(caches: Caches, listing: dict[str, Future[tuple[Resource, ...] | None]],
+                      now: datetime) -> dict[str, tuple[Resource, ...]]:
+    got = results(listing)
+    for rid, listed in got.items():
+        if caches.replicas.get(rid, now) is None:  # read this sweep: kept from now on
+            caches.replicas.put(rid, listed, now)
+    return got
+
+
+def _errors_of(errors: Errors, r: Resource, got: Collected) -> tuple[ObservationError, ...]:
+    """The resource's errors, and its replicas' (their metrics), re-homed on it with the replica as
+    subject: findings live under the resources a sweep lists, so they can resolve."""
+    own = errors.of(r.id)
+    theirs = tuple(replace(e, resource_id=r.id, subject=rep.id)
+                   for rep in got.replicas.get(r.id.lower(), ()) for e in errors.of(rep.id))
+    return own + theirs
