@@ -53,7 +53,8 @@ def check(obs: Observation, settings: Settings, now: datetime) -> list[Finding]:
             UNREACHABLE, res.id, res.id,
             f"{label(res)} has public network access Disabled and no Approved private endpoint "
             f"({len(states)} connection(s))",
-            {"public_network_access": res.public_network_access, "private_endpoints": states},
+            {"public_network_access": res.public_network_access,
+             "private_endpoints": [f"{n}: {s}" for n, s in sorted(states.items())]},
         ))
     for name, status in sorted(states.items()):
         if status.lower() in ("pending", "rejected"):
