@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from watchdog.ledger.sqlite import SqliteLedger
 from watchdog.sweep import Caches, run_sweep
 
 from .sweep_helpers import settings_for
@@ -40,16 +41,32 @@ def test_each_replica_is_judged_on_its_own_metrics(emulator_factory, monkeypatch
     assert not [f for f in report.findings if f.rule == "capacity" and f.check != "no-data"]
 
 
-def test_replica_metrics_come_in_their_own_batch_and_the_list_is_kept_by_the_process(emulator_factory, monkeypatch):
+def test_replica_metrics_come_in_their_own_batch_and_the_list_is_kept_in_the_ledger(emulator_factory, monkeypatch,
+                                                                                     tmp_path):
     emu = emulator_factory(scenario({"units": 1, "demand": 300}))
-    settings, caches = settings_for(emu, monkeypatch, AZURE_SUBSCRIPTION_ID=SUB), Caches()
-    run_sweep(settings, caches=caches)
+    settings = settings_for(emu, monkeypatch, AZURE_SUBSCRIPTION_ID=SUB)
+
+    def fresh_process() -> object:
+        with SqliteLedger(tmp_path / "l.sqlite3") as ledger:
+            return run_sweep(settings, ledger=ledger, caches=Caches())
+
+    fresh_process()
     batches = [e for e in emu.journal if e.op == "metrics.getBatch"]
     namespaces = {e.query.split("metricnamespace=")[1].split("&")[0].replace("%2F", "/") for e in batches}
     assert namespaces == {"Microsoft.SignalRService/WebPubSub", "Microsoft.SignalRService/WebPubSub/replicas"}
     assert len(batches) == 4  # two metric sets for the resource, two for its replica (another region anyway)
-    run_sweep(settings, caches=caches)
+    second = fresh_process()  # a cold start: replicas come from the ledger, their metrics are read again
     assert sum(1 for e in emu.journal if e.op == "arm.listReplicas") == 1
+    assert sum(1 for e in emu.journal if e.op == "metrics.getBatch") == 8
+    assert not [f for f in second.findings if f.rule == "replicas"]
+    # A write to a replica (below the resource in the activity log) has its list read again; its metrics,
+    # read every sweep, now show it near its cap.
+    replica = next(iter(emu.world.replicas.values()))
+    replica.demand = 950
+    emu.world.record_activity(replica.id, "Microsoft.SignalRService/WebPubSub/replicas/write", "admin@contoso.com")
+    third = fresh_process()
+    assert sum(1 for e in emu.journal if e.op == "arm.listReplicas") == 2
+    assert [f.check for f in third.findings if f.rule == "replicas"] == ["utilisation"]
 
 
 def test_standard_resources_have_no_replicas_list(emulator_factory, monkeypatch):

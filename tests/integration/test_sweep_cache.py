@@ -57,8 +57,10 @@ def test_a_fresh_process_reads_no_cached_hubs_or_diagnostics_and_the_ledger_hold
     assert datetime.fromisoformat(since) == first.started_at - cache.OVERLAP
     # Same observations, same findings: the cache changed the cost, not the result.
     assert sorted(f.fingerprint for f in second.findings) == sorted(f.fingerprint for f in first.findings)
-    # Two reads per resource (hubs and diagnostics) become 2 hubs reads and the activity log's one.
-    assert second.api_calls["arm-read"] == first.api_calls["arm-read"] - 2 * len(NAMES) + 2 + 1
+    # Two reads per resource (hubs and diagnostics) and one per Premium resource (its replicas) become
+    # 2 hubs reads and the activity log's one.
+    premium = 2  # telemetry-eu, global-chat
+    assert second.api_calls["arm-read"] == first.api_calls["arm-read"] - 2 * len(NAMES) - premium + 2 + 1
     stored = path.read_bytes() + b"".join(p.read_bytes() for p in tmp_path.glob("ledger.sqlite3-*"))
     assert b"handler.contoso.com/presence/{event}" in stored  # the cache is there...
     assert not any(s in stored for s in SECRET_TEXT)  # ...without a function key or signature

@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 
 from watchdog.collect.cache import ResourceCache
 from watchdog.collect.inventory import SkuCache
-from watchdog.collect.replicas import ReplicaCache
 from watchdog.collect.sites import SitesCache
 
 
@@ -18,5 +17,3 @@ class Caches:
     resources: ResourceCache = field(default_factory=ResourceCache)
     # App Service / Function apps per subscription (upstream/cross-region): a site never moves region.
     sites: SitesCache = field(default_factory=SitesCache)
-    # Replicas per Premium resource (their metrics are read every sweep).
-    replicas: ReplicaCache = field(default_factory=ReplicaCache)

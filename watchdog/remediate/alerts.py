@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from watchdog.remediate.plan import Plan
 
 KIND = "alerts"
+NAMESPACE = "Microsoft.SignalRService/WebPubSub"
 FREQUENCY, WINDOW = timedelta(minutes=1), timedelta(minutes=5)
 RIGHTS = Feature(
     "alerts", SUBSCRIPTION,
@@ -88,7 +89,7 @@ def body(res: Resource, baseline: alert_coverage.Baseline, action_group: str) ->
         MetricAlertAction, MetricAlertResource, MetricAlertSingleResourceMultipleMetricCriteria, MetricCriteria,
     )
 
-    criterion = MetricCriteria(name="Metric1", metric_name=baseline.metric, metric_namespace="Microsoft.SignalRService/WebPubSub",
+    criterion = MetricCriteria(name="Metric1", metric_name=baseline.metric, metric_namespace=NAMESPACE,
                                operator="GreaterThanOrEqual", threshold=baseline.threshold,
                                time_aggregation=baseline.aggregation)
     return MetricAlertResource(

@@ -12,7 +12,9 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from watchdog.azure import AzureClients
-from watchdog.collect import alerts, autoscale, cache, replicas, sites, diagnostics, handlers, inventory, keys, logs, metrics, secret_reads
+from watchdog.collect import (
+    alerts, autoscale, cache, diagnostics, handlers, inventory, keys, logs, metrics, replicas, secret_reads, sites,
+)
 from watchdog.collect.caches import Caches
 from watchdog.collect.calls import Calls, done, results
 from watchdog.ledger.base import Ledger
@@ -72,7 +74,12 @@ def collect(pools: Pools, clients: AzureClients, settings: Settings, resources: 
                                    subject=f"/subscriptions/{sub}", action=alerts.ACTION)
                 for sub in sorted({r.subscription_id for r in resources})}
     folding = metrics.submit(runner, clients, resources, settings.window_minutes, now)
-    replica_lists = _submit_replicas(runner, clients, caches, resources, now)
+    # Replicas: kept with the hubs in the resource cache; listed for Premium resources whose entry lacks them.
+    need_replicas = [r for rid, r in by_id.items()
+                     if replicas.premium(r) and (rid not in cached or cached[rid].replicas is None)]
+    replica_lists = {r.id.lower(): runner.submit(
+        lambda r=r: replicas.list_replicas(clients.webpubsub(r.subscription_id), r), "replicas", resource_id=r.id,
+        action=replicas.ACTION) for r in need_replicas}
     listing = secret_reads.submit_bindings(runner, clients, settings.key_vaults, resources, ledger)
 
     for future in skus:
@@ -87,10 +94,15 @@ def collect(pools: Pools, clients: AzureClients, settings: Settings, resources: 
     probes = handlers.submit(pools.probes, pools.probe_session, clients, settings.probe_per_host,
                              settings.probe_timeout_seconds, by_id, got.handlers)
     got.diagnostics = {rid: e.diagnostics for rid, e in cached.items()} | results(diags)
+    got.replicas = {rid: e.replicas for rid, e in cached.items() if e.replicas is not None} | results(replica_lists)
     # Only entries read whole this sweep: one whose hubs alone were re-read (templates the ledger
     # may not keep) is already stored as it can be.
-    resource_cache.put({rid: cache.Entry(got.handlers[rid], got.diagnostics[rid], now, got.hubs.get(rid))
+    resource_cache.put({rid: cache.Entry(got.handlers[rid], got.diagnostics[rid], now, got.hubs.get(rid),
+                                         got.replicas.get(rid))
                         for rid in need_diags if rid in got.handlers and rid in got.diagnostics})
+    # A cached entry that lacked its replicas (stored before they were kept) gains them, keeping its age.
+    resource_cache.put({rid: replace(cached[rid], replicas=got.replicas[rid]) for rid in replica_lists
+                        if rid in cached and rid in got.replicas})
     for sub, future in scales.items():
         targets = future.result()
         if targets is not None:
@@ -100,7 +112,6 @@ def collect(pools: Pools, clients: AzureClients, settings: Settings, resources: 
     got.sites = _collect_sites(caches, listing_sites, now)
     got.metrics = metrics.collect(runner, folding, settings.window_minutes)
     bindings, listed = listing.result()
-    got.replicas = _collect_replicas(caches, replica_lists, now)
 
     # Wave 2: what needs wave 1 (workspaces to query, secrets to read, replicas' metrics); probes are under way.
     replica_folding = metrics.submit(runner, clients, [rep for reps in got.replicas.values() for rep in reps],
@@ -177,24 +188,6 @@ def _handler_sites(r: Resource, got: Collected) -> tuple[WebSite, ...] | None:
         return ()
     listed = got.sites.get(r.subscription_id)
     return None if listed is None else sites.hosting(listed, (h.host for h, _ in pairs))
-
-
-def _submit_replicas(calls: Calls, clients: AzureClients, caches: Caches, resources: list[Resource],
-                     now: datetime) -> dict[str, Future[tuple[Resource, ...] | None]]:
-    """One replicas list per Premium resource, unless this process listed it within replicas.MAX_AGE."""
-    return {r.id.lower(): done(cached) if (cached := caches.replicas.get(r.id, now)) is not None else
-            calls.submit(lambda r=r: replicas.list_replicas(clients.webpubsub(r.subscription_id), r), "replicas",
-                         resource_id=r.id, action=replicas.ACTION)
-            for r in resources if replicas.premium(r)}
-
-
-def _collect_replicas(caches: Caches, listing: dict[str, Future[tuple[Resource, ...] | None]],
-                      now: datetime) -> dict[str, tuple[Resource, ...]]:
-    got = results(listing)
-    for rid, listed in got.items():
-        if caches.replicas.get(rid, now) is None:  # read this sweep: kept from now on
-            caches.replicas.put(rid, listed, now)
-    return got
 
 
 def _errors_of(errors: Errors, r: Resource, got: Collected) -> tuple[ObservationError, ...]:
