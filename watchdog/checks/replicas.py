@@ -45,13 +45,14 @@ def check(obs: Observation, settings: Settings, now: datetime) -> list[Finding]:
         if rep.metrics is None:  # not read: the metrics error (re-homed on the parent) says why
             continue
         alone = Observation(resource=replace(rep.replica, tags=parent.tags), metrics=rep.metrics)
+        name = rep.replica.name
         for f in capacity.check(alone, settings, now):
             mirrored = _MIRRORED.get(f.check)
             if mirrored is None:
                 continue
+            what = f.summary.removeprefix(f"{name}: ").removeprefix(f"{name} ")  # capacity starts with the name
             out.append(finding(
-                mirrored, parent.id, rep.replica.id,
-                f"{parent.name} replica {rep.replica.name} ({rep.replica.location}): {f.summary.split(': ', 1)[-1]}",
+                mirrored, parent.id, rep.replica.id, f"{parent.name} replica {name} ({rep.replica.location}): {what}",
                 {"replica": rep.replica.name, "location": rep.replica.location, "units": rep.replica.capacity,
                  **f.evidence}, severity=f.severity,
             ))
