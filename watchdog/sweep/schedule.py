@@ -1,8 +1,9 @@
 """The collect stage in waves: each call starts as soon as what it needs is known.
 
-Wave 1 needs only the inventory (SKUs, the activity log, cold hubs and diagnostics within ARM's
-budget, autoscale, metrics, the vault lists); probes start as soon as the handlers are known and
-overlap the rest. Wave 2 needs wave 1 (workspaces to query, secrets to read). Wave 3 lists keys,
+Wave 1 needs only the inventory (SKUs, the activity log, cold hubs, diagnostics and Premium
+replicas lists within ARM's budget, autoscale and metric alert lists, metrics, the vault lists);
+probes and the sites list start as soon as the handlers are known and overlap the rest. Wave 2 needs
+wave 1 (workspaces to query, secrets to read, the replicas' metrics). Wave 3 lists keys,
 only where the bound secrets say they are needed (listKeys spends ARM writes).
 """
 from __future__ import annotations
@@ -23,7 +24,7 @@ from watchdog.models import (
     Observation, ObservationError, ReplicaObservation, Resource, ResourceMetrics, Sensitive, WebSite,
 )
 from watchdog.settings import Settings
-from watchdog.sweep.budget import read_budget, select_cold_reads
+from watchdog.sweep.budget import read_budget, select_cold_reads, select_replica_reads
 from watchdog.sweep.runner import Errors, Pools
 
 
@@ -60,8 +61,13 @@ def collect(pools: Pools, clients: AzureClients, settings: Settings, resources: 
     cached = resource_cache.load(by_id, now)
     need_hubs = {rid: r for rid, r in by_id.items() if rid not in cached or cached[rid].handlers is None}
     need_diags = {rid: r for rid, r in by_id.items() if rid not in cached}
-    cold = select_cold_reads(need_hubs, need_diags, read_budget(clients, [*need_hubs.values(), *need_diags.values()]))
-    for error in cold.errors():
+    # Replicas: kept with the hubs in the resource cache; listed for Premium resources whose entry lacks them.
+    need_replicas = [r for rid, r in by_id.items()
+                     if replicas.premium(r) and (rid not in cached or cached[rid].replicas is None)]
+    budget = read_budget(clients, [*need_hubs.values(), *need_diags.values(), *need_replicas])
+    cold = select_cold_reads(need_hubs, need_diags, budget)
+    replica_reads, replica_deferred = select_replica_reads(need_replicas, budget, cold)
+    for error in [*cold.errors(), *replica_deferred]:
         runner.report(error)
     hubs = {rid: runner.submit(lambda r=r: inventory.list_hubs(clients.webpubsub(r.subscription_id), r),
                                "hubs", resource_id=r.id, action=inventory.HUBS_ACTION) for rid, r in cold.hubs.items()}
@@ -74,12 +80,9 @@ def collect(pools: Pools, clients: AzureClients, settings: Settings, resources: 
                                    subject=f"/subscriptions/{sub}", action=alerts.ACTION)
                 for sub in sorted({r.subscription_id for r in resources})}
     folding = metrics.submit(runner, clients, resources, settings.window_minutes, now)
-    # Replicas: kept with the hubs in the resource cache; listed for Premium resources whose entry lacks them.
-    need_replicas = [r for rid, r in by_id.items()
-                     if replicas.premium(r) and (rid not in cached or cached[rid].replicas is None)]
     replica_lists = {r.id.lower(): runner.submit(
         lambda r=r: replicas.list_replicas(clients.webpubsub(r.subscription_id), r), "replicas", resource_id=r.id,
-        action=replicas.ACTION) for r in need_replicas}
+        action=replicas.ACTION) for r in replica_reads}
     listing = secret_reads.submit_bindings(runner, clients, settings.key_vaults, resources, ledger)
 
     for future in skus:
