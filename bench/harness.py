@@ -53,7 +53,8 @@ def _env(emu: Emulator, state: Path) -> dict[str, str]:
     for name in ("AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_USERNAME", "MSI_ENDPOINT", "MSI_SECRET"):
         env.pop(name, None)
     env.update({"WATCHDOG_LEDGER": "sqlite", "WATCHDOG_SQLITE_PATH": str(state / "ledger.sqlite3"),
-                "WATCHDOG_KEY_VAULTS": ",".join(emu.vault_urls()), "PYTHONPATH": str(REPO),
+                "WATCHDOG_KEY_VAULTS": ",".join(emu.vault_urls()),
+                "PYTHONPATH": os.pathsep.join((str(REPO), env["PYTHONPATH"])),  # keeps the emulator's DNS stand-in
                 "HOME": str(state)})  # c7n writes its cache and config under HOME
     return env
 

@@ -1,12 +1,13 @@
 """`make demo`: the watchdog's CLI, unmodified, against the emulated demo subscription.
 
 Three sweeps, as a platform team would try it: a dry run that shows the plan, a sweep that acts
-(and proves what it did), and a sweep afterwards. Then what Teams and the webhook received, and
-what the watchdog asked of "Azure".
+(and proves what it did), and a sweep afterwards. Then what Teams and the webhook received, what
+the watchdog asked of "Azure", and the status page the HTTP function serves a browser.
 """
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -17,6 +18,7 @@ from .runtime import Emulator, child_env
 
 TEAMS_HOST = "prod-27.westeurope.logic.azure.com"
 WEBHOOK_HOST = "hooks.contoso.com"
+STATUS_PAGE = Path(".state") / "status.html"
 STEPS = (
     ("1. Dry run: what is wrong, and what the watchdog would do", ["--plan", "--notify"]),
     ("2. Remediate: fix what is safe to fix, with proof", ["--remediate", "--notify"]),
@@ -42,6 +44,21 @@ def demo_env(emulator: Emulator, state: Path) -> dict[str, str]:
         "WATCHDOG_NOTIFY_OPS_MIN_SEVERITY": "critical",
     })
     return env
+
+
+def write_status_page(env: dict[str, str], path: Path) -> Path:
+    """Ask the HTTP function for the page as a browser would (Accept: text/html) and save it."""
+    import azure.functions as func
+
+    os.environ.update({**env, "WATCHDOG_LEDGER": "sqlite"})  # the CLI's ledger; the demo process ends next
+    from function_app import app
+
+    check = next(f for f in app.get_functions() if f.get_function_name() == "check").get_user_function()
+    response = check(func.HttpRequest(method="GET", url="http://localhost:7071/api/check", params={}, body=b"",
+                                      headers={"Accept": "text/html"}))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(response.get_body())
+    return path.resolve()
 
 
 def main() -> int:
@@ -71,6 +88,9 @@ def main() -> int:
         for op, count in sorted(calls.items()):
             print(f"  {count:4d}  {op}")
         print(f"  writes: {[f'{e.method} {e.op}' for e in emulator.journal.writes()]}")
+        _banner("The status page (GET /api/check from a browser)")
+        page = write_status_page(env, STATUS_PAGE)
+        print(f"Written to {page}\nOpen file://{page} in a browser.")
     return 0
 
 

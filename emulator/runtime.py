@@ -8,11 +8,13 @@ import secrets
 import shutil
 import tempfile
 import threading
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
+from . import clock, dns, sites
 from . import scenario as scenario_mod
 from .server import HttpsApp, Journal, JournalEntry, Proxy, issue_token, tls_context
 from .services import all_services
@@ -20,6 +22,7 @@ from .tls import Authority
 from .world import Delivery, Denial, World, utcnow
 
 LOOPBACK = "127.0.0.1"
+DNS_SITE = Path(__file__).resolve().parent / "dnssite"
 
 
 class Emulator:
@@ -40,6 +43,7 @@ class Emulator:
     # -- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> "Emulator":
+        clock.reset()
         self._thread.start()
         asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(30)
         return self
@@ -56,6 +60,7 @@ class Emulator:
         server = await asyncio.start_server(proxy.handle, LOOPBACK, 0)
         self._servers.append(server)
         self.proxy_port = server.sockets[0].getsockname()[1]
+        self.dns_table.write_text(json.dumps(dns.table(self.world.hosts)))
 
     async def _serve(self, app: web.Application, ssl_context) -> int:  # noqa: ANN001
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
@@ -83,6 +88,7 @@ class Emulator:
         asyncio.run_coroutine_threadsafe(_stop(), self._loop).result(30)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
+        clock.reset()
         if self._own_dir:
             shutil.rmtree(self.state_dir, ignore_errors=True)
 
@@ -107,7 +113,14 @@ class Emulator:
             "AZURE_TENANT_ID": self.world.tenant_id,
             "EMULATOR_ADMIN_URL": f"http://{LOOPBACK}:{self.http_port}/admin",
             "EMULATOR_SCENARIO": self.world.name,
+            # Child processes resolve the scenario's customer hosts through emulator/dns.py.
+            "EMULATOR_DNS": str(self.dns_table),
+            "PYTHONPATH": os.pathsep.join(p for p in (str(DNS_SITE), os.environ.get("PYTHONPATH", "")) if p),
         }
+
+    @property
+    def dns_table(self) -> Path:
+        return self.state_dir / "dns.json"
 
     def apply_env(self, monkeypatch) -> None:  # noqa: ANN001 - pytest's MonkeyPatch
         for name in ("AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_USERNAME", "AZURE_FEDERATED_TOKEN_FILE",
@@ -137,6 +150,38 @@ class Emulator:
     def allow_all(self) -> None:
         with self.world.lock:
             self.world.denials.clear()
+
+    # -- time travel and App Service consumers (emulator/clock.py, emulator/sites.py) ---------
+
+    def now(self) -> datetime:
+        """The emulated Azure's time: pass it as the watchdog's `now` after time travel."""
+        return clock.now()
+
+    def advance_clock(self, delta: timedelta) -> datetime:
+        return clock.advance(delta)
+
+    def add_site(self, name: str, settings: dict[str, str], *, resource_group: str = "rg-apps",
+                 subscription: str | None = None, **options: Any) -> sites.Site:
+        return sites.add_site(self.world, subscription or self.world.subscriptions[0], resource_group, name,
+                              settings=settings, **options)
+
+    def site(self, name: str) -> sites.Site:
+        found = next((s for s in self.world.sites.values() if s.name.lower() == name.lower()), None)
+        if found is None:
+            raise KeyError(f"no site named {name!r}")
+        return found
+
+    def consume(self, name: str) -> sites.ConsumerCall:
+        """The app `name` makes one data-plane call with the connection string it resolved last."""
+        return sites.consume(self.world, self.site(name), f"http://{LOOPBACK}:{self.proxy_port}", str(self.ca_bundle))
+
+    def consume_all(self) -> dict[str, sites.ConsumerCall]:
+        """Every app with a consumer makes one call now: site name -> its answer (a rotation test
+        calls this between steps to show no consumer was ever rejected)."""
+        with self.world.lock:
+            consumers = [s for s in self.world.sites.values() if s.consumer_setting is not None]
+        proxy = f"http://{LOOPBACK}:{self.proxy_port}"
+        return {s.name: sites.consume(self.world, s, proxy, str(self.ca_bundle)) for s in consumers}
 
     def _resource_id(self, resource: str) -> str:
         return resource if resource.startswith("/") else self.world.resource_by_name(resource).id
@@ -197,6 +242,18 @@ class Emulator:
                 self.deny(args["service"], args.get("scope", ""), args.get("action", ""), args.get("role", ""))
             elif action == "allow-all":
                 self.allow_all()
+            elif action == "advance-clock":
+                now = self.advance_clock(timedelta(minutes=float(args["minutes"])))
+                return web.json_response({"ok": True, "now": now.isoformat()})
+            elif action == "add-site":
+                site = self.add_site(args["name"], dict(args["settings"]), resource_group=args.get("resource_group", "rg-apps"),
+                                     kind=args.get("kind", "app"), denied=tuple(args.get("denied", ())),
+                                     consumer=args.get("consumer"), hub=args.get("hub", "chat"))
+                return web.json_response({"ok": True, "id": site.id})
+            elif action == "consume":
+                # Blocking HTTP through our own proxy: run it off the event loop.
+                done = await asyncio.get_running_loop().run_in_executor(None, self.consume, args["site"])
+                return web.json_response({"ok": True, "status": done.status, "detail": done.detail})
             else:
                 return web.json_response({"error": f"unknown admin action {action!r}"}, status=404)
         except (KeyError, ValueError, TypeError) as exc:

@@ -16,7 +16,7 @@ import jsonschema
 import yaml
 
 from .services.alerts import rule_body as alert_body
-from .services.sites import WebApp
+from . import sites
 from .world import (ALLOWED_UNITS, AutoscaleSetting, CustomerHost, Denial, DiagnosticSetting,
                     EventHandler, Faults, Hub, Replica, Series, Vault, WebPubSub, Workspace, World, utcnow)
 
@@ -119,10 +119,6 @@ _ALERT = {"type": "object", "additionalProperties": False, "required": ["name", 
     "name": {"type": "string"}, "scopes": {"type": "array", "items": {"type": "string"}},
     "metric": {"type": "string"}, "threshold": _NUM, "operator": {"type": "string"},
     "aggregation": {"type": "string"}, "enabled": {"type": "boolean"}}}
-# An App Service or Function app: only what the sites list shows (upstream/cross-region).
-_WEB_APP = {"type": "object", "additionalProperties": False, "required": ["name"], "properties": {
-    "name": {"type": "string"}, "location": {"type": "string"}, "kind": {"type": "string"},
-    "custom_hosts": {"type": "array", "items": {"type": "string"}}}}
 SCHEMA: dict[str, Any] = {
     "type": "object", "additionalProperties": False, "required": ["name", "subscriptions"],
     "properties": {
@@ -143,13 +139,15 @@ SCHEMA: dict[str, Any] = {
                         "vaults": {"type": "array", "items": _VAULT},
                         "workspaces": {"type": "array", "items": _WORKSPACE},
                         "metric_alerts": {"type": "array", "items": _ALERT},
-                        "web_apps": {"type": "array", "items": _WEB_APP}}}}}}},
+                        "sites": {"type": "array", "items": sites.SCHEMA}}}}}}},
         "hosts": {"type": "object", "additionalProperties": {
             "type": "object", "additionalProperties": False, "properties": {
                 "kind": {"enum": ["handler", "teams", "webhook"]},
-                "behaviour": {"enum": ["ok", "status", "missing-origin", "timeout", "refused", "dns", "tls"]},
+                "behaviour": {"enum": ["ok", "status", "missing-origin", "timeout", "refused", "dns", "tls",
+                                       "redirect", "trickle", "flood"]},
                 "status": {"type": "integer"}, "fail_times": {"type": "integer"},
-                "retry_after": {"type": "integer"}}}},
+                "retry_after": {"type": "integer"},
+                "addresses": {"type": "array", "items": {"type": "string"}}, "location": {"type": "string"}}}},
         "faults": {"type": "object", "propertyNames": {"enum": [
             "arm", "metrics", "logs", "keyvault", "dataplane", "identity", "customer"]},
             "additionalProperties": _FAULTS},
@@ -209,6 +207,7 @@ class _Builder:
                            operation_seconds=data.get("operation_seconds", 1.0))
         self.world.rng.seed(self.world.seed)
         pending_secrets: list[tuple[str, Vault, dict[str, Any]]] = []
+        pending_sites: list[tuple[str, str, str, dict[str, Any]]] = []
         for si, sub in enumerate(data["subscriptions"]):
             for gi, group in enumerate(sub.get("resource_groups", [])):
                 where = f"subscriptions/{si}/resource_groups/{gi}"
@@ -231,13 +230,10 @@ class _Builder:
                     self.world.vaults[vault.name] = vault
                     for ki, secret in enumerate(vspec.get("secrets", [])):
                         pending_secrets.append((f"{where}/vaults/{vi}/secrets/{ki}", vault, secret))
+                pending_sites += [(sub["id"], group["name"], location, site) for site in group.get("sites", [])]
         # Secrets, log rows and alert scopes refer to resources, so they come once every resource exists.
         for si, sub in enumerate(data["subscriptions"]):
             for gi, group in enumerate(sub.get("resource_groups", [])):
-                for app in group.get("web_apps", []):
-                    w = WebApp(sub["id"], group["name"], app["name"], app.get("location", group.get("location", "eastus")),
-                               app.get("kind", "app"), list(app.get("custom_hosts", [])))
-                    self.world.web_apps[w.id.lower()] = w
                 for ai, a in enumerate(group.get("metric_alerts", [])):
                     where = f"subscriptions/{si}/resource_groups/{gi}/metric_alerts/{ai}"
                     scopes = [self._subst(s, f"{where}/scopes") for s in a.get("scopes", [])] or [
@@ -255,6 +251,15 @@ class _Builder:
                              tags={k: self._subst(v, f"{where}/tags/{k}") for k, v in secret.get("tags", {}).items()},
                              enabled=secret.get("enabled", True),
                              expires=None if expires is None else utcnow() + timedelta(days=expires))
+        for sub_id, group_name, location, spec in pending_sites:  # apps resolve their references at start
+            try:
+                sites.add_site(self.world, sub_id, group_name, spec["name"], settings=spec.get("settings", {}),
+                               location=spec.get("location", location), kind=spec.get("kind", "app"),
+                               denied=tuple(spec.get("denied", ())), consumer=spec.get("consumer"),
+                               hub=spec.get("hub", "chat"),
+                               custom_hosts=tuple(spec.get("custom_hosts", ())))
+            except ValueError as exc:
+                raise ScenarioError(f"at sites/{spec['name']}: {exc}") from None
         for ws in self.world.workspaces.values():
             for table, rows in ws.tables.items():
                 ws.tables[table] = [self._row(row, f"workspace {ws.name}/tables/{table}/{i}")

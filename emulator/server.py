@@ -71,7 +71,8 @@ class Journal:
 
 
 # POSTs that change state or spend ARM write budget (metrics/log queries are POST reads).
-WRITE_OPS = frozenset({"arm.listKeys", "arm.regenerateKey", "keyvault.setSecret"})
+WRITE_OPS = frozenset({"arm.listKeys", "arm.regenerateKey", "keyvault.setSecret",
+                       "web.refreshReferences", "web.restart"})
 
 
 def issue_token(world: World, audience: str) -> dict[str, Any]:

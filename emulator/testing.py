@@ -1,10 +1,13 @@
 """pytest plugin: fixtures that start the emulator. Registered in tests/conftest.py."""
 from __future__ import annotations
 
+import functools
+import socket
 from typing import Any, Callable, Iterator
 
 import pytest
 
+from . import dns
 from .runtime import Emulator
 
 
@@ -18,6 +21,9 @@ def emulator_factory(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., 
         started.append(emu)
         if apply_env:
             emu.apply_env(monkeypatch)
+            # Customer hosts resolve as the scenario says (a hostile one may say 127.0.0.1).
+            monkeypatch.setattr(socket, "getaddrinfo",
+                                dns.resolver(functools.partial(dns.answer, emu.world.hosts), socket.getaddrinfo))
         return emu
 
     yield start

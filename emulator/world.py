@@ -13,8 +13,10 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
+
+from . import clock
 
 RESOURCE_TYPE = "Microsoft.SignalRService/WebPubSub"
 PER_UNIT = {"Free_F1": 20, "Standard_S1": 1000, "Premium_P1": 1000, "Premium_P2": 1000}
@@ -28,7 +30,7 @@ ALLOWED_UNITS = {
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return clock.now()  # real time, moved forward by time travel (emulator/clock.py)
 
 
 def arm_id(subscription: str, group: str, resource_type: str, name: str) -> str:
@@ -272,8 +274,10 @@ class Delivery:
 class CustomerHost:
     """A host of the customer's own: an event handler, a Teams Workflows webhook, a webhook.
 
-    behaviour: ok | status | missing-origin | timeout | refused | dns | tls
+    behaviour: ok | status | missing-origin | timeout | refused | dns | tls | redirect (`status`, to
+    `location`) | trickle (headers, then a body one byte at a time) | flood (a 1 GiB body)
     `fail_times`: answer `status` this many times, then behave as ok (a recovering target).
+    `addresses`: what the host resolves to (emulator/dns.py; default a TEST-NET-2 address).
     """
 
     host: str
@@ -282,6 +286,8 @@ class CustomerHost:
     status: int = 500
     fail_times: int | None = None
     retry_after: int | None = None
+    addresses: list[str] = field(default_factory=list)
+    location: str | None = None
     deliveries: list[Delivery] = field(default_factory=list)
 
 
@@ -365,9 +371,9 @@ class World:
     autoscale: list[AutoscaleSetting] = field(default_factory=list)
     metric_alerts: dict[str, dict[str, Any]] = field(default_factory=dict)  # lower-case id -> ARM body
     replicas: dict[str, Replica] = field(default_factory=dict)  # lower-case replica id -> replica
-    web_apps: dict[str, Any] = field(default_factory=dict)  # lower-case id -> services.sites.WebApp
     resource_groups: set[str] = field(default_factory=set)  # "<sub>/<rg>", lower-case: ARM's 404s need them
     activity: list[ActivityEvent] = field(default_factory=list)  # oldest first
+    sites: dict[str, Any] = field(default_factory=dict)  # lower-case id -> emulator.sites.Site (App Service)
     hosts: dict[str, CustomerHost] = field(default_factory=dict)
     faults: dict[str, Faults] = field(default_factory=dict)  # service -> faults
     denials: list[Denial] = field(default_factory=list)

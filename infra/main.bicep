@@ -10,8 +10,49 @@ targetScope = 'subscription'
 @description('Name of the environment (azd: AZURE_ENV_NAME). Names the resource group and tags every resource.')
 param environmentName string
 
+// The regions that offer Flex Consumption, as Microsoft's Flex quickstart template lists them
+// (Azure-Samples/functions-quickstart-python-http-azd, infra/main.bicep), less the canary region
+// eastus2euap. `azd up` offers exactly these (metadata azd.type location).
 @minLength(1)
 @description('Region of the watchdog\'s own resources; it must offer Flex Consumption. Web PubSub resources in every region are watched.')
+@allowed([
+  'australiaeast'
+  'australiasoutheast'
+  'brazilsouth'
+  'canadacentral'
+  'centralindia'
+  'centralus'
+  'eastasia'
+  'eastus'
+  'eastus2'
+  'francecentral'
+  'germanywestcentral'
+  'italynorth'
+  'japaneast'
+  'koreacentral'
+  'northcentralus'
+  'northeurope'
+  'norwayeast'
+  'southafricanorth'
+  'southcentralus'
+  'southeastasia'
+  'southindia'
+  'spaincentral'
+  'swedencentral'
+  'uaenorth'
+  'uksouth'
+  'ukwest'
+  'westcentralus'
+  'westeurope'
+  'westus'
+  'westus2'
+  'westus3'
+])
+@metadata({
+  azd: {
+    type: 'location'
+  }
+})
 param location string
 
 @description('Name of the resource group to create. Default: rg-<environmentName>.')
@@ -26,8 +67,8 @@ param keyVaultResourceIds array = []
 @description('ARM ids of Key Vaults the app settings only reference (notification webhook URLs). Key Vault Secrets User on each.')
 param referencedKeyVaultResourceIds array = []
 
-@description('Notification settings as Key Vault references: app setting name -> secret URI (https://<vault>.vault.azure.net/secrets/<name>). The vault must be in keyVaultResourceIds or referencedKeyVaultResourceIds.')
-param notificationSecretUris object = {}
+@description('Notification settings as Key Vault references: app setting name -> secret URI (https://<vault>.vault.azure.net/secrets/<name>). The vault must be in keyVaultResourceIds or referencedKeyVaultResourceIds. azd: NOTIFICATION_SECRET_URIS (JSON); null means none.')
+param notificationSecretUris object?
 
 @allowed(['off', 'plan', 'on'])
 @description('WATCHDOG_SECRET_SYNC: off, plan (dry run) or on.')
@@ -49,8 +90,8 @@ param maxUnits int = 10
 @description('WATCHDOG_SCHEDULE: NCRONTAB schedule of the timer sweep.')
 param schedule string = '0 */5 * * * *'
 
-@description('Any other app setting (name -> value), e.g. {"WATCHDOG_CAPACITY_WARN_PCT": "75"}. Every setting has a safe default; see the README\'s configuration reference.')
-param extraAppSettings object = {}
+@description('Any other app setting (name -> value), e.g. {"WATCHDOG_CAPACITY_WARN_PCT": "75"}. Every setting has a safe default; see the README\'s configuration reference. azd: EXTRA_APP_SETTINGS (JSON); null means none.')
+param extraAppSettings object?
 
 var abbrs = {
   resourceGroup: 'rg-'
@@ -86,7 +127,10 @@ var watchdogSettings = {
 
 // Notification targets never appear in clear text: Key Vault references, resolved by the
 // Functions platform with the app's identity.
-var notificationSettings = toObject(items(notificationSecretUris), item => item.key, item => '@Microsoft.KeyVault(SecretUri=${item.value})')
+var notificationSettings = toObject(items(notificationSecretUris ?? {}), item => item.key, item => '@Microsoft.KeyVault(SecretUri=${item.value})')
+// main.parameters.json passes null when the azd variable is unset (an object default cannot be
+// written inside azd's ${NAME=default}).
+var extraSettings = extraAppSettings ?? {}
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   name: rgName
@@ -126,9 +170,6 @@ module app 'app/function-app.bicep' = {
     planName: '${abbrs.plan}${resourceToken}'
     storageAccountName: storage.outputs.name
     deploymentContainerName: storage.outputs.deploymentContainerName
-    applicationInsightsName: monitoring.outputs.applicationInsightsName
-    // Order matters: later objects win, so extraAppSettings cannot undo the report-only clamp.
-    watchdogSettings: union(extraAppSettings, notificationSettings, watchdogSettings)
   }
 }
 
@@ -175,6 +216,26 @@ module referencedVaultAccess 'app/vault-access.bicep' = [for (vaultId, i) in ref
     roleDefinitionId: keyVaultSecretsUser
   }
 }]
+
+// The app settings last: Key Vault references resolve when written, so every role the app's
+// identity uses (vaults, its own storage, the custom role) must exist first.
+module appSettings 'app/app-settings.bicep' = {
+  name: 'function-app-settings'
+  scope: rg
+  params: {
+    functionAppName: app.outputs.name
+    storageAccountName: storage.outputs.name
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    // Order matters: later objects win, so extraAppSettings cannot undo the report-only clamp.
+    watchdogSettings: union(extraSettings, notificationSettings, watchdogSettings)
+  }
+  dependsOn: [
+    appRbac
+    watchdogRole
+    vaultAccess
+    referencedVaultAccess
+  ]
+}
 
 // Built-in role definition ids (the same in every subscription); see watchdog/permissions.py.
 var keyVaultSecretsOfficer = 'b86a8fe4-44ce-4948-aee5-eccb2c155cd7'

@@ -21,7 +21,9 @@ AZURITE_TABLE = Path(__file__).resolve().parents[1] / "node_modules" / ".bin" / 
 # Azurite's documented, public development account: not a secret.
 _ACCOUNT = "devstoreaccount1"
 _ACCOUNT_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
-_START_TIMEOUT = 30.0
+# Until Azurite answers (polled, not slept): a fresh clone's first start is cold (node loads
+# every module from disk), and a busy 2-core machine stretched it past 30 s in a clone test.
+_START_TIMEOUT = 90.0
 _PORT_ATTEMPTS = 3  # a free port can be taken between our probe and Azurite's bind
 
 

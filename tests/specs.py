@@ -1,22 +1,22 @@
-"""Validate emulated response bodies against Microsoft's REST specs in ../shared/azure-specs.
+"""Validate emulated response bodies against Microsoft's REST specs in tests/data/azure/.
 
 Swagger 2.0 schemas are turned into JSON Schema: `$ref`s are inlined (across files), `allOf` is
 flattened so that properties a spec does not declare are refused (strict: an emulator typo fails),
 `x-nullable` admits null, a bare `{"type": "object"}` is any value (as AutoRest reads it), and `x-ms-enum` with `modelAsString: true` is an open enum, as Azure's
-SDKs treat it. A `$ref` into a file that was not copied here is unconstrained (any value), as
-azure-specs/SOURCES.md asks.
+SDKs treat it. A `$ref` into a file that was not copied here is unconstrained (any value).
+The files are the facts-only copy made by infra/scripts/extract_specs.py (tests/data/azure/PROVENANCE.md);
+the tests read nothing outside the repository.
 """
 from __future__ import annotations
 
 import json
-import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 
-SPECS_DIR = Path(os.environ.get("AZURE_SPECS_DIR", Path(__file__).resolve().parents[2] / "shared" / "azure-specs"))
+SPECS_DIR = Path(__file__).resolve().parent / "data" / "azure"
 _MAX_DEPTH = 12  # recursive definitions (e.g. error details) are cut off below this depth
 
 
@@ -34,7 +34,7 @@ def _load(path: Path) -> dict[str, Any] | None:
 def _spec_file(spec_path: str) -> Path:
     path = SPECS_DIR / spec_path
     if not path.exists():
-        raise FileNotFoundError(f"spec {spec_path} not found under {SPECS_DIR} (set AZURE_SPECS_DIR)")
+        raise FileNotFoundError(f"spec {spec_path} not found under {SPECS_DIR} (add it with infra/scripts/extract_specs.py)")
     return path
 
 
@@ -109,7 +109,7 @@ def response_schema(spec_path: str, path_template: str, method: str, status: int
     except KeyError:
         raise KeyError(f"{spec_path} has no operation {method.upper()} {path_template}") from None
     responses = operation["responses"]
-    response = responses.get(str(status)) or responses.get("default")
+    response = responses[str(status)] if str(status) in responses else responses.get("default")
     if response is None:
         raise SpecMismatch(f"{method.upper()} {path_template}: status {status} is not a response the spec allows "
                            f"({', '.join(responses)})")

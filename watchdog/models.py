@@ -10,7 +10,12 @@ import hashlib
 import hmac
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Mapping, TypedDict
+from typing import TYPE_CHECKING, Any, Mapping, TypedDict
+
+from watchdog.models_logs import LogSignals
+
+if TYPE_CHECKING:
+    from watchdog.consumers import Consumer
 
 # Fingerprints must compare across processes (the ledger keeps them between sweeps, cold starts
 # and CLI runs), so the HMAC key is fixed rather than per process. That is safe because what is
@@ -244,6 +249,7 @@ class WebSite:
     name: str
     location: str  # normalised: lower case, no spaces
     host_names: tuple[str, ...]  # defaultHostName first, then custom host names (lower case)
+    kind: str = "app"  # app, functionapp, app,linux, functionapp,linux, ...
 
 
 @dataclass(frozen=True)
@@ -296,6 +302,8 @@ class Observation:
     replicas: tuple[ReplicaObservation, ...] | None = None  # Premium only; None = not read (or not Premium)
     probes: tuple[HandlerProbe, ...] = ()
     log_errors: tuple[HandlerLogError, ...] | None = None  # None = logs not read
+    log_signals: LogSignals | None = None  # connectivity figures from the logs; None = not read
+    consumers: tuple[Consumer, ...] | None = None  # apps reading its bound secrets; None = not read
     errors: tuple[ObservationError, ...] = ()
     collected_at: datetime | None = None
 
@@ -384,6 +392,8 @@ class Report:
     api_calls: dict[str, int] = field(default_factory=dict)  # kind -> count
     throttled: dict[str, int] = field(default_factory=dict)  # kind -> 429/529 answers met (then retried)
     timings: dict[str, float] = field(default_factory=dict)  # stage -> seconds
+    # What was collected, for the status page (utilisation, keys, handlers); not part of the JSON schema.
+    observations: list[Observation] = field(default_factory=list, repr=False)
 
     @property
     def worst(self) -> Severity | None:

@@ -12,9 +12,10 @@ Where the rights live:
   role `VAULT_ROLE_FULL` (Key Vault Secrets Officer) or, for report-only,
   `VAULT_ROLE_REPORT_ONLY` (Key Vault Secrets User), each assigned on the vault only.
 - scope "own-storage": built-in Storage data roles on the watchdog's own storage account only
-  (Functions host, deployment package, ledger tables, future queues).
+  (Functions host blobs, deployment package, ledger tables; no queues: nothing uses them).
 
-Action strings are taken from Microsoft's "Azure resource provider operations" reference.
+Action strings are taken from Microsoft's "Azure resource provider operations" reference;
+tests/unit/test_azure_names.py checks each against the copy in tests/data/azure/operations/.
 Azure RBAC compares them case-insensitively; they are written here as that page writes them.
 """
 from __future__ import annotations
@@ -44,10 +45,11 @@ VAULT_ROLE_FULL = KEY_VAULT_SECRETS_OFFICER
 VAULT_ROLE_REPORT_ONLY = KEY_VAULT_SECRETS_USER
 
 # On the watchdog's own storage account only: what the Functions host needs for identity-based
-# AzureWebJobsStorage (blobs, queues) plus the ledger's tables. Their data actions are not listed.
+# AzureWebJobsStorage (blobs: the timer's schedule monitor and locks, the deployment package) plus
+# the ledger's tables. No queue role: no trigger or binding here uses queues. Their data actions
+# are not listed.
 STORAGE_ROLES = (
     BuiltInRole("Storage Blob Data Owner", "b7e6dc6d-f1e8-4753-8033-0f276bb0955b", ()),
-    BuiltInRole("Storage Queue Data Contributor", "974c5e8b-45b9-4653-ba55-5f855dd0fb88", ()),
     BuiltInRole("Storage Table Data Contributor", "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3", ()),
 )
 # On its own Application Insights only: send its telemetry with the identity (local auth is off).
@@ -91,9 +93,9 @@ _READS: tuple[Feature, ...] = (
         actions=(
             "Microsoft.OperationalInsights/workspaces/read",
             "Microsoft.OperationalInsights/workspaces/query/read",
+            # Queries go to the workspace (collect/logs.py), so the workspace's per-table actions
+            # apply; Microsoft.Insights/logs/* publishes no Web PubSub table.
             *(f"Microsoft.OperationalInsights/workspaces/query/{t}/read" for t in LOG_TABLES),
-            # Resource-context queries (workspaces in "resource or workspace permissions" mode).
-            *(f"Microsoft.Insights/logs/{t}/read" for t in LOG_TABLES),
         ),
     ),
     Feature(
@@ -102,8 +104,8 @@ _READS: tuple[Feature, ...] = (
         "Read each resource's diagnostic settings: which workspace it logs to, or that it is blind.",
         actions=(
             "Microsoft.Insights/diagnosticSettings/read",
-            # UNCONFIRMED which of the two ARM checks for {resourceId}/providers/Microsoft.Insights/
-            # diagnosticSettings; both are read-only and listed so that either answer works.
+            # Both are published; UNCONFIRMED which one ARM checks for {resourceId}/providers/
+            # Microsoft.Insights/diagnosticSettings, so both (read-only) are granted.
             "Microsoft.SignalRService/WebPubSub/providers/Microsoft.Insights/diagnosticSettings/read",
         ),
     ),
@@ -134,6 +136,14 @@ _READS: tuple[Feature, ...] = (
         actions=("Microsoft.Insights/eventtypes/values/read",),
     ),
     Feature(
+        "consumers",
+        SUBSCRIPTION,
+        "List App Service / Function apps and read the status of their Key Vault references (reference "
+        "text, resolved version, status; never the settings' values) to find the apps reading a bound secret.",
+        # GET .../sites and GET {site}/config/configreferences/appsettings (a sites/config read).
+        actions=("Microsoft.Web/sites/Read", "Microsoft.Web/sites/config/Read"),
+    ),
+    Feature(
         "secrets-read",
         KEY_VAULT,
         "Read the secrets bound to resources (and their tags, versions and expiry) in the given vaults.",
@@ -141,6 +151,24 @@ _READS: tuple[Feature, ...] = (
             "Microsoft.KeyVault/vaults/secrets/getSecret/action",
             "Microsoft.KeyVault/vaults/secrets/readMetadata/action",
         ),
+    ),
+    Feature(
+        "consumer-refresh",
+        SUBSCRIPTION,
+        "After secret sync, force the apps reading the secret to resolve their Key Vault references again "
+        "(POST {site}/config/configreferences/appsettings/refresh).",
+        # UNCONFIRMED: Microsoft's operations list has no action of its own for the refresh; the
+        # config write right is the one its path falls under. It would also let the watchdog change
+        # app settings, which it never does (no PUT/PATCH of config anywhere in watchdog/).
+        actions=("Microsoft.Web/sites/config/Write",),
+        writes=True,
+    ),
+    Feature(
+        "consumer-restart",
+        SUBSCRIPTION,
+        "Restart an app that still shows the old version after the refresh, only with WATCHDOG_CONSUMER_RESTART=on.",
+        actions=("Microsoft.Web/sites/restart/Action",),
+        writes=True,
     ),
 )
 _LEDGER = Feature(

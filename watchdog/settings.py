@@ -32,12 +32,19 @@ _SWEEP = (
 )
 _COLLECTION = (
     Setting("WATCHDOG_CONCURRENCY", "16", "Most Azure calls in flight at once."),
-    Setting("WATCHDOG_PROBE_TIMEOUT_SECONDS", "5", "Timeout of an event-handler OPTIONS probe."),
+    Setting("WATCHDOG_PROBE_TIMEOUT_SECONDS", "5", "Wall-clock deadline of an event-handler OPTIONS probe, connection and answer together."),
     Setting("WATCHDOG_MAX_LIST_KEYS", "50", "Most listKeys calls per sweep (each spends one of ARM's 200 write tokens per subscription); the rest wait for the next sweeps, judged by the data-plane proof meanwhile."),
     Setting("WATCHDOG_PROOF_INTERVAL_MINUTES", "60", "A bound secret nothing says has changed (its version, its resource's activity log) is read and proven on the data plane again after this many minutes; sweeps in between reuse the last proof."),
     Setting("WATCHDOG_SWEEP_DEADLINE_SECONDS", "480", "ARM reads a sweep cannot make by then (cold caches of a large subscription) are deferred to the next sweeps; keep it under host.json's functionTimeout (600)."),
     Setting("WATCHDOG_PROBE_CONCURRENCY", "48", "Most event-handler probes in flight at once, on their own pool: customer hosts spend no Azure budget, and a slow handler never holds up Azure calls."),
     Setting("WATCHDOG_PROBE_PER_HOST", "16", "Most probes in flight to one handler host at once (many resources often share one host)."),
+    Setting("WATCHDOG_IDLE_TIMEOUTS", "60,90,100,120,230,240", "Comma-separated idle timeouts (seconds) of proxies, load balancers and gateways; closed connections whose lifetime clusters within 3 s of one raise connectivity/idle-timeout."),
+)
+# Apps that read bound secrets (watchdog/collect/consumers.py, remediate/consumer_refresh.py).
+_CONSUMERS = (
+    Setting("WATCHDOG_CONSUMER_REFRESH", "", "After secret sync writes a secret, refresh the Key Vault references of the apps reading it and verify they resolve the new version: off, plan or on. Empty: the mode of WATCHDOG_SECRET_SYNC."),
+    Setting("WATCHDOG_CONSUMER_RESTART", "off", "on: restart an app whose references still show the old version after the refresh. off: never restart an app."),
+    Setting("WATCHDOG_CONSUMER_GRACE_MINUTES", "60", "An app still resolving an older version of a bound secret than its current one, written longer ago than this, raises consumers/stale."),
 )
 _LEDGER = (
     Setting("WATCHDOG_LEDGER", "table", "Ledger backend: table (AzureWebJobsStorage) or sqlite."),
@@ -55,6 +62,7 @@ SETTINGS: tuple[Setting, ...] = (
     *posture.SETTINGS,
     *_COLLECTION,
     *(r.setting for r in remediations.remediations()),
+    *_CONSUMERS,
     *scale.SETTINGS,
     *alerts_remedy.SETTINGS,
     *_LEDGER,
@@ -67,8 +75,31 @@ _mode = _ROWS.mode
 _csv = csv
 
 
+def _on_off(env: Mapping[str, str], name: str) -> bool:
+    raw = _get(env, name).lower()
+    if raw not in ("on", "off"):
+        raise ConfigError(f"{name}={raw!r} is not on or off; set it to on or off")
+    return raw == "on"
+
+
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _VAULT = re.compile(r"^https://[a-z0-9-]{3,24}\.vault\.azure\.(net|cn|us)/?$", re.I)
+
+
+def _idle_timeouts(env: Mapping[str, str]) -> tuple[int, ...]:
+    raw = _get(env, "WATCHDOG_IDLE_TIMEOUTS")
+    values = _csv(raw)
+    if not values or not all(v.isdigit() and 10 <= int(v) <= 3600 for v in values):
+        raise ConfigError(f"WATCHDOG_IDLE_TIMEOUTS={raw!r}: list whole seconds from 10 to 3600, e.g. 60,90,240")
+    return tuple(sorted({int(v) for v in values}))
+
+
+def _status_url(raw: str) -> str:
+    """Links in messages carry this URL: refuse one that would carry a key, a user or a query."""
+    if raw and not re.fullmatch(r"https://[a-z0-9.-]+(:\d+)?(/[^?#@\s]*)?", raw, re.I):
+        raise ConfigError("WATCHDOG_STATUS_URL must be https://host/path without user, query string "
+                          "or fragment (links carry it into messages; never put the function key here)")
+    return raw
 
 
 @dataclass(frozen=True)
@@ -88,7 +119,11 @@ class Settings:
     sweep_deadline_seconds: int = 480
     probe_concurrency: int = 48
     probe_per_host: int = 16
+    idle_timeouts: tuple[int, ...] = (60, 90, 100, 120, 230, 240)
     secret_sync: str = "plan"
+    consumer_refresh: str = "plan"  # off, plan, on; from_env derives it from secret_sync when unset
+    consumer_restart: bool = False
+    consumer_grace_minutes: int = 60
     scale: str = "plan"
     scale_in: str = "off"
     alerts: str = "off"
@@ -107,6 +142,7 @@ class Settings:
     storage_connection: str = ""
     storage_table_uri: str = ""
     required_tags: tuple[str, ...] = ("environment", "team", "cost-center")
+    status_url: str = ""
     extra: Mapping[str, str] = field(default_factory=dict)  # raw env, for sections parsed elsewhere (notify)
     notify: NotifyConfig | None = None  # parsed by watchdog.notify.targets; None = not loaded
 
@@ -170,7 +206,12 @@ class Settings:
             sweep_deadline_seconds=int_setting(env, "WATCHDOG_SWEEP_DEADLINE_SECONDS", 30, 3600),
             probe_concurrency=int_setting(env, "WATCHDOG_PROBE_CONCURRENCY", 1, 128),
             probe_per_host=int_setting(env, "WATCHDOG_PROBE_PER_HOST", 1, 64),
+            idle_timeouts=_idle_timeouts(env),
             secret_sync=_mode(env, "WATCHDOG_SECRET_SYNC"),
+            consumer_refresh=_mode(env, "WATCHDOG_CONSUMER_REFRESH") if _get(env, "WATCHDOG_CONSUMER_REFRESH")
+            else _mode(env, "WATCHDOG_SECRET_SYNC"),
+            consumer_restart=_on_off(env, "WATCHDOG_CONSUMER_RESTART"),
+            consumer_grace_minutes=int_setting(env, "WATCHDOG_CONSUMER_GRACE_MINUTES", 0, 10080),
             scale=_mode(env, "WATCHDOG_SCALE"),
             scale_in=_mode(env, "WATCHDOG_SCALE_IN"),
             alerts=_mode(env, "WATCHDOG_ALERTS"),
@@ -189,6 +230,7 @@ class Settings:
             storage_connection=_get(env, "AzureWebJobsStorage"),
             storage_table_uri=_get(env, "AzureWebJobsStorage__tableServiceUri"),
             required_tags=tuple(_csv(_get(env, "WATCHDOG_REQUIRED_TAGS"))),
+            status_url=_status_url(_get(env, "WATCHDOG_STATUS_URL")),
             extra=env,
         )
 

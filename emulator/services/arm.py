@@ -22,7 +22,8 @@ from aiohttp import web
 from ..world import (
     ALLOWED_UNITS, RESOURCE_TYPE, TIERS, ActivityEvent, AutoscaleSetting, WebPubSub, World, arm_id, utcnow,
 )
-from . import alerts, sites
+from . import alerts
+from . import web as web_apps
 from .base import BadRequest, Call, Service, json_response
 
 ARM = "https://management.azure.com"
@@ -100,7 +101,7 @@ class Arm(Service):
         r("GET", RG + r"/resources", "arm.listResourcesByResourceGroup")(self.list_resources)
         r("GET", SUB + r"/resourcegroups", "arm.listResourceGroups")(self.list_resource_groups)
         alerts.install(self, SUB, RG)
-        sites.install(self, SUB)
+        web_apps.register(self)  # Microsoft.Web (App Service sites, Key Vault references) is ARM too
 
     def matches(self, host: str) -> bool:
         return host == "management.azure.com"

@@ -4,10 +4,14 @@ generic webhooks. Every request is recorded as a Delivery; the answer follows th
 """
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 
 from ..world import Delivery, utcnow
 from .base import Call, Service
+
+TRICKLE_SECONDS = 0.1
 
 
 class CustomerHosts(Service):
@@ -27,7 +31,26 @@ class CustomerHosts(Service):
         status, headers = self._decide(call, spec)
         spec.deliveries.append(Delivery(utcnow(), call.request.method, call.request.path,
                                         call.request.query_string, dict(call.request.headers), call.body, status))
+        if spec.behaviour in ("trickle", "flood"):
+            return await self._stream(call, status, headers, spec.behaviour == "trickle")
         return web.Response(status=status, headers=headers)
+
+    @staticmethod
+    async def _stream(call: Call, status: int, headers: dict[str, str], trickle: bool) -> web.StreamResponse:
+        """Headers at once, then a body: trickle, a promised megabyte one byte per
+        TRICKLE_SECONDS (every read returns well within any read timeout; the whole answer takes
+        days); flood, a gibibyte as fast as the client reads."""
+        chunk, size = (b".", 1 << 20) if trickle else (b"x" * (1 << 16), 1 << 30)
+        response = web.StreamResponse(status=status, headers={**headers, "Content-Length": str(size)})
+        await response.prepare(call.request)
+        try:
+            for _ in range(size // len(chunk)):
+                await response.write(chunk)
+                if trickle:
+                    await asyncio.sleep(TRICKLE_SECONDS)
+        except (ConnectionError, asyncio.CancelledError):
+            pass  # the client gave up, as it should
+        return response
 
     def _decide(self, call: Call, spec) -> tuple[int, dict[str, str]]:  # noqa: ANN001
         with self.world.lock:
@@ -38,6 +61,8 @@ class CustomerHosts(Service):
         headers = {"Retry-After": str(spec.retry_after)} if failing and spec.retry_after is not None else {}
         if failing:
             return spec.status, headers
+        if spec.behaviour == "redirect":
+            return spec.status if 300 <= spec.status < 400 else 302, {"Location": spec.location or "/"}
         if spec.kind == "teams":
             return 202, {}
         if spec.kind == "webhook":

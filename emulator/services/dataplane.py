@@ -21,6 +21,7 @@ from aiohttp import web
 
 from ..server import verify_token
 from ..world import Hub, WebPubSub
+from . import resource_logs
 from .base import BadRequest, Call, Service, json_response
 
 ENTRA_AUDIENCE = "https://webpubsub.azure.com"
@@ -93,7 +94,8 @@ class DataPlane(Service):
         return json_response({"token": jwt.encode(claims, key, algorithm="HS256")})
 
     async def send_to_all(self, call: Call) -> web.StreamResponse:
-        self._begin(call)
+        res, _ = self._begin(call)
+        resource_logs.http_request(self.world, res, "POST", call.request.path, 202, call.request.remote or "")
         return web.Response(status=202)  # fire and forget: no client connection receives anything
 
     # -- common steps ------------------------------------------------------------------------
@@ -112,6 +114,8 @@ class DataPlane(Service):
         assert res is not None  # matches() answered only for resources in the world
         refusal = self._refusal(call, res)
         if refusal:
+            resource_logs.http_request(self.world, res, call.request.method, call.request.path, 401,
+                                       call.request.remote or "")
             raise BadRequest(refusal, "Unauthorized", 401)
         version = call.request.query.get("api-version", "")
         if not API_VERSION.match(version):

@@ -7,19 +7,12 @@ its diagnostic settings send logs to). The body's `workspaces` adds workspaces b
 ARM id or name. The `Prefer` header (`wait=N`, `include-statistics=true`, `include-render=true`)
 is honoured and echoed in `Preference-Applied`.
 
-No KQL engine. The whole subset understood, anywhere in the query text:
-- table names: WebPubSubConnectivity, WebPubSubMessaging, WebPubSubHttpRequest (and any other
-  table the scenario's workspaces hold), matched as whole words; several (a `union`) give one
-  PrimaryResult whose columns are the union of theirs in order of appearance (missing cells null),
-  each row saying its table in the `Type` column as Log Analytics does. A query naming no known
-  table is refused (400 BadArgumentError / SemanticError, as an unresolved table is in Azure).
-- `_ResourceId =~ '<id>'` / `_ResourceId in~ ('<id>', ...)`: case-insensitive; `==` / `in`:
-  case-sensitive. Like Log Analytics, rows hold `_ResourceId` lower-cased, so `==` with a
-  mixed-case id finds nothing there either.
-- `TimeGenerated > ago(<n>m|h|d)` (also `>=`).
-Everything else (project, summarize, extend, take, other where clauses) is ignored: rows come
-back with every column of their table. The `timespan` (ISO 8601 duration, `start/end`,
-`start/duration`, `duration/end`) bounds TimeGenerated as well.
+Queries run on emulator/kql, a KQL engine for the subset the watchdog uses (listed there):
+each table holds the scenario workspaces' rows, bounded by the request's `timespan` (ISO 8601
+duration, `start/end`, `start/duration`, `duration/end`) and, for a resource-context query, to
+that resource's rows. Like Log Analytics, rows hold `_ResourceId` lower-cased (so `==` with a
+mixed-case id finds nothing) and a `Type` column naming their table. Syntax outside the subset
+answers 400 BadArgumentError with an inner SyntaxError; an unknown table or column, SemanticError.
 
 Errors: a workspace with `partial_error` answers 200 with the rows and an `error` (PartialError),
 which the SDK turns into LogsQueryPartialResult; a forbidden workspace or a `logs` denial answers
@@ -34,6 +27,7 @@ from typing import Any
 
 from aiohttp import web
 
+from .. import kql
 from ..world import Workspace, utcnow
 from .base import BadRequest, Call, Service, json_response
 
@@ -45,17 +39,13 @@ COLUMNS: dict[str, list[tuple[str, str]]] = {
     "WebPubSubConnectivity": _COMMON + [("_ResourceId", "string"), ("Type", "string")],
     "WebPubSubMessaging": _COMMON + [("TraceId", "string"), ("_ResourceId", "string"), ("Type", "string")],
     "WebPubSubHttpRequest": [("TimeGenerated", "datetime"), ("OperationName", "string"), ("Level", "string"),
-                             ("CallerIpAddress", "string"), ("Location", "string"), ("TraceId", "string"),
+                             ("Message", "string"), ("CallerIpAddress", "string"), ("Location", "string"), ("TraceId", "string"),
                              ("HttpMethod", "string"), ("Url", "string"), ("StatusCode", "string"),
                              ("DurationMs", "string"), ("Headers", "string"), ("_ResourceId", "string"),
                              ("Type", "string")],
 }
 _DURATION = re.compile(r"^P(?:(?P<d>\d+(?:\.\d+)?)D)?(?:T(?:(?P<h>\d+(?:\.\d+)?)H)?(?:(?P<m>\d+(?:\.\d+)?)M)?"
                        r"(?:(?P<s>\d+(?:\.\d+)?)S)?)?$", re.IGNORECASE)
-_RID_EQ = re.compile(r"_ResourceId\s*(?P<op>=~|==)\s*(?P<q>['\"])(?P<id>.*?)(?P=q)", re.IGNORECASE)
-_RID_IN = re.compile(r"_ResourceId\s+(?P<op>in~|in)\s*\((?P<ids>[^)]*)\)", re.IGNORECASE)
-_AGO = re.compile(r"TimeGenerated\s*>=?\s*ago\(\s*(?P<n>\d+)\s*(?P<unit>[mhd])\s*\)", re.IGNORECASE)
-_UNITS = {"m": "minutes", "h": "hours", "d": "days"}
 
 
 class LogAnalytics(Service):
@@ -129,13 +119,14 @@ class LogAnalytics(Service):
             return self._bad(f"Invalid timespan '{timespan}': expected an ISO 8601 interval or duration.",
                              "InvalidTimespan")
         with self.world.lock:
-            known = dict.fromkeys(list(COLUMNS) + [t for w in self.world.workspaces.values() for t in w.tables])
-            found = {t: m.start() for t in known if (m := re.search(rf"\b{re.escape(t)}\b", query))}
-            tables = sorted(found, key=found.__getitem__)  # in order of appearance, as a union's columns
-            if not tables:
-                return self._bad("'where' operator: Failed to resolve table or column expression.", "SemanticError")
-            result = _result(workspaces, tables, query, window, resource_id)
+            tables = _tables(workspaces, window, resource_id)
             partial = [ws.partial_error for ws in workspaces if ws.partial_error]
+        try:
+            table = kql.run(query, tables, utcnow())
+        except kql.KqlError as e:
+            return self._bad(e.message, e.code)
+        result = {"name": "PrimaryResult", "columns": [{"name": n, "type": t} for n, t in table.columns],
+                  "rows": [[kql.cell(row.get(n)) for n, _ in table.columns] for row in table.rows]}
         body: dict[str, Any] = {"tables": [result]}
         prefer = {p.strip().split("=")[0].lower(): p.strip() for p in call.request.headers.get("Prefer", "").split(",")
                   if p.strip()}
@@ -154,58 +145,33 @@ class LogAnalytics(Service):
                           inner={"code": inner_code, "message": message})
 
 
-def _result(workspaces: list[Workspace], tables: list[str], query: str,
-            window: tuple[datetime | None, datetime | None], resource_id: str | None) -> dict[str, Any]:
-    columns: dict[str, str] = {}
-    for table in tables:
-        for name, kind in COLUMNS.get(table, _columns_of(workspaces, table)):
-            columns.setdefault(name, kind)
-    wanted = _resource_filter(query)
-    since = _ago(query)
+def _tables(workspaces: list[Workspace], window: tuple[datetime | None, datetime | None],
+            resource_id: str | None) -> dict[str, kql.Table]:
+    """Every table the workspaces know (and Web PubSub's, even empty), oldest rows first."""
+    names = dict.fromkeys(list(COLUMNS) + [t for w in workspaces for t in w.tables])
     start, end = window
-    rows = []
-    for table in tables:
+    out = {}
+    for table in names:
+        rows = []
         for ws in workspaces:
             for row in ws.tables.get(table, []):
                 rid = str(row.get("_ResourceId", "")).lower()
                 at = row["TimeGenerated"]
                 if resource_id is not None and rid != resource_id.lower():
                     continue
-                if wanted is not None and not wanted(rid):
+                if (start and at < start) or (end and at >= end):
                     continue
-                if (start and at < start) or (end and at >= end) or (since and at <= since):
-                    continue
-                cells = {**row, "_ResourceId": rid, "Type": table}
-                rows.append((at, [_cell(cells.get(name)) for name in columns]))
-    rows.sort(key=lambda r: r[0])
-    return {"name": "PrimaryResult", "columns": [{"name": n, "type": t} for n, t in columns.items()],
-            "rows": [cells for _, cells in rows]}
+                rows.append({**row, "_ResourceId": rid, "Type": table})
+        rows.sort(key=lambda r: r["TimeGenerated"])
+        columns = COLUMNS.get(table) or _columns_of(workspaces, table)
+        out[table] = kql.Table(list(columns), [{n: r.get(n) for n, _ in columns} for r in rows])
+    return out
 
 
 def _columns_of(workspaces: list[Workspace], table: str) -> list[tuple[str, str]]:
     """A table the scenario invents: the columns its rows use."""
     names = dict.fromkeys(k for ws in workspaces for row in ws.tables.get(table, []) for k in row)
     return [(n, "datetime" if n == "TimeGenerated" else "string") for n in names] + [("Type", "string")]
-
-
-def _resource_filter(query: str):  # noqa: ANN202 - a predicate or None
-    m = _RID_EQ.search(query)
-    if m:
-        ids, insensitive = [m["id"]], m["op"] == "=~"
-    else:
-        m = _RID_IN.search(query)
-        if not m:
-            return None
-        ids, insensitive = re.findall(r"['\"]([^'\"]+)['\"]", m["ids"]), m["op"].lower() == "in~"
-    if insensitive:
-        lowered = {i.lower() for i in ids}
-        return lambda rid: rid in lowered
-    return lambda rid: rid in set(ids)
-
-
-def _ago(query: str) -> datetime | None:
-    m = _AGO.search(query)
-    return utcnow() - timedelta(**{_UNITS[m["unit"].lower()]: int(m["n"])}) if m else None
 
 
 def _timespan(raw: str | None) -> tuple[datetime | None, datetime | None]:
@@ -233,9 +199,3 @@ def _duration(raw: str) -> timedelta:
 def _time(raw: str) -> datetime:
     value = datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-
-
-def _cell(value: Any) -> Any:
-    if isinstance(value, datetime):  # Log Analytics writes datetimes with 7 fractional digits
-        return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f") + "0Z"
-    return value

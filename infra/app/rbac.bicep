@@ -5,8 +5,7 @@ param applicationInsightsName string
 
 // Built-in role definition ids; see watchdog/permissions.py (STORAGE_ROLES, MONITORING_METRICS_PUBLISHER).
 var storageRoles = [
-  'b7e6dc6d-f1e8-4753-8033-0f276bb0955b' // Storage Blob Data Owner: host blobs, deployment package
-  '974c5e8b-45b9-4653-ba55-5f855dd0fb88' // Storage Queue Data Contributor: host queues, scale-out batches
+  'b7e6dc6d-f1e8-4753-8033-0f276bb0955b' // Storage Blob Data Owner: host blobs (timer schedule, locks), deployment package
   '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3' // Storage Table Data Contributor: the ledger
 ]
 var monitoringMetricsPublisher = '3913510d-42f4-4e42-8a64-420c390055eb'

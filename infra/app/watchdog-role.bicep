@@ -1,6 +1,7 @@
 // The watchdog's custom role at subscription scope, and its assignment to the app's identity.
 // Its actions are exactly watchdog/permissions.py's role_actions(reportOnly): the test
-// tests/unit/test_permissions.py reads the two arrays below and fails on any difference.
+// tests/unit/test_permissions.py reads the two arrays below and fails on any difference, and
+// tests/unit/test_azure_names.py fails on any action Microsoft does not publish.
 // One role definition whatever the variant, so switching reportOnly updates it in place and
 // leaves no stale write rights behind.
 targetScope = 'subscription'
@@ -9,7 +10,7 @@ param principalId string
 param environmentName string
 param reportOnly bool = false
 
-// Features discovery, replicas, keys, metrics, logs, diagnostics, autoscale, alert-rules, sites, activity-log: read-only.
+// Features discovery, replicas, keys, metrics, logs, diagnostics, autoscale, alert-rules, sites, activity-log, consumers: read-only.
 var reportActions = [
   // discovery
   'Microsoft.SignalRService/WebPubSub/read'
@@ -21,15 +22,12 @@ var reportActions = [
   'Microsoft.SignalRService/WebPubSub/listkeys/action'
   // metrics (batch metrics API)
   'Microsoft.Insights/metrics/read'
-  // logs: the three Web PubSub resource-log tables, workspace and resource context
+  // logs: the three Web PubSub resource-log tables, queried on the workspace
   'Microsoft.OperationalInsights/workspaces/read'
   'Microsoft.OperationalInsights/workspaces/query/read'
   'Microsoft.OperationalInsights/workspaces/query/WebPubSubConnectivity/read'
   'Microsoft.OperationalInsights/workspaces/query/WebPubSubMessaging/read'
   'Microsoft.OperationalInsights/workspaces/query/WebPubSubHttpRequest/read'
-  'Microsoft.Insights/logs/WebPubSubConnectivity/read'
-  'Microsoft.Insights/logs/WebPubSubMessaging/read'
-  'Microsoft.Insights/logs/WebPubSubHttpRequest/read'
   // diagnostics
   'Microsoft.Insights/diagnosticSettings/read'
   'Microsoft.SignalRService/WebPubSub/providers/Microsoft.Insights/diagnosticSettings/read'
@@ -37,22 +35,25 @@ var reportActions = [
   'Microsoft.Insights/autoscalesettings/read'
   // alert-rules
   'Microsoft.Insights/MetricAlerts/Read'
-  // sites (App Service / Function apps hosting event handlers)
+  // sites (App Service / Function apps: event handlers' regions, consumers of bound secrets)
   'Microsoft.Web/sites/Read'
   // activity-log
   'Microsoft.Insights/eventtypes/values/read'
+  // consumers: the status of apps' Key Vault references (never the settings' values)
+  'Microsoft.Web/sites/config/Read'
 ]
 
-// Features scaling and alerts: left out when reportOnly. (Secret sync writes through the Key Vault role.)
+// Features scaling, alerts, consumer-refresh, consumer-restart: left out when reportOnly. (Secret sync writes through the Key Vault role.)
 var remediationActions = [
   'Microsoft.SignalRService/WebPubSub/write'
   'Microsoft.SignalRService/locations/operationStatuses/webpubsub/read'
   'Microsoft.SignalRService/locations/operationresults/webpubsub/read'
-  'Microsoft.SignalRService/locations/operationStatuses/read'
-  'Microsoft.SignalRService/locations/operationResults/read'
   // alerts (the two baseline metric alert rules; linking an action group needs read on it)
   'Microsoft.Insights/MetricAlerts/Write'
   'Microsoft.Insights/ActionGroups/Read'
+  // consumer-refresh (Key Vault reference refresh) and consumer-restart
+  'Microsoft.Web/sites/config/Write'
+  'Microsoft.Web/sites/restart/Action'
 ]
 
 var roleName = 'Web PubSub Watchdog (${environmentName}, ${subscription().subscriptionId})'

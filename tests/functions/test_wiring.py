@@ -49,6 +49,7 @@ def test_the_host_indexes_exactly_the_timer_and_http_functions() -> None:
     ("GET", {"resource": "/subscriptions/not-a-guid/resourceGroups/rg/providers/Microsoft.SignalRService/WebPubSub/x"}, b"", "resource"),
     ("GET", {"resource": "a b"}, b"", "resource"),
     ("GET", {"resorce": "chat"}, b"", "resorce"),
+    ("GET", {"format": "html", "severity": "loud"}, b"", "severity"),
     ("POST", {}, b"{not json", "body"),
     ("POST", {}, b"[1, 2]", "body"),
     ("POST", {}, b'{"format": "pdf"}', "format"),

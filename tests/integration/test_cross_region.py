@@ -16,7 +16,7 @@ def scenario(handler_host: str, with_handler: bool = True) -> dict:
     hubs = [{"name": "chat", "event_handlers": [{"url_template": f"https://{handler_host}/api/{{event}}"}]}]
     return {"name": "sites", "subscriptions": [{"id": SUB, "resource_groups": [{
         "name": "rg", "location": "westeurope", "workspaces": [{"name": "law"}],
-        "web_apps": [{"name": "fn-eu", "location": "West Europe"}, {"name": "fn-us", "location": "eastus",
+        "sites": [{"name": "fn-eu", "location": "West Europe"}, {"name": "fn-us", "location": "eastus",
                                                                     "custom_hosts": ["events.contoso.com"]}],
         "webpubsub": [{"name": "wps", "sku": "Standard_S1", "disable_local_auth": True,
                        **({"hubs": hubs} if with_handler else {}),

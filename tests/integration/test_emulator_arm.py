@@ -2,7 +2,7 @@
 clients with DefaultAzureCredential (managed identity from the emulator) against it.
 
 Every ARM response the SDKs receive is recorded by a raw-response hook and, where Microsoft's spec
-is copied in ../shared/azure-specs, validated against it when the test ends: a body that breaks
+is copied in tests/data/azure, validated against it when the test ends: a body that breaks
 the spec fails the test. A completed operationResults body is validated as the definition it
 carries (WebPubSubKeys or WebPubSubResource). Not validated against a spec (none copied; checked
 field by field below instead): diagnostic settings (2021-05-01-preview), the activity log

@@ -1,7 +1,7 @@
 """Fidelity: Microsoft.Resources' generic lists (what `az resource list` and Cloud Custodian's
 `azure.armresource` discover with) through the real `azure-mgmt-resource` client.
 
-No Microsoft.Resources spec is copied under ../shared/azure-specs, so the bodies are checked by
+No Microsoft.Resources spec is copied under tests/data/azure, so the bodies are checked by
 what the SDK deserializes from them (GenericResourceExpanded, ResourceGroup), not by schema.
 """
 from __future__ import annotations

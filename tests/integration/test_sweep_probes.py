@@ -34,7 +34,7 @@ def test_probes_use_their_own_threads_and_session_and_respect_the_per_host_limit
     in_flight, most, threads, sessions = [0], [0], set(), set()
     real_probe = handlers.probe
 
-    def watched(handler, template, resource_host, timeout, session):  # noqa: ANN001, ANN202
+    def watched(handler, template, resource_host, timeout, session, budget=None):  # noqa: ANN001, ANN202
         with lock:
             in_flight[0] += 1
             most[0] = max(most[0], in_flight[0])
@@ -42,7 +42,7 @@ def test_probes_use_their_own_threads_and_session_and_respect_the_per_host_limit
             sessions.add(id(session))
         try:
             time.sleep(0.05)  # long enough for the pool's other threads to try the same host
-            return real_probe(handler, template, resource_host, timeout, session)
+            return real_probe(handler, template, resource_host, timeout, session, budget)
         finally:
             with lock:
                 in_flight[0] -= 1

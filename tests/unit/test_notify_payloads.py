@@ -194,3 +194,26 @@ def test_a_leaky_finding_still_yields_clean_payloads():
     m = message({"firing": [leaky]})
     assert CANARY not in teams.payload(m).decode()
     assert CANARY not in webhook.payload(m).decode()
+
+
+def test_teams_and_webhook_link_each_resource_to_the_status_page_when_its_url_is_set():
+    from dataclasses import replace as with_
+    m = with_(message(MIXED), status_url="https://watchdog.contoso.com/api/check")
+    card = json.loads(teams.payload(m))["attachments"][0]["content"]
+    assert card["actions"] == [{"type": "Action.OpenUrl", "title": "Open the status page",
+                                "url": "https://watchdog.contoso.com/api/check?format=html"}]
+    facts = [f for block in card["body"] if block["type"] == "Container" for item in block["items"]
+             if item["type"] == "FactSet" for f in item["facts"] if f["title"] == "Status"]
+    assert "[status page](https://watchdog.contoso.com/api/check?format=html&resource=chat)" in [f["value"] for f in facts]
+    document = json.loads(webhook.payload(m))
+    jsonschema.validate(document, SCHEMA)
+    assert {a["data"]["alertContext"]["statusUrl"] for a in document["alerts"]} == {
+        f"https://watchdog.contoso.com/api/check?format=html&resource={n}" for n in ("chat", "game", "feed", "old")}
+
+
+def test_without_a_status_url_there_are_no_links():
+    m = message(MIXED)
+    assert "actions" not in json.loads(teams.payload(m))["attachments"][0]["content"]
+    document = json.loads(webhook.payload(m))
+    jsonschema.validate(document, SCHEMA)
+    assert {a["data"]["alertContext"]["statusUrl"] for a in document["alerts"]} == {None}

@@ -21,6 +21,8 @@ ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "infra"
 ROLE_FILE = INFRA / "app" / "watchdog-role.bicep"
 MAIN = INFRA / "main.bicep"
+# main.bicep parameters that are not the user's to set (none today).
+DERIVED_PARAMS: set[str] = set()
 
 
 # --- reading Bicep text -------------------------------------------------------------------
@@ -172,9 +174,11 @@ def test_no_wildcards_and_report_only_cannot_write():
     for action in perms.role_actions():
         assert "*" not in action, f"{action}: the custom role lists exact actions, no wildcards"
         assert action.split("/")[0] in ("Microsoft.SignalRService", "Microsoft.Insights", "Microsoft.OperationalInsights",
-                                         "Microsoft.Web")  # Microsoft.Web: the sites list only (read)
+                                        "Microsoft.Web")
     report = perms.role_actions(report_only=True)
     assert not [a for a in report if a.lower().endswith("/write") or "regeneratekey" in a.lower()]
+    # Report-only reads apps' reference status; it never refreshes or restarts an app.
+    assert not [a for a in report if a.lower().startswith("microsoft.web/") and not a.lower().endswith("/read")]
     assert not [a for a in perms.vault_data_actions(report_only=True) if "set" in a.lower()]
     assert {f.name for f in perms.FEATURES} - {f.name for f in perms.features(report_only=True)} == set(perms.WRITE_FEATURES)
     assert not [a for a in perms.role_actions() if "regeneratekey" in a.lower() or a.lower().endswith("/delete")]
@@ -182,7 +186,8 @@ def test_no_wildcards_and_report_only_cannot_write():
 
 def test_manifest_names_every_feature_the_issue_asks_for():
     names = {f.name for f in perms.FEATURES}
-    assert {"discovery", "keys", "metrics", "logs", "diagnostics", "autoscale", "secrets-read", "secret-sync", "scaling"} <= names
+    assert {"discovery", "keys", "metrics", "logs", "diagnostics", "autoscale", "secrets-read", "secret-sync", "scaling",
+            "consumers", "consumer-refresh", "consumer-restart"} <= names
     for f in perms.FEATURES:
         assert f.scope in (perms.SUBSCRIPTION, perms.KEY_VAULT, perms.OWN_STORAGE)
         assert f.why.strip(), f"{f.name}: say why"
@@ -243,8 +248,45 @@ def test_parameters_file_names_only_main_bicep_params():
     params = json.loads(text)["parameters"]
     declared = set(re.findall(r"^param\s+(\w+)\s", strip_comments(MAIN.read_text()), re.M))
     assert set(params) <= declared, f"unknown parameters: {sorted(set(params) - declared)}"
-    assert {"environmentName", "location", "reportOnly", "keyVaultResourceIds"} <= set(params)
+    assert set(params) == declared - DERIVED_PARAMS, \
+        f"parameters a user cannot set with `azd env set`: {sorted(declared - DERIVED_PARAMS - set(params))}"
     assert params["reportOnly"]["value"] is False and params["keyVaultResourceIds"]["value"] == []
+    assert params["extraAppSettings"]["value"] is None and params["notificationSecretUris"]["value"] is None
+    # Every value comes from an azd variable (a literal would need an edit of this tracked file).
+    for name, entry in json.loads(re.sub(r"\$\{[^}]*\}", "0", raw))["parameters"].items():
+        assert re.search(rf'"{name}"\s*:\s*\{{\s*"value"\s*:\s*"?\$\{{', raw), f"{name} is not read from an azd variable"
+
+
+def test_object_parameters_given_as_null_fall_back_to_empty():
+    main = strip_comments(MAIN.read_text())
+    for name in ("extraAppSettings", "notificationSecretUris"):
+        assert re.search(rf"^param\s+{name}\s+object\?", main, re.M), f"{name} must accept null (unset azd variable)"
+        assert f"{name} ?? {{}}" in main
+
+
+def test_location_offers_only_flex_consumption_regions():
+    main = strip_comments(MAIN.read_text())
+    decorators = main[: main.index("param location string")].rsplit("param ", 1)[1]
+    assert re.search(r"@metadata\(\{\s*azd:\s*\{\s*type:\s*'location'\s*\}\s*\}\)", decorators)
+    allowed = re.findall(r"'([a-z0-9]+)'", decorators[decorators.index("@allowed"):])
+    assert len(allowed) >= 20 and "eastus" in allowed and "westeurope" in allowed
+    assert not [r for r in allowed if r.endswith("euap")], "canary regions are not for users"
+
+
+def test_settings_are_written_after_every_role_the_app_uses():
+    main = strip_comments(MAIN.read_text())
+    module = block_after(main, main.index("module appSettings"))
+    deps = re.search(r"dependsOn\s*:\s*\[([^\]]*)\]", module)
+    assert deps, "the app settings module must wait for the role assignments (dependsOn)"
+    assert set(deps.group(1).split()) >= {"appRbac", "watchdogRole", "vaultAccess", "referencedVaultAccess"}
+    assert "@Microsoft.KeyVault" not in (INFRA / "app" / "function-app.bicep").read_text()
+    assert "Microsoft.Web/sites/config" not in (INFRA / "app" / "function-app.bicep").read_text()
+
+
+def test_azure_yaml_requires_an_azd_that_reads_funcignore_and_object_parameters():
+    text = (ROOT / "azure.yaml").read_text()
+    m = re.search(r'^requiredVersions:\s*\n\s+azd:\s*"?>=\s*(\d+)\.(\d+)\.(\d+)"?', text, re.M)
+    assert m and tuple(map(int, m.groups())) >= (1, 23, 13)
 
 
 def test_azure_yaml_deploys_the_root_as_a_python_function():
@@ -257,19 +299,3 @@ def test_azure_yaml_deploys_the_root_as_a_python_function():
     assert f"'azd-service-name': '{service}'" in app
     assert "'FC1'" in app and "name: 'python'" in app and "version: '3.11'" in app
     assert "type: 'SystemAssigned'" in app and "type: 'SystemAssignedIdentity'" in app
-
-
-# --- names from Microsoft's operation lists ---------------------------------------------------
-
-OPERATIONS = ROOT.parent / "shared" / "azure-specs" / "operations"
-# The rows issue 14 adds; every action in them must be one Microsoft lists (case-insensitively).
-CHECKED_FEATURES = ("alert-rules", "alerts", "sites", "replicas")
-
-
-def test_the_new_rows_name_actions_from_microsofts_operation_lists():
-    rows = [f for f in perms.FEATURES if f.name in CHECKED_FEATURES]
-    assert {f.name for f in rows} >= {"alert-rules", "alerts"}
-    for f in rows:
-        for action in f.actions:
-            listed = (OPERATIONS / f"{action.split('/')[0]}.txt").read_text().lower().split()
-            assert action.lower() in listed, f"{f.name}: {action} is not in Microsoft's operation list"

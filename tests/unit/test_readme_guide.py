@@ -9,11 +9,6 @@ from watchdog.checks import registry as rules
 from watchdog.remediate import registry as remediations
 
 README = Path(__file__).resolve().parents[2] / "README.md"
-# Check ids the log-query and consumers work add on their own branches (issue 14); once merged,
-# they are registered and this set can go.
-OTHER_BRANCHES = {"connectivity/unauthorized", "connectivity/idle-timeout", "connectivity/token-expiry",
-                  "connectivity/throttled-ips", "consumers/reference-failed", "consumers/pinned-version",
-                  "consumers/stale"}
 ISSUE_14 = {"network/unreachable", "network/private-endpoint-pending", "network/acl-denies",
             "posture/resource-stopped", "hubs/none", "hubs/no-handler", "hubs/system-events",
             "posture/diagnostic-categories", "posture/no-alerts", "posture/missing-tags",
@@ -30,12 +25,12 @@ def registered() -> set[str]:
     return {f"{r.name}/{c.id}" for r in rules.rules() for c in r.checks}
 
 
-def test_every_id_in_the_guide_is_registered_or_merged_from_another_branch():
+def test_every_id_in_the_guide_is_registered():
     named = set(re.findall(r"`([a-z-]+/[a-z*-]+)`", guide()))
     wildcards = {n for n in named if n.endswith("/*")}
     for w in wildcards:
         assert any(r.startswith(w[:-1]) for r in registered()), w
-    unknown = named - wildcards - registered() - OTHER_BRANCHES
+    unknown = named - wildcards - registered()
     assert not unknown, f"the guide names checks nobody registers: {sorted(unknown)}"
 
 

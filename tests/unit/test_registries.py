@@ -30,7 +30,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_every_rule_declares_unique_checks_with_what_they_need():
     assert [r.name for r in rules.rules()] == [
-        "key-drift", "capacity", "upstream", "posture", "network", "hubs", "replicas", "blind-spot"]
+        "key-drift", "capacity", "upstream", "posture", "connectivity", "consumers", "network", "hubs", "replicas",
+        "blind-spot"]
     for rule in rules.rules():
         ids = [c.id for c in rule.checks]
         assert len(ids) == len(set(ids)), f"{rule.name} declares a check twice"

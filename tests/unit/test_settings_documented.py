@@ -176,7 +176,7 @@ def object_keys(path: Path, var: str) -> set[str]:
 
 def infra_settings() -> set[str]:
     return object_keys(ROOT / "infra" / "main.bicep", "watchdogSettings") | object_keys(
-        ROOT / "infra" / "app" / "function-app.bicep", "appSettings"
+        ROOT / "infra" / "app" / "app-settings.bicep", "appSettings"
     )
 
 
@@ -201,7 +201,8 @@ def test_infra_wires_per_target_settings_as_key_vault_references():
     assert re.search(r"^param\s+extraAppSettings\s+object", main, re.M)
     assert "'@Microsoft.KeyVault(SecretUri=${item.value})'" in main
     # later objects win in union(): extra settings cannot override the deployment's own.
-    assert "union(extraAppSettings, notificationSettings, watchdogSettings)" in main
+    assert "var extraSettings = extraAppSettings ?? {}" in main
+    assert "union(extraSettings, notificationSettings, watchdogSettings)" in main
 
 
 def test_infra_sets_no_undeclared_watchdog_setting():
@@ -210,9 +211,10 @@ def test_infra_sets_no_undeclared_watchdog_setting():
 
 
 def test_infra_host_storage_is_identity_based():
-    keys = object_keys(ROOT / "infra" / "app" / "function-app.bicep", "appSettings")
+    keys = object_keys(ROOT / "infra" / "app" / "app-settings.bicep", "appSettings")
     assert {"AzureWebJobsStorage__credential", "AzureWebJobsStorage__blobServiceUri",
-            "AzureWebJobsStorage__queueServiceUri", "AzureWebJobsStorage__tableServiceUri"} <= keys
+            "AzureWebJobsStorage__tableServiceUri"} <= keys
+    assert "AzureWebJobsStorage__queueServiceUri" not in keys, "no queue role is granted, so no queue endpoint"
     assert "AzureWebJobsStorage" not in keys, "no connection string: the storage account has shared keys disabled"
 
 

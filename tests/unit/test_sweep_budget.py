@@ -2,8 +2,7 @@
 a pure function of what is needed and what each subscription can afford."""
 from __future__ import annotations
 
-from watchdog.collect.errors import DEFERRED
-from watchdog.models import Resource
+from watchdog.models import ErrorKind, Resource
 from watchdog.sweep.budget import ColdReads, select_cold_reads, select_replica_reads
 
 SUB_A = "00000000-0000-0000-0000-00000000000a"
@@ -62,7 +61,7 @@ def test_deferred_reads_become_deferred_errors_naming_the_deadline_setting():
     a = resource(SUB_A, "a")
     (hubs, diags) = select_cold_reads(by_id(a), by_id(a), {SUB_A: 1}).errors()
     assert (hubs.source, diags.source) == ("hubs", "diagnostics")
-    assert hubs.kind == diags.kind == DEFERRED and hubs.resource_id == a.id
+    assert hubs.kind == diags.kind == ErrorKind.DEFERRED and hubs.resource_id == a.id
     assert "WATCHDOG_SWEEP_DEADLINE_SECONDS" in hubs.message
 
 
@@ -73,7 +72,7 @@ def test_replica_lists_get_what_the_cold_reads_leave_and_the_rest_is_deferred():
     assert [r.name for r in chosen] == ["p1", "p2"] and late == []  # 5 - 3 leaves exactly two, in id order
     chosen, late = select_replica_reads([p2, p1, q], {SUB_A: 5}, cold)
     assert [r.name for r in chosen] == ["p1", "p2"]
-    assert [(e.source, e.kind, e.resource_id) for e in late] == [("replicas", DEFERRED, q.id)]
+    assert [(e.source, e.kind, e.resource_id) for e in late] == [("replicas", ErrorKind.DEFERRED, q.id)]
     other = resource(SUB_B, "z")
     assert select_replica_reads([other], {SUB_A: 5, SUB_B: 0}, cold)[0] == []
     assert select_replica_reads([q, p1], None, cold) == ([p1, q], [])  # no deadline: no limit

@@ -14,6 +14,8 @@ from watchdog.checks import key_drift  # noqa: F401, I001
 from watchdog.checks import capacity  # noqa: F401
 from watchdog.checks import upstream  # noqa: F401
 from watchdog.checks import posture  # noqa: F401
+from watchdog.checks import connectivity  # noqa: F401
+from watchdog.checks import consumers  # noqa: F401
 from watchdog.checks import network  # noqa: F401
 from watchdog.checks import hubs  # noqa: F401
 from watchdog.checks import replicas  # noqa: F401

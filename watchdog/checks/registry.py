@@ -37,6 +37,7 @@ class Source(StrEnum):
     HUBS = "hubs"
     DIAGNOSTICS = "diagnostics"
     AUTOSCALE = "autoscale"
+    CONSUMERS = "consumers"
     ALERTS = "alerts"
     SITES = "sites"
     REPLICAS = "replicas"

@@ -1,47 +1,40 @@
 """Turn an exception from a collecting call into an ObservationError: the sweep goes on.
 
 Messages are built here from status, code and the service's message, scrubbed of query strings
-(SAS tokens, function keys), connection-string keys and bearer tokens, and kept short.
+(SAS tokens, function keys), connection-string keys and bearer tokens (watchdog/redact.py), and
+kept short.
 """
 from __future__ import annotations
 
 import re
 
-from watchdog.models import ObservationError
+from watchdog.models import ErrorKind, ObservationError
+from watchdog.redact import scrub
 from watchdog.throttle import SweepDeadline
 
-_QUERY = re.compile(r"(https?://[^\s'\"?#]+)[?#][^\s'\"]*", re.I)
-_KEYISH = re.compile(r"(AccessKey|SharedAccessKey|AccountKey|sig|code|key|token|secret)=[^;&\s'\"]+", re.I)
-_BEARER = re.compile(r"Bearer\s+[A-Za-z0-9._~+/=-]+", re.I)
 # ARM's 403 text: "... does not have authorization to perform action 'X' over scope ..."
 _ACTION = re.compile(r"perform action '([^']+)'", re.I)
 MAX_MESSAGE = 300
-# Kind of an error for a read the sweep chose not to make (ARM budget, sweep deadline): not a
-# failure, a gap that the next sweeps fill.
-DEFERRED = "deferred"
 
 
-def scrub(text: str) -> str:
-    """Drop query strings, key=value secrets and bearer tokens from a message; shorten it."""
-    text = _QUERY.sub(r"\1", text)
-    text = _KEYISH.sub(lambda m: f"{m.group(1)}=<redacted>", text)
-    text = _BEARER.sub("Bearer <redacted>", text)
-    text = " ".join(text.split())
-    return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 1] + "…"
+def brief(text: str) -> str:
+    """What collect keeps of an outside text (an SDK message, a log line): scrubbed, on one line,
+    at most MAX_MESSAGE characters."""
+    return scrub(" ".join(text.split()), MAX_MESSAGE)
 
 
-def kind_of_status(status: int | None) -> str:
+def kind_of_status(status: int | None) -> ErrorKind:
     if status == 403:
-        return "forbidden"
+        return ErrorKind.FORBIDDEN
     if status == 401:
-        return "unauthorized"
+        return ErrorKind.UNAUTHORIZED
     if status == 404:
-        return "not-found"
+        return ErrorKind.NOT_FOUND
     if status in (429, 529):
-        return "throttled"
+        return ErrorKind.THROTTLED
     if status in (408, 504):
-        return "timeout"
-    return "error"
+        return ErrorKind.TIMEOUT
+    return ErrorKind.ERROR
 
 
 def to_error(exc: BaseException, source: str, *, resource_id: str | None = None, subject: str | None = None,
@@ -64,13 +57,14 @@ def to_error(exc: BaseException, source: str, *, resource_id: str | None = None,
             permission = found.group(1) if found else action
     elif isinstance(exc, (ServiceRequestError, ServiceResponseError)):
         text = f"{type(exc).__name__}: {exc}"
-        kind = "timeout" if "timeout" in text.lower() or "timed out" in text.lower() else "unreachable"
+        timed_out = "timeout" in text.lower() or "timed out" in text.lower()
+        kind = ErrorKind.TIMEOUT if timed_out else ErrorKind.UNREACHABLE
         message = text
     elif isinstance(exc, SweepDeadline):
-        kind, message = DEFERRED, f"deferred to a later sweep: {exc}"
+        kind, message = ErrorKind.DEFERRED, f"deferred to a later sweep: {exc}"
     elif isinstance(exc, TimeoutError):
-        kind, message = "timeout", f"{type(exc).__name__}: {exc}"
+        kind, message = ErrorKind.TIMEOUT, f"{type(exc).__name__}: {exc}"
     else:
-        kind, message = "error", f"{type(exc).__name__}: {exc}"
-    return ObservationError(source=source, kind=kind, message=scrub(message), resource_id=resource_id,
+        kind, message = ErrorKind.ERROR, f"{type(exc).__name__}: {exc}"
+    return ObservationError(source=source, kind=kind, message=brief(message), resource_id=resource_id,
                             subject=subject, status=status, permission=permission)

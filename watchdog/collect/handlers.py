@@ -1,45 +1,40 @@
 """The event-handler probe: the abuse-protection OPTIONS request, as the service sends it.
 
-Only OPTIONS, no redirects followed, a short timeout, never to loopback, link-local or cloud
-metadata addresses. The URL's query string (function keys, signatures) is sent, because the
-service sends it too, but never logged, stored or put in a message.
+Only OPTIONS, no redirect followed (a 3xx is a failure naming it), never to a loopback,
+link-local, metadata or other refused address in any notation (netguard), a wall-clock deadline
+per probe and at most BODY_CAP bytes read. The URL's query string (function keys, signatures)
+is sent, because the service sends it too, but never logged, stored or put in a message.
 """
 from __future__ import annotations
 
-import ipaddress
+import http.client
 import itertools
-import socket
 import threading
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from urllib.parse import urlsplit
 
 from watchdog.azure import USER_AGENT
+from watchdog.collect import netguard, probe_http
 from watchdog.collect.calls import Calls
-from watchdog.collect.errors import scrub
+from watchdog.collect.errors import brief
 from watchdog.models import EventHandler, HandlerProbe, Resource, Sensitive
-from watchdog.throttle import PROBE
+from watchdog.throttle import PROBE, SweepDeadline
 
 if TYPE_CHECKING:
     from watchdog.azure import AzureClients
 
-BLOCKED_NAMES = frozenset({"localhost", "metadata.azure.internal", "metadata.google.internal"})
-METADATA_IPS = frozenset({ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254"),
-                          ipaddress.ip_address("168.63.129.16")})  # Azure's wireserver, too
 PROBE_EVENT = "validate"
+BODY_CAP = 64 * 1024  # the verdict needs the status and headers; the body is read only to reuse the connection
+LEAST_BUDGET = 0.5  # seconds: with less left of the sweep, a probe is deferred rather than cut short
 
 
 def new_session(size: int) -> Any:
     """A connection pool for customer hosts only, apart from the Azure clients' pool: probes must
     not evict Azure hosts' connections (urllib3 keeps a bounded number of host pools) nor wait
-    for them. `size`: connections kept per host, the most probes in flight to one host."""
-    import requests
-    from requests.adapters import HTTPAdapter
-
-    session = requests.Session()
-    adapter = HTTPAdapter(pool_connections=32, pool_maxsize=size, max_retries=0)
-    session.mount("https://", adapter)
-    session.mount("http://", adapter)
-    return session
+    for them. `size`: connections kept per host, the most probes in flight to one host. Its
+    connections are checked by netguard at connect time and obey each probe's Deadline."""
+    return probe_http.new_session(size)
 
 
 class HostGate:
@@ -61,46 +56,6 @@ class HostGate:
 
 def fill(template: str, hub: str) -> str:
     return template.replace("{event}", PROBE_EVENT).replace("{hub}", hub)
-
-
-def blocked_address(address: str) -> bool:
-    try:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-    except ValueError:
-        return False
-    if ip.version == 6 and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_loopback or ip.is_link_local or ip.is_unspecified or ip.is_multicast or ip in METADATA_IPS
-
-
-def blocked_reason(url: str) -> str | None:
-    """Why the probe must not go to `url`, or None. Names are resolved here only when no proxy
-    applies: through a proxy the proxy resolves the name (and the local resolver may know nothing
-    of it), while a direct connection goes where this resolver says, so that is what is checked.
-    (A name re-pointed between this check and the connection is not caught; the probe sends only
-    an OPTIONS with no credentials of ours, which bounds what such a trick could reach.)"""
-    import requests
-    from requests.utils import get_environ_proxies
-
-    parts = requests.utils.urlparse(url)
-    host = (parts.hostname or "").lower().rstrip(".")
-    if parts.scheme not in ("https", "http") or not host:
-        return "not an http(s) URL with a host"
-    if host in BLOCKED_NAMES or host.endswith(".localhost"):
-        return f"{host} is a local or metadata name"
-    if blocked_address(host):
-        return f"{host} is a loopback, link-local or metadata address"
-    if get_environ_proxies(url):
-        return None
-    try:
-        infos = socket.getaddrinfo(host, parts.port or (443 if parts.scheme == "https" else 80),
-                                   type=socket.SOCK_STREAM)
-    except OSError:
-        return None  # unresolvable: the request itself reports the DNS failure
-    for info in infos:
-        if blocked_address(str(info[4][0])):
-            return f"{host} resolves to a loopback, link-local or metadata address"
-    return None
 
 
 def _allowed(header: str | None, host: str) -> bool:
@@ -139,30 +94,60 @@ def classify_response(status: int, allowed_origin: str | None, resource_host: st
     return None
 
 
-def probe(handler: EventHandler, template: Sensitive, resource_host: str, timeout: float,
-          session: Any) -> HandlerProbe:
-    """`session`: a requests.Session (the clients' pool). Never raises."""
-    import requests
-
-    url = fill(template.reveal(), handler.hub)
-    reason = blocked_reason(url)
-    if reason is not None:
-        return HandlerProbe(handler, ok=False, cause="blocked", detail=reason)
-    headers = {"WebHook-Request-Origin": resource_host, "ce-awpsversion": "1.0", "User-Agent": USER_AGENT}
+def _redirect_detail(status: int, location: str | None) -> str:
     try:
-        response = session.request("OPTIONS", url, headers=headers, allow_redirects=False, timeout=timeout)
-    except requests.RequestException as exc:
-        cause = classify_exception(exc)
-        return HandlerProbe(handler, ok=False, cause=cause, detail=scrub(f"{cause}: {type(exc).__name__}"))
-    with response:
-        cause = classify_response(response.status_code, response.headers.get("WebHook-Allowed-Origin"),
-                                  resource_host)
+        to = urlsplit(location or "").hostname
+    except ValueError:
+        to = None
+    where = f" to {to}" if to else ""
+    return f"the handler redirects ({status}{where}); the service does not follow redirects, nor does the probe"
+
+
+def _read_capped(response: Any) -> None:
+    """Read at most BODY_CAP bytes, undecoded; a longer body is left unread (the connection is
+    then closed instead of reused)."""
+    response.raw.read(BODY_CAP, decode_content=False)
+
+
+def probe(handler: EventHandler, template: Sensitive, resource_host: str, timeout: float,
+          session: Any, budget: float | None = None) -> HandlerProbe:
+    """`session`: from new_session. `budget`: seconds left for probes in this sweep; the probe's
+    deadline is the smaller of it and `timeout`. Raises SweepDeadline when too little is left
+    (a blind spot, not a failure); otherwise never raises."""
+    import requests
+    from urllib3.exceptions import HTTPError
+
+    if budget is not None and budget < LEAST_BUDGET:
+        raise SweepDeadline("no time left before the sweep deadline to probe this handler")
+    url = fill(template.reveal(), handler.hub)
+    verdict = netguard.check_url(url)
+    if verdict.reason is not None:
+        return HandlerProbe(handler, ok=False, cause=verdict.cause, detail=verdict.reason)
+    headers = {"WebHook-Request-Origin": resource_host, "ce-awpsversion": "1.0", "User-Agent": USER_AGENT}
+    seconds = min(timeout, budget) if budget is not None else timeout
+    with probe_http.Deadline(seconds) as deadline:
+        try:
+            response = session.request("OPTIONS", url, headers=headers, allow_redirects=False, stream=True,
+                                       timeout=seconds)
+            with response:
+                _read_capped(response)
+        except (requests.RequestException, HTTPError, http.client.HTTPException, OSError) as exc:
+            if (refused := probe_http.refusal(exc)) is not None:
+                return HandlerProbe(handler, ok=False, cause=refused.cause, detail=refused.reason or "")
+            if deadline.expired:
+                return HandlerProbe(handler, ok=False, cause="timeout", detail=f"timeout: no answer within {seconds:g} s")
+            cause = classify_exception(exc)
+            return HandlerProbe(handler, ok=False, cause=cause, detail=brief(f"{cause}: {type(exc).__name__}"))
+    if deadline.expired:  # cut mid-body: a read may end short instead of failing
+        return HandlerProbe(handler, ok=False, cause="timeout", status=response.status_code,
+                            detail=f"timeout: no complete answer within {seconds:g} s")
+    cause = classify_response(response.status_code, response.headers.get("WebHook-Allowed-Origin"), resource_host)
     if cause is None:
         return HandlerProbe(handler, ok=True, status=response.status_code)
-    detail = {"redirect": "the handler redirects; the service does not follow redirects",
+    detail = {"redirect": _redirect_detail(response.status_code, response.headers.get("Location")),
               "status": f"the handler answered {response.status_code}",
               "missing-allowed-origin": f"no WebHook-Allowed-Origin: * or {resource_host} in the answer"}[cause]
-    return HandlerProbe(handler, ok=False, cause=cause, status=response.status_code, detail=detail)
+    return HandlerProbe(handler, ok=False, cause=cause, status=response.status_code, detail=brief(detail))
 
 
 # -- in the sweep --------------------------------------------------------------------------------
@@ -177,8 +162,10 @@ def submit(calls: Calls, session: Any, clients: AzureClients, per_host: int, tim
 
     def run(handler: EventHandler, template: Sensitive, resource: Resource) -> HandlerProbe:
         with gate(handler.host):
+            # Probes end by the sweep deadline, so collection never waits on them past it.
+            budget = None if clients.deadline is None else clients.deadline - clients.limiter.now()
             clients.counter.add(PROBE)
-            return probe(handler, template, resource.host_name, timeout, session)
+            return probe(handler, template, resource.host_name, timeout, session, budget)
 
     # Submitted host by host in turn, so the pool's threads spread over hosts instead of queueing
     # behind one host's gate.

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from watchdog import tags
 from watchdog.collect.calls import Calls, results
 from watchdog.models import EventHandler, NetworkAcls, PrivateEndpoint, Resource, Sensitive
+from watchdog.redact import redact_url
 from watchdog.scope import Scope
 
 if TYPE_CHECKING:
@@ -118,20 +119,6 @@ class SkuCache:
                              resource_id=r.id, action=SKU_ACTION) for r in first_of_sku.values()]
 
 
-def redact_url(url: str) -> tuple[str, str]:
-    """(scheme://host[:port]/path, host) of a URL template: never the query string or fragment,
-    which carry function keys and signatures, nor user info."""
-    parts = urlsplit(url.strip())
-    host = (parts.hostname or "").lower()
-    netloc = host + (f":{parts.port}" if _port(parts) else "")
-    return f"{parts.scheme.lower()}://{netloc}{parts.path}", host
-
-
-def _port(parts: Any) -> int | None:
-    try:
-        return parts.port
-    except ValueError:
-        return None
 
 
 def list_hubs(client: Any, resource: Resource) -> tuple[tuple[str, ...], list[tuple[EventHandler, Sensitive]]]:
@@ -145,11 +132,12 @@ def list_hubs(client: Any, resource: Resource) -> tuple[tuple[str, ...], list[tu
         names.append(hub.name)
         props = hub.properties
         for h in (props.event_handlers or ()) if props else ():
-            url, host = redact_url(h.url_template or "")
+            template = h.url_template or ""
             handler = EventHandler(
                 hub=hub.name,
-                url_redacted=url,
-                host=host,
+                # Never the query string or fragment (function keys, signatures), nor user info.
+                url_redacted=redact_url(template),
+                host=(urlsplit(template.strip()).hostname or "").lower(),
                 user_event_pattern=h.user_event_pattern,
                 system_events=tuple(h.system_events or ()),
                 auth_type=(h.auth.type if h.auth and h.auth.type else "None"),

@@ -19,9 +19,8 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from watchdog.collect.calls import Calls, results
-from watchdog.collect.errors import DEFERRED
 from watchdog.ledger.base import KeyRecord, Ledger
-from watchdog.models import BoundSecret, KeyFingerprints, ObservationError, Resource, Sensitive
+from watchdog.models import BoundSecret, ErrorKind, KeyFingerprints, ObservationError, Resource, Sensitive
 
 if TYPE_CHECKING:
     from watchdog.azure import AzureClients
@@ -119,7 +118,7 @@ def collect(calls: Calls, clients: AzureClients, by_id: Mapping[str, Resource],
             out[rid] = from_record(record)
             continue
         # Keys stay unknown: key-drift judges the secret by its data-plane proof alone.
-        calls.report(ObservationError("keys", DEFERRED, f"keys not listed this sweep: budget "
+        calls.report(ObservationError("keys", ErrorKind.DEFERRED, f"keys not listed this sweep: budget "
                                       f"(WATCHDOG_MAX_LIST_KEYS={max_list_keys}); {reason.text}",
                                       resource_id=by_id[rid].id))
     listing = {}

@@ -12,11 +12,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
+from watchdog.collect import log_signals
 from watchdog.collect.calls import Calls
-from watchdog.collect.errors import scrub
-from watchdog.collect.inventory import redact_url
-from watchdog.models import Diagnostics, EventHandler, HandlerLogError, ObservationError
+from watchdog.collect.errors import brief
+from watchdog.models import Diagnostics, ErrorKind, EventHandler, HandlerLogError, ObservationError
+from watchdog.models_logs import LogSignals
 from watchdog.permissions import LOG_TABLES
+from watchdog.redact import redact_url
 
 if TYPE_CHECKING:
     from watchdog.azure import AzureClients
@@ -58,9 +60,9 @@ def parse_message(message: str) -> ParsedFailure | None:
         return ParsedFailure(m["hub"], m["event"], m["status"], UNEXPECTED)
     if m := _ORIGIN.search(message):
         return ParsedFailure(UNKNOWN_HUB, "validate", "missing-allowed-origin", MISSING_ORIGIN,
-                             redact_url(m["url"])[0])
+                             redact_url(m["url"]))
     if m := _ABUSE_STATUS.search(message):
-        return ParsedFailure(UNKNOWN_HUB, "validate", m["status"], INVALID_STATUS, redact_url(m["url"])[0])
+        return ParsedFailure(UNKNOWN_HUB, "validate", m["status"], INVALID_STATUS, redact_url(m["url"]))
     return None
 
 
@@ -92,7 +94,7 @@ def group_rows(rows: Iterable[tuple[datetime | None, str, str]],
             continue
         hub = parsed.hub if parsed.hub != UNKNOWN_HUB else _hub_of(parsed.url, handlers_by_resource[rid])
         key = (rid, hub, parsed.event, parsed.status, parsed.kind)
-        group = groups.setdefault(key, {"count": 0, "last": None, "sample": scrub(message)})
+        group = groups.setdefault(key, {"count": 0, "last": None, "sample": brief(message)})
         group["count"] += 1
         if at is not None and (group["last"] is None or at > group["last"]):
             group["last"] = at
@@ -114,7 +116,7 @@ def query_workspace(client: Any, workspace_id: str, window_minutes: int,
     if tables is None:  # LogsQueryPartialResult
         tables = result.partial_data or []
         error = result.partial_error
-        partial_error = scrub(f"{getattr(error, 'code', '')}: {getattr(error, 'message', '')}")
+        partial_error = brief(f"{getattr(error, 'code', '')}: {getattr(error, 'message', '')}")
     rows = []
     for table in tables:
         columns = list(table.columns)
@@ -144,23 +146,36 @@ Rows = list[tuple[datetime | None, str, str]]
 class Querying:
     calls: dict[str, Future[Rows | None]]  # by workspace
     members: dict[str, list[str]]  # workspace -> lower-case resource ids
+    signals: dict[str, Future[dict[str, LogSignals] | None]]  # by workspace (watchdog/collect/log_signals.py)
 
 
 def submit(calls: Calls, clients: AzureClients, diagnostics: Mapping[str, Diagnostics], window_minutes: int,
-           now: datetime) -> Querying:
-    """One query per workspace the resources send their logs to, at most QUERY_CONCURRENCY at once."""
+           idle_timeouts: Sequence[int], now: datetime) -> Querying:
+    """Per workspace the resources send their logs to, the handler-error query and the aggregated
+    connectivity query (log_signals.py), at most QUERY_CONCURRENCY queries at once."""
     members = assign_workspaces({rid: d.workspace_ids for rid, d in diagnostics.items()})
     gate = threading.BoundedSemaphore(QUERY_CONCURRENCY)
 
+    def partial(workspace: str, error: str | None) -> None:
+        if error:
+            calls.report(ObservationError("logs", ErrorKind.ERROR, f"partial result: {error}", subject=workspace))
+
     def query(workspace: str) -> Rows:
         with gate:
-            rows, partial = query_workspace(clients.logs(), workspace, window_minutes, now)
-        if partial:
-            calls.report(ObservationError("logs", "error", f"partial result: {partial}", subject=workspace))
+            rows, error = query_workspace(clients.logs(), workspace, window_minutes, now)
+        partial(workspace, error)
         return rows
 
+    def signals(workspace: str) -> dict[str, LogSignals]:
+        with gate:
+            found, error = log_signals.read(clients.logs(), workspace, members[workspace], window_minutes,
+                                            idle_timeouts, now)
+        partial(workspace, error)
+        return found
+
     return Querying({ws: calls.submit(lambda ws=ws: query(ws), "logs", subject=ws, action=ACTION) for ws in members},
-                    members)
+                    members,
+                    {ws: calls.submit(lambda ws=ws: signals(ws), "logs", subject=ws, action=ACTION) for ws in members})
 
 
 def collect(querying: Querying, handlers: Mapping[str, Sequence[tuple[EventHandler, Any]]],
@@ -172,4 +187,13 @@ def collect(querying: Querying, handlers: Mapping[str, Sequence[tuple[EventHandl
         if rows is not None:
             members = {rid: [h for h, _ in handlers.get(rid, ())] for rid in querying.members[workspace]}
             out.update(group_rows(rows, members))
+    return out
+
+
+def collect_signals(querying: Querying) -> dict[str, LogSignals]:
+    """Connectivity signals by lower-case id, for the resources of every workspace that answered."""
+    out: dict[str, LogSignals] = {}
+    for future in querying.signals.values():
+        if (found := future.result()) is not None:
+            out.update(found)
     return out

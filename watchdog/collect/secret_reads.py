@@ -14,7 +14,7 @@ from watchdog.collect.calls import Calls, done
 from watchdog.collect.secrets import Binding
 from watchdog.ledger.base import CacheEntry, Ledger
 from watchdog.ledger.codec import from_iso
-from watchdog.models import BoundSecret, ObservationError, Resource
+from watchdog.models import BoundSecret, ErrorKind, ObservationError, Resource
 
 if TYPE_CHECKING:
     from watchdog.azure import AzureClients
@@ -51,7 +51,7 @@ def submit_bindings(calls: Calls, clients: AzureClients, key_vaults: Iterable[st
     key_vaults = tuple(dict.fromkeys(key_vaults))  # a vault named twice is listed once
     bindings, bad = secrets.from_resource_tags(resources)
     for resource_id, entry in bad:
-        calls.report(ObservationError("secrets", "error", f"tag watchdog-secrets holds {entry[:80]!r}, "
+        calls.report(ObservationError("secrets", ErrorKind.ERROR, f"tag watchdog-secrets holds {entry[:80]!r}, "
                                       "not a secret URI (https://<vault>.vault.azure.net/secrets/<name>)",
                                       resource_id=resource_id))
     ids = {r.id.lower() for r in resources}

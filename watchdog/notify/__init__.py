@@ -86,6 +86,7 @@ def notify(
     session: requests.Session | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
+    status_url: str = "",
 ) -> list[dict[str, Any]]:
     """Update finding states, send each target its one message, record what was accepted.
 
@@ -109,7 +110,7 @@ def notify(
         for d in decisions:
             if d.clear_pending:
                 ledger.put_notify_state(replace(told[d.fingerprint], pending=False))
-        message = build_message(name, decisions, findings, states, outcomes, now)
+        message = build_message(name, decisions, findings, states, outcomes, now, status_url)
         if message is not None:
             plans.append((_Planned(target, decisions, message), told))
 

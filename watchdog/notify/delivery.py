@@ -94,19 +94,20 @@ def _body_hint(response: requests.Response) -> str:
 def post(
     url: str,
     body: bytes,
-    headers: Mapping[str, str],
+    headers: Mapping[str, str] | Callable[[], Mapping[str, str]],
     *,
     deadline: float,
     session: requests.Session | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> DeliveryResult:
-    """POST `body` to `url` until accepted, fatal, or `deadline` (a `clock()` value) is reached."""
+    """POST `body` to `url` until accepted, fatal, or `deadline` (a `clock()` value) is reached.
+    `headers` may be a function, called before each attempt (a signature's timestamp is the attempt's)."""
     where = redact_url(url)
     if not url.lower().startswith("https://"):
         return DeliveryResult(DeliveryStatus.FATAL, None, 0, f"refusing to send to a non-https URL {where}")
     http = session or requests  # module-level requests.post when the caller pools no session
-    all_headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": USER_AGENT, **headers}
+    fixed = {"Content-Type": "application/json; charset=utf-8", "User-Agent": USER_AGENT}
     attempt = 0
     delay = BASE_DELAY
     while True:
@@ -119,7 +120,7 @@ def post(
             response = http.post(
                 url,
                 data=body,
-                headers=all_headers,
+                headers={**fixed, **(headers() if callable(headers) else headers)},
                 timeout=(min(CONNECT_TIMEOUT, remaining), min(READ_TIMEOUT, remaining)),
                 allow_redirects=False,  # a redirect could carry the signed body somewhere else
             )

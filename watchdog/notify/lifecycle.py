@@ -25,12 +25,18 @@ class DecisionKind(StrEnum):
     NONE = "none"  # nothing to send
 
 
+FIRING, REMINDER, FIXED, RESOLVED, NONE = DecisionKind
+
+
 @dataclass(frozen=True)
 class Decision:
     fingerprint: str
     kind: DecisionKind
     reason: str
     clear_pending: bool = False  # a "none" that also drops a retry nobody needs any more
+    # A reminder: when the target last accepted a message about it. Unchanged by a failed
+    # delivery, so it tells one reminder (and its retries) from the next.
+    last_told: datetime | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kind", DecisionKind(self.kind))  # a plain string is checked here
@@ -131,33 +137,33 @@ def _decide_one(
         if accepted and not told_firing and not pending and last and now - last < repeat:
             # The watchdog keeps fixing the same thing: the audit log has each fix; one message
             # per interval is enough.
-            return Decision(fp, DecisionKind.NONE, f"fixed again; last message {_at(last)}, within the repeat interval")
-        return Decision(fp, DecisionKind.FIXED, f"{retry}fixed by the watchdog (firing since {since})")
+            return Decision(fp, NONE, f"fixed again; last message {_at(last)}, within the repeat interval")
+        return Decision(fp, FIXED, f"{retry}fixed by the watchdog (firing since {since})")
 
     if finding is not None:
         if not told_firing:
             if accepted:
-                return Decision(fp, DecisionKind.FIRING, f"{retry}firing again since {since} after resolved")
-            return Decision(fp, DecisionKind.FIRING, f"{retry}new: firing since {since}")
+                return Decision(fp, FIRING, f"{retry}firing again since {since} after resolved")
+            return Decision(fp, FIRING, f"{retry}new: firing since {since}")
         if not repeat:
-            return Decision(fp, DecisionKind.NONE, f"still firing since {since}; told {_at(last)}; reminders are off")
+            return Decision(fp, NONE, f"still firing since {since}; told {_at(last)}; reminders are off")
         due = last + repeat if last else now
         if now >= due:
-            return Decision(fp, DecisionKind.REMINDER, f"{retry}still firing since {since}; last told {_at(last)}")
-        return Decision(fp, DecisionKind.NONE, f"still firing; told {_at(last)}; next reminder {_at(due)}")
+            return Decision(fp, REMINDER, f"{retry}still firing since {since}; last told {_at(last)}", last_told=last)
+        return Decision(fp, NONE, f"still firing; told {_at(last)}; next reminder {_at(due)}")
 
     # Not routed to this target now: gone, fixed earlier, not looked at, or no longer routed here.
     still_firing = state is not None and state.status == "firing"
     if still_firing and state is not None and state.last_seen < now:
         # next_finding_states stamps last_seen=now on everything found: its resource was skipped.
-        return Decision(fp, DecisionKind.NONE, f"not looked at this sweep; still firing since {since}")
+        return Decision(fp, NONE, f"not looked at this sweep; still firing since {since}")
     if told_firing:
         if still_firing:
-            return Decision(fp, DecisionKind.RESOLVED, f"{retry}no longer routed here (severity or watchdog-notify tag changed)")
-        return Decision(fp, DecisionKind.RESOLVED, f"{retry}resolved {_at(state.resolved_at if state else now)} (firing since {since})")
+            return Decision(fp, RESOLVED, f"{retry}no longer routed here (severity or watchdog-notify tag changed)")
+        return Decision(fp, RESOLVED, f"{retry}resolved {_at(state.resolved_at if state else now)} (firing since {since})")
     if pending and not still_firing:
         # Its firing message never got through; telling that it fired and resolved loses nothing.
-        return Decision(fp, DecisionKind.RESOLVED, f"{retry}fired {since} and resolved {_at(state.resolved_at if state else now)}")
+        return Decision(fp, RESOLVED, f"{retry}fired {since} and resolved {_at(state.resolved_at if state else now)}")
     if pending:
-        return Decision(fp, DecisionKind.NONE, "never delivered and no longer routed here: dropping the retry", True)
-    return Decision(fp, DecisionKind.NONE, "resolved and already told")
+        return Decision(fp, NONE, "never delivered and no longer routed here: dropping the retry", True)
+    return Decision(fp, NONE, "resolved and already told")

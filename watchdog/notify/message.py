@@ -13,6 +13,7 @@ from watchdog.ledger.base import FindingState
 from watchdog.models import Finding, Outcome, Severity
 from watchdog.notify.lifecycle import Decision
 from watchdog.redact import scrub
+from watchdog.links import status_link
 
 GROUPS = ("firing", "fixed", "reminder", "resolved")  # the order a reader sees them in
 TITLES = {"firing": "New", "fixed": "Fixed by the watchdog", "reminder": "Still firing", "resolved": "Resolved"}
@@ -72,6 +73,7 @@ class Item:
     evidence: Mapping[str, Any]
     guidance: str
     remedy: Remedy | None
+    last_told: datetime | None = None  # reminders only: see Decision.last_told
 
     @property
     def resource_name(self) -> str:
@@ -109,6 +111,10 @@ class Message:
     delivery_id: str
     sent_at: datetime
     groups: tuple[Group, ...]  # one per GROUPS entry, empty ones included
+    status_url: str = ""  # WATCHDOG_STATUS_URL: the status page, linked per resource; empty: no links
+
+    def status_link(self, resource_name: str | None = None) -> str | None:
+        return status_link(self.status_url, resource_name) if self.status_url else None
 
     @property
     def counts(self) -> dict[str, int]:
@@ -164,12 +170,15 @@ def _item(
         evidence=_scrub_value(dict(finding.evidence)) if finding else {},
         guidance=_short(finding.guidance, 1000) if finding else "",
         remedy=_remedy(outcome) if outcome else None,
+        last_told=decision.last_told,
     )
 
 
 def delivery_id(target: str, items: Iterable[Item]) -> str:
-    """Same target + same items (kind and episode) -> same id, so a receiver drops a resend."""
-    raw = "\n".join(sorted(f"{i.kind}|{i.episode}" for i in items))
+    """Same target + same items (kind and episode; for a reminder, also when the target was last
+    told) -> same id, so a receiver drops a resend but not the next reminder."""
+    raw = "\n".join(sorted(f"{i.kind}|{i.episode}" + (f"|{i.last_told.isoformat()}" if i.last_told else "")
+                            for i in items))
     return hashlib.sha256(f"{target}\n{raw}".encode()).hexdigest()[:32]
 
 
@@ -180,6 +189,7 @@ def build_message(
     states: Mapping[str, FindingState],
     outcomes: Mapping[str, Outcome],
     now: datetime,
+    status_url: str = "",
 ) -> Message | None:
     """The message for one target, or None when no decision sends anything."""
     by_kind: dict[str, list[Item]] = {k: [] for k in GROUPS}
@@ -195,4 +205,5 @@ def build_message(
         Group(k, tuple(sorted(v, key=lambda i: (-i.severity, i.resource_id.lower(), i.rule, i.subject))), len(v))
         for k, v in by_kind.items()
     )
-    return Message(target=target, delivery_id=delivery_id(target, everything), sent_at=now, groups=groups)
+    return Message(target=target, delivery_id=delivery_id(target, everything), sent_at=now, groups=groups,
+                   status_url=status_url)

@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 from watchdog import tags
 from watchdog.config import ConfigError, Rows, Setting
 from watchdog.models import Finding, Sensitive, Severity
+from watchdog.notify import signing
 from watchdog.notify.registry import get, kinds
 from watchdog.redact import redact_url
 
@@ -33,10 +34,11 @@ SETTINGS = (
     Setting("WATCHDOG_NOTIFY_DEFAULT", "", "Targets every finding goes to. Empty: all targets; none: only those a resource's watchdog-notify tag names."),
     Setting("WATCHDOG_NOTIFY_REPEAT_HOURS", "4", "Reminder interval while a finding keeps firing, in hours; 0: no reminders."),
     Setting("WATCHDOG_NOTIFY_DEADLINE_SECONDS", "60", "Most time a sweep spends delivering notifications, retries included; the rest goes out next sweep."),
+    Setting("WATCHDOG_STATUS_URL", "", "Address of the status page as operators reach it, without a query string (never the function key): /api/check needs the key, so e.g. an API Management or Front Door route that adds the x-functions-key header and signs operators in. Teams cards and webhook alerts link to it; empty: no links."),
     Setting("WATCHDOG_NOTIFY_<NAME>_URL", None, "Per target (<NAME> = its name in upper case): https URL of a Teams Workflows webhook or your endpoint. Use a Key Vault reference."),
     Setting("WATCHDOG_NOTIFY_<NAME>_KIND", None, f"Per target: {' or '.join(KINDS)}."),
     Setting("WATCHDOG_NOTIFY_<NAME>_MIN_SEVERITY", "warning", "Per target: least severity it receives (info, warning or critical)."),
-    Setting("WATCHDOG_NOTIFY_<NAME>_SECRET", "", "Per webhook target: HMAC-SHA256 key (16+ characters) for the X-Watchdog-Signature header. Use a Key Vault reference."),
+    Setting("WATCHDOG_NOTIFY_<NAME>_SECRET", "", "Per webhook target: the signing secret of the Standard Webhooks webhook-signature header (and the deprecated X-Watchdog-Signature): whsec_<base64> (24+ bytes) or a plain string of 16+ characters, used as its UTF-8 bytes. Use a Key Vault reference."),
 )
 _ROWS = Rows(SETTINGS)
 _NAME = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
@@ -151,6 +153,10 @@ def _target(env: Mapping[str, str], name: str) -> Target:
             raise ConfigError(f"{secret_setting} is set but target {name!r} is {kind}: only webhook targets sign")
         if len(raw_secret) < _MIN_SECRET:
             raise ConfigError(f"{secret_setting} is too short; use at least {_MIN_SECRET} random characters")
+        try:
+            signing.secret_key(raw_secret)
+        except ValueError as exc:
+            raise ConfigError(f"{secret_setting} {exc}") from None
         secret = Sensitive(raw_secret)
     return Target(name=name, kind=kind, url=url, min_severity=min_severity, secret=secret)
 

@@ -35,13 +35,15 @@ def _when(item: Item) -> str:
     return f"since {item.firing_since:%Y-%m-%d %H:%M} UTC" if item.firing_since else ""
 
 
-def _item(item: Item) -> dict[str, Any]:
+def _item(item: Item, message: Message) -> dict[str, Any]:
     colour = _GROUP_COLOUR[item.kind] or _COLOUR[item.severity]
     body: list[dict[str, Any]] = [
         _text(f"**{str(item.severity).upper()}** · {item.rule}/{item.check} · {item.resource_name}", color=colour),
         _text(item.summary),
     ]
     facts = [{"title": "Resource", "value": f"[{item.resource_name}]({item.portal_url})"}]
+    if link := message.status_link(item.resource_name):
+        facts.append({"title": "Status", "value": f"[status page]({link})"})
     if item.subject and item.subject != item.resource_id:
         facts.append({"title": "Subject", "value": item.subject})
     if _when(item):
@@ -62,13 +64,13 @@ def _fact(value: Any) -> str:
     return str(value)
 
 
-def _group(group: Group) -> list[dict[str, Any]]:
+def _group(group: Group, message: Message) -> list[dict[str, Any]]:
     if not group.total:
         return []
     blocks: list[dict[str, Any]] = [
         _text(f"{group.title} ({group.total})", weight="Bolder", size="Medium", spacing="Large", separator=True)
     ]
-    blocks.extend(_item(i) for i in group.items)
+    blocks.extend(_item(i, message) for i in group.items)
     if group.omitted:
         blocks.append(_text(f"…and {group.omitted} more: see the watchdog's report.", isSubtle=True))
     return blocks
@@ -81,14 +83,16 @@ def card(message: Message) -> dict[str, Any]:
         _text(f"Sweep at {message.sent_at:%Y-%m-%d %H:%M} UTC · target {message.target}", isSubtle=True, spacing="None"),
     ]
     for group in message.groups:
-        body.extend(_group(group))
+        body.extend(_group(group, message))
     body.append(_text(f"Delivery {message.delivery_id}", isSubtle=True, size="Small", separator=True))
+    link = message.status_link()
     return {
         "type": "AdaptiveCard",
         "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
         "version": "1.4",
         "msteams": {"width": "Full"},
         "body": body,
+        **({"actions": [{"type": "Action.OpenUrl", "title": "Open the status page", "url": link}]} if link else {}),
     }
 
 

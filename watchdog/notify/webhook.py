@@ -1,18 +1,24 @@
-"""Generic webhook: JSON modelled on Azure Monitor's common alert schema, signed with HMAC-SHA256.
+"""Generic webhook: JSON modelled on Azure Monitor's common alert schema, signed the Standard
+Webhooks way (signing.py).
 
 One POST per message; `alerts` holds one common-schema alert per item. Documented by
-docs/webhook-schema.json. Receivers verify `X-Watchdog-Signature: sha256=<hex>` (HMAC of the exact
-body with the shared secret) and drop a repeated `deliveryId` (retries reuse it).
+docs/webhook-schema.json. Receivers verify `webhook-signature` over id, timestamp and the exact
+body, refuse stale timestamps and drop a repeated `webhook-id` (= `deliveryId`; retries reuse it).
+`X-Watchdog-Signature: sha256=<hex>` (HMAC of the body alone, replayable) is still sent for one
+release, deprecated.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
+import time
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from watchdog.models import Sensitive, Severity
+from watchdog.notify import signing
 from watchdog.notify.delivery import DELIVERY_HEADER, DeliveryResult, post
 from watchdog.notify.message import Item, Message
 from watchdog.notify.registry import Notifier, Payload, register
@@ -22,7 +28,7 @@ if TYPE_CHECKING:
 
 SCHEMA_ID = "webPubSubWatchdog/1"
 ITEMS_PER_GROUP = 100  # machines read these; truncation only guards against a runaway sweep
-SIGNATURE_HEADER = "X-Watchdog-Signature"
+SIGNATURE_HEADER = "X-Watchdog-Signature"  # deprecated: replaced by signing.SIGNATURE_HEADER
 
 # Azure Monitor: Sev0 critical, Sev1 error, Sev2 warning, Sev3 informational, Sev4 verbose.
 SEVERITY = {Severity.CRITICAL: "Sev0", Severity.WARNING: "Sev2", Severity.INFO: "Sev3"}
@@ -32,7 +38,8 @@ def _iso(when: datetime | None) -> str | None:
     return when.isoformat().replace("+00:00", "Z") if when else None
 
 
-def _alert(item: Item, sent_at: datetime) -> dict[str, Any]:
+def _alert(item: Item, message: Message) -> dict[str, Any]:
+    sent_at = message.sent_at
     resolved = item.kind in ("fixed", "resolved")
     return {
         "schemaId": "azureMonitorCommonAlertSchema",
@@ -64,6 +71,7 @@ def _alert(item: Item, sent_at: datetime) -> dict[str, Any]:
                 "evidence": dict(item.evidence),
                 "guidance": item.guidance,
                 "portalUrl": item.portal_url,
+                "statusUrl": message.status_link(item.resource_name),
                 "remediation": None
                 if item.remedy is None
                 else {
@@ -87,7 +95,7 @@ def document(message: Message) -> dict[str, Any]:
         "sentDateTime": _iso(message.sent_at),
         "headline": message.headline,
         "counts": {g.kind: {"total": g.total, "included": len(g.items)} for g in shown.groups},
-        "alerts": [_alert(i, message.sent_at) for g in shown.groups for i in g.items],
+        "alerts": [_alert(i, shown) for g in shown.groups for i in g.items],
     }
 
 
@@ -96,11 +104,14 @@ def payload(message: Message) -> bytes:
 
 
 def sign(body: bytes, secret: Sensitive) -> str:
+    """The deprecated X-Watchdog-Signature: keyed with the setting's text, as it always was."""
     return "sha256=" + hmac.new(secret.reveal().encode(), body, hashlib.sha256).hexdigest()
 
 
-def headers(message: Message | Payload, body: bytes, secret: Sensitive | None) -> dict[str, str]:
-    out = {DELIVERY_HEADER: message.delivery_id}
+def headers(message: Message | Payload, body: bytes, secret: Sensitive | None,
+            clock: Callable[[], float] = time.time) -> dict[str, str]:
+    """For one attempt: built again before each retry, so webhook-timestamp is the attempt's."""
+    out = {DELIVERY_HEADER: message.delivery_id, **signing.headers(message.delivery_id, body, secret, clock)}
     if secret is not None:
         out[SIGNATURE_HEADER] = sign(body, secret)
     return out
@@ -111,7 +122,9 @@ def render(message: Message) -> Payload:
 
 
 def deliver(target: Target, sent: Payload, deadline: float, **http: Any) -> DeliveryResult:
-    return post(target.url.reveal(), sent.body, headers(sent, sent.body, target.secret), deadline=deadline, **http)
+    # Headers built again for each attempt: webhook-timestamp is the attempt's.
+    return post(target.url.reveal(), sent.body, functools.partial(headers, sent, sent.body, target.secret),
+                deadline=deadline, **http)
 
 
 register(Notifier("webhook", render, deliver, signs=True))

@@ -34,6 +34,8 @@ if TYPE_CHECKING:
     from watchdog.azure import AzureClients
     from watchdog.settings import Settings
 
+FAILED, SKIPPED = OutcomeStatus.FAILED, OutcomeStatus.SKIPPED
+
 __all__ = ["remediate"]
 
 log = logging.getLogger("watchdog.remediate")
@@ -61,7 +63,7 @@ def remediate(
     results = list(the_plan.skipped)
     results += [planned(a, now) for a in the_plan.actions if modes.get(a.kind) == "plan"]
     if ledger is None:
-        results += [outcome(a, OutcomeStatus.SKIPPED, "no ledger: without a lease, cooldown and audit trail the watchdog "
+        results += [outcome(a, SKIPPED, "no ledger: without a lease, cooldown and audit trail the watchdog "
                                           "does not act", now, guard=LEASE)
                     for a in the_plan.actions if modes.get(a.kind) == "on"]
     else:
@@ -103,7 +105,7 @@ def _act(the_plan: Plan, observations: list[Observation], clients: AzureClients,
         order = {kind: i for i, kind in enumerate(registry.kinds())}
         actions.sort(key=lambda a: order.get(a.kind, len(order)))
         if not ledger.acquire_lease(rid, sweep_id, ttl, now):
-            results += [outcome(a, OutcomeStatus.SKIPPED, "another sweep holds this resource's lease and is acting on it",
+            results += [outcome(a, SKIPPED, "another sweep holds this resource's lease and is acting on it",
                                 now, guard=LEASE) for a in actions]
             continue
         try:
@@ -121,9 +123,9 @@ def _run(action: Action, obs: Observation, clients: AzureClients, ledger: Ledger
     try:  # an unknown kind raises here (UnknownRemediation) and fails the action: never another executor
         result = registry.run(action, obs, registry.ActContext(clients, ledger, settings, now))
     except registry.UnknownRemediation as exc:
-        result = outcome(action, OutcomeStatus.FAILED, str(exc.args[0]), now)
+        result = outcome(action, FAILED, str(exc.args[0]), now)
     except Exception as exc:  # noqa: BLE001 - one failed action must not stop the sweep
-        result = outcome(action, OutcomeStatus.FAILED, failure(exc), now)
+        result = outcome(action, FAILED, failure(exc), now)
     log.info("%s %s on %s: %s", result.status, action.kind, obs.resource.name, result.reason)
     record(ledger, entry_id, sweep_id, result)
     return result

@@ -29,18 +29,17 @@ if TYPE_CHECKING:
 
     from watchdog.azure import AzureClients
 
+DONE, FAILED, SKIPPED = OutcomeStatus.DONE, OutcomeStatus.FAILED, OutcomeStatus.SKIPPED
+
 RIGHTS = Feature(
     "scaling", SUBSCRIPTION,
     "Change a resource's unit count (PATCH sku.capacity) and poll the long-running operation.",
     actions=(
         "Microsoft.SignalRService/WebPubSub/write",
-        # The operation URLs ARM returns for a PATCH. The reference lists the /webpubsub/
-        # forms; UNCONFIRMED whether ARM checks those or the plain forms: all are read-only
-        # status reads of Microsoft.SignalRService operations and are listed so either works.
+        # Polling the operation URLs ARM returns for a PATCH. Only the /webpubsub/ forms are
+        # published (an unpublished action would make ARM refuse the whole role).
         "Microsoft.SignalRService/locations/operationStatuses/webpubsub/read",
         "Microsoft.SignalRService/locations/operationresults/webpubsub/read",
-        "Microsoft.SignalRService/locations/operationStatuses/read",
-        "Microsoft.SignalRService/locations/operationResults/read",
     ),
     writes=True,
 )
@@ -95,19 +94,19 @@ def recheck(action: Action, obs: Observation, ctx: ActContext) -> Outcome | _Sta
     seen = _sku_of(fresh)
     current = fresh.provisioning_state or "Succeeded"
     if current != "Succeeded":
-        return outcome(action, OutcomeStatus.SKIPPED, f"{res.name} is {current} now, not Succeeded: another change is under way",
+        return outcome(action, SKIPPED, f"{res.name} is {current} now, not Succeeded: another change is under way",
                        now, guard=guards.PROVISIONING, before=state.before)
     if seen != (sku, frm):
-        return outcome(action, OutcomeStatus.SKIPPED, f"{res.name} changed since collection: {seen[1]} unit(s) {seen[0]} now, "
+        return outcome(action, SKIPPED, f"{res.name} changed since collection: {seen[1]} unit(s) {seen[0]} now, "
                                           f"planned from {frm} unit(s) {sku}; the next sweep plans again",
                        now, guard=guards.CHANGED, before=state.before)
     try:
         managing = autoscale_targets(ctx.clients, res.subscription_id, res.id)
     except Exception as exc:  # noqa: BLE001 - not knowing is a reason to stop, not to crash
-        return outcome(action, OutcomeStatus.SKIPPED, f"could not check for autoscale settings ({failure(exc)}): not scaling "
+        return outcome(action, SKIPPED, f"could not check for autoscale settings ({failure(exc)}): not scaling "
                                           "blind", now, guard=guards.AUTOSCALE, before=state.before)
     if managing:
-        return outcome(action, OutcomeStatus.SKIPPED, f"autoscale setting {', '.join(managing)} now manages {res.name}",
+        return outcome(action, SKIPPED, f"autoscale setting {', '.join(managing)} now manages {res.name}",
                        now, guard=guards.AUTOSCALE, before=state.before)
     state.location = fresh.location
     return state
@@ -132,12 +131,12 @@ def verify(action: Action, obs: Observation, ctx: ActContext, state: _State) -> 
     proof = f"GET after the operation: {got} unit(s) {got_sku}, {after_res.provisioning_state}"
     common = {"before": state.before, "after": after, "proof": proof}
     if verified:
-        return outcome(action, OutcomeStatus.DONE, f"scaled {res.name} from {frm} to {to} units", now, verified=True, **common)
+        return outcome(action, DONE, f"scaled {res.name} from {frm} to {to} units", now, verified=True, **common)
     if not state.finished:
-        return outcome(action, OutcomeStatus.FAILED, f"the scale to {to} units did not finish within "
+        return outcome(action, FAILED, f"the scale to {to} units did not finish within "
                                          f"{ctx.settings.operation_timeout_seconds} s; it may still complete",
                        now, verified=False, **common)
-    return outcome(action, OutcomeStatus.FAILED, f"the operation finished but {res.name} has {got} unit(s), not {to}",
+    return outcome(action, FAILED, f"the operation finished but {res.name} has {got} unit(s), not {to}",
                    now, verified=False, **common)
 
 

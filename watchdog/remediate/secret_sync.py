@@ -35,6 +35,7 @@ from watchdog.rights import KEY_VAULT, Feature
 if TYPE_CHECKING:
     from watchdog.remediate.plan import Plan
 
+DONE, FAILED, SKIPPED = OutcomeStatus.DONE, OutcomeStatus.FAILED, OutcomeStatus.SKIPPED
 KIND = key_drift.SECRET_SYNC
 SETTING = Setting("WATCHDOG_SECRET_SYNC", "plan", "Secret sync mode: off, plan (dry run) or on.")
 RIGHTS = Feature(
@@ -118,10 +119,10 @@ def recheck(action: Action, obs: Observation, ctx: ActContext) -> Outcome | _Sta
     state.mgmt = ctx.clients.webpubsub(res.subscription_id).web_pub_sub
     fresh = state.mgmt.get(res.resource_group, res.name)
     if fresh.disable_local_auth:
-        return outcome(action, OutcomeStatus.SKIPPED, f"{res.name} has local auth disabled now: no key to write", now,
+        return outcome(action, SKIPPED, f"{res.name} has local auth disabled now: no key to write", now,
                        guard=guards.LOCAL_AUTH, before=state.before)
     if (fresh.provisioning_state or "Succeeded") != "Succeeded":
-        return outcome(action, OutcomeStatus.SKIPPED, f"{res.name} is {fresh.provisioning_state} now, not Succeeded", now,
+        return outcome(action, SKIPPED, f"{res.name} is {fresh.provisioning_state} now, not Succeeded", now,
                        guard=guards.PROVISIONING, before=state.before)
     state.client = ctx.clients.secrets(action.params["vault_url"])
     if (version := state.client.get_secret(action.params["name"]).properties.version) != action.params["version"]:
@@ -137,7 +138,7 @@ def act(action: Action, obs: Observation, ctx: ActContext, state: _State) -> Out
     del keys  # nothing else from listKeys is needed; keep the other key's value out of reach
     parsed = connstr.parse(value.reveal())  # ValueError texts name properties, never values
     if parsed.host != res.host_name.lower():
-        return outcome(action, OutcomeStatus.FAILED, f"listKeys returned an endpoint for {parsed.host}, not {res.host_name}",
+        return outcome(action, FAILED, f"listKeys returned an endpoint for {parsed.host}, not {res.host_name}",
                        ctx.now, before=state.before)
     # Key Vault has no compare-and-set: re-read right before writing, to keep the window small.
     latest = state.client.get_secret(name).properties
@@ -158,13 +159,13 @@ def verify(action: Action, obs: Observation, ctx: ActContext, state: _State) -> 
     which = action.params["key"]
     reason = (f"wrote the {which} connection string as version {state.version}; "
               + ("the service accepts it" if verified else f"but the proof did not pass ({proof.outcome})"))
-    return outcome(action, OutcomeStatus.DONE, reason, ctx.now, before=state.before, after=state.after, verified=verified,
+    return outcome(action, DONE, reason, ctx.now, before=state.before, after=state.after, verified=verified,
                    proof=_proof_text(proof))
 
 
 def _changed(action: Action, latest: str | None, before: dict, ctx: ActContext) -> Outcome:
     collected = action.params["version"]
-    return outcome(action, OutcomeStatus.SKIPPED, f"secret {action.params['name']} changed since collection (version {collected} "
+    return outcome(action, SKIPPED, f"secret {action.params['name']} changed since collection (version {collected} "
                    f"-> {latest}): someone else wrote it; the next sweep judges the new version", ctx.now,
                    guard=guards.SECRET_CHANGED, before=before)
 

@@ -11,8 +11,7 @@ from dataclasses import dataclass
 from typing import Iterable, Mapping
 
 from watchdog.azure import AzureClients
-from watchdog.collect.errors import DEFERRED
-from watchdog.models import ObservationError, Resource
+from watchdog.models import ErrorKind, ObservationError, Resource
 from watchdog.throttle import ARM_READ
 
 # Cold hubs and diagnostics reads get at most this share of the time left before the sweep
@@ -35,7 +34,7 @@ class ColdReads:
     deferred: list[tuple[str, Resource]]  # (source, resource) left to a later sweep
 
     def errors(self) -> list[ObservationError]:
-        return [ObservationError(source, DEFERRED, DEFERRED_MESSAGE, resource_id=resource.id)
+        return [ObservationError(source, ErrorKind.DEFERRED, DEFERRED_MESSAGE, resource_id=resource.id)
                 for source, resource in self.deferred]
 
 
@@ -95,5 +94,5 @@ def select_replica_reads(need: Iterable[Resource], budget: Mapping[str, int] | N
             left[sub] -= 1
             chosen.append(r)
         else:
-            deferred.append(ObservationError("replicas", DEFERRED, DEFERRED_MESSAGE, resource_id=r.id))
+            deferred.append(ObservationError("replicas", ErrorKind.DEFERRED, DEFERRED_MESSAGE, resource_id=r.id))
     return chosen, deferred

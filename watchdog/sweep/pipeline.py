@@ -56,7 +56,7 @@ def notification_stage(ctx: SweepContext) -> list[Mapping[str, Any]]:
         raise ValueError("notifications need a ledger to remember what was sent; pass ledger=")
     from watchdog.notify import notify
 
-    return notify(ctx.report, ctx.ledger, ctx.settings.notify, ctx.now)
+    return notify(ctx.report, ctx.ledger, ctx.settings.notify, ctx.now, status_url=ctx.settings.status_url)
 
 
 # -- the sweep ---------------------------------------------------------------------------------
@@ -136,6 +136,7 @@ def _sweep(settings: Settings, scope: Scope, mode: dict[str, str], clients: Azur
         with stage(report.timings, "diagnose"):
             findings = diagnose(observations, observed.errors, settings, now)
         report.resources = [o.resource for o in observations]
+        report.observations = list(observations)
         report.findings = findings
         report.errors = [*observed.errors, *(e for o in observations for e in o.errors)]
         ctx = SweepContext(settings, mode, clients, ledger, notify, now, observations, findings, report)

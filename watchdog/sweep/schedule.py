@@ -23,6 +23,7 @@ from watchdog.models import (
     BoundSecret, Diagnostics, EventHandler, HandlerLogError, HandlerProbe, KeyFingerprints, MetricAlertRule,
     Observation, ObservationError, ReplicaObservation, Resource, ResourceMetrics, Sensitive, WebSite,
 )
+from watchdog.models_logs import LogSignals
 from watchdog.settings import Settings
 from watchdog.sweep.budget import read_budget, select_cold_reads, select_replica_reads
 from watchdog.sweep.runner import Errors, Pools
@@ -44,6 +45,7 @@ class Collected:
     secrets: dict[str, list[BoundSecret]] = field(default_factory=dict)
     probes: dict[str, list[HandlerProbe]] = field(default_factory=dict)
     log_errors: dict[str, tuple[HandlerLogError, ...]] = field(default_factory=dict)
+    log_signals: dict[str, LogSignals] = field(default_factory=dict)
     keys: dict[str, KeyFingerprints] = field(default_factory=dict)
 
 
@@ -119,7 +121,8 @@ def collect(pools: Pools, clients: AzureClients, settings: Settings, resources: 
     # Wave 2: what needs wave 1 (workspaces to query, secrets to read, replicas' metrics); probes are under way.
     replica_folding = metrics.submit(runner, clients, [rep for reps in got.replicas.values() for rep in reps],
                                      settings.window_minutes, now)
-    querying = logs.submit(runner, clients, got.diagnostics, settings.window_minutes, now)
+    querying = logs.submit(runner, clients, got.diagnostics, settings.window_minutes, settings.idle_timeouts,
+                           now)
     reading = secret_reads.submit_reads(runner, clients, settings.proof_interval_minutes, by_id, bindings, ledger,
                                         listed, now)
     got.probes = handlers.collect(probes)
@@ -128,6 +131,7 @@ def collect(pools: Pools, clients: AzureClients, settings: Settings, resources: 
         secret_reads.keep_proofs(ledger, by_id, reading, listed, now)
     got.log_errors = logs.collect(querying, got.handlers)
     replica_metrics = metrics.collect(runner, replica_folding, settings.window_minutes)
+    got.log_signals = logs.collect_signals(querying)
 
     # Wave 3: keys, only where the bound secrets say they are needed (listKeys spends ARM writes).
     got.keys = keys.collect(runner, clients, by_id, got.secrets, ledger, settings.max_list_keys, now)
@@ -156,6 +160,7 @@ def observation(r: Resource, got: Collected, caches: Caches, errors: tuple[Obser
         else None,
         probes=tuple(got.probes.get(rid, ())),
         log_errors=got.log_errors.get(rid),
+        log_signals=got.log_signals.get(rid),
         errors=errors,
         collected_at=now,
     )
