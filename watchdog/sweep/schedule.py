@@ -1,8 +1,9 @@
 """The collect stage in waves: each call starts as soon as what it needs is known.
 
-Wave 1 needs only the inventory (SKUs, the activity log, cold hubs, diagnostics and Premium
-replicas lists within ARM's budget, autoscale and metric alert lists, metrics, the vault lists);
-probes and the sites list start as soon as the handlers are known and overlap the rest. Wave 2 needs
+Wave 1 needs only the inventory (SKUs, the activity log, cold hubs and diagnostics within ARM's
+budget, autoscale lists, metrics, the vault lists); probes start as soon as the handlers are known
+and overlap the rest; the sites, metric alert and Premium replicas lists ask ARM's limiter once the
+planned cold reads are done, so they never take one of their tokens. Wave 2 needs
 wave 1 (workspaces to query, secrets to read, the replicas' metrics). Wave 3 lists keys,
 only where the bound secrets say they are needed (listKeys spends ARM writes).
 """
@@ -71,20 +72,23 @@ def collect(pools: Pools, clients: AzureClients, settings: Settings, resources: 
     replica_reads, replica_deferred = select_replica_reads(need_replicas, budget, cold)
     for error in [*cold.errors(), *replica_deferred]:
         runner.report(error)
-    hubs = {rid: runner.submit(lambda r=r: inventory.list_hubs(clients.webpubsub(r.subscription_id), r),
-                               "hubs", resource_id=r.id, action=inventory.HUBS_ACTION) for rid, r in cold.hubs.items()}
-    diags = {rid: runner.submit(lambda r=r: diagnostics.read(clients.diagnostic_settings, r.id), "diagnostics",
-                                resource_id=r.id, action=diagnostics.ACTION) for rid, r in cold.diagnostics.items()}
+    # Each resource's two reads queue side by side (ARM's limiter serves tokens in the order asked),
+    # in the plan's order: should the deadline still cut the plan short, it cuts between resources.
+    hubs: dict[str, Future] = {}
+    diags: dict[str, Future] = {}
+    for rid in [*cold.hubs, *(rid for rid in cold.diagnostics if rid not in cold.hubs)]:
+        if rid in cold.hubs:
+            r = cold.hubs[rid]
+            hubs[rid] = runner.submit(lambda r=r: inventory.list_hubs(clients.webpubsub(r.subscription_id), r),
+                                      "hubs", resource_id=r.id, action=inventory.HUBS_ACTION)
+        if rid in cold.diagnostics:
+            r = cold.diagnostics[rid]
+            diags[rid] = runner.submit(lambda r=r: diagnostics.read(clients.diagnostic_settings, r.id),
+                                       "diagnostics", resource_id=r.id, action=diagnostics.ACTION)
     scales = {sub: runner.submit(lambda sub=sub: autoscale.list_in_subscription(clients.monitor(sub)), "autoscale",
                                  subject=f"/subscriptions/{sub}", action=autoscale.ACTION)
               for sub in sorted({r.subscription_id for r in resources})}
-    alerting = {sub: runner.submit(lambda sub=sub: alerts.list_in_subscription(clients.monitor(sub)), "alerts",
-                                   subject=f"/subscriptions/{sub}", action=alerts.ACTION)
-                for sub in sorted({r.subscription_id for r in resources})}
     folding = metrics.submit(runner, clients, resources, settings.window_minutes, now)
-    replica_lists = {r.id.lower(): runner.submit(
-        lambda r=r: replicas.list_replicas(clients.webpubsub(r.subscription_id), r), "replicas", resource_id=r.id,
-        action=replicas.ACTION) for r in replica_reads}
     listing = secret_reads.submit_bindings(runner, clients, settings.key_vaults, resources, ledger)
 
     for future in skus:
@@ -94,11 +98,20 @@ def collect(pools: Pools, clients: AzureClients, settings: Settings, resources: 
                     | {rid: found for rid, (_, found) in read_hubs.items()})
     got.hubs = ({rid: e.hubs for rid, e in cached.items() if e.hubs is not None}
                 | {rid: names for rid, (names, _) in read_hubs.items()})
-    listing_sites = _submit_sites(runner, clients, caches, by_id, got.handlers, now)
     # Probes need only the handlers: started now, they overlap the rest of the collect stage.
     probes = handlers.submit(pools.probes, pools.probe_session, clients, settings.probe_per_host,
                              settings.probe_timeout_seconds, by_id, got.handlers)
     got.diagnostics = {rid: e.diagnostics for rid, e in cached.items()} | results(diags)
+    listing_sites = _submit_sites(runner, clients, caches, by_id, got.handlers, now)
+    # The cold reads were planned to fit before the sweep deadline: the lists rules add (metric alerts,
+    # replicas) ask ARM's limiter only now, so they never take a planned read's token and split a
+    # resource into hubs read, diagnostics deferred.
+    alerting = {sub: runner.submit(lambda sub=sub: alerts.list_in_subscription(clients.monitor(sub)), "alerts",
+                                   subject=f"/subscriptions/{sub}", action=alerts.ACTION)
+                for sub in sorted({r.subscription_id for r in resources})}
+    replica_lists = {r.id.lower(): runner.submit(
+        lambda r=r: replicas.list_replicas(clients.webpubsub(r.subscription_id), r), "replicas", resource_id=r.id,
+        action=replicas.ACTION) for r in replica_reads}
     got.replicas = {rid: e.replicas for rid, e in cached.items() if e.replicas is not None} | results(replica_lists)
     # Only entries read whole this sweep: one whose hubs alone were re-read (templates the ledger
     # may not keep) is already stored as it can be.
