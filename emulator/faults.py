@@ -38,7 +38,9 @@ OPERATIONS: dict[str, tuple[str, ...]] = {
             "autoscaleBySubscription", "activityLog", "listResources", "listResourcesByResourceGroup",
             "listResourceGroups",
             # Microsoft.Web sites (emulator/services/web.py), served by ARM under route names web.*
-            "list", "references", "reference", "refreshReferences", "restart"),
+            "list", "references", "reference", "refreshReferences", "restart",
+            # metric alert rules and Premium replicas (emulator/services/alerts.py, arm.py)
+            "metricAlertsBySubscription", "getMetricAlert", "putMetricAlert", "listReplicas"),
     "metrics": ("getBatch",),
     "logs": ("query", "queryResource"),
     "keyvault": ("listSecrets", "listSecretVersions", "getSecret", "setSecret", "updateSecret"),

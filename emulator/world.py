@@ -106,6 +106,12 @@ class WebPubSub:
     disable_local_auth: bool = False
     public_network_access: str = "Enabled"
     provisioning_state: str = "Succeeded"
+    resource_stopped: bool = False
+    private_endpoints: dict[str, str] = field(default_factory=dict)  # connection name -> status
+    # networkACLs: default action and the public network's allow/deny request types
+    acl_default: str = "Deny"
+    acl_allow: list[str] = field(default_factory=lambda: ["ServerConnection", "ClientConnection", "RESTAPI", "Trace"])
+    acl_deny: list[str] = field(default_factory=list)
     hubs: dict[str, Hub] = field(default_factory=dict)
     diagnostics: list[DiagnosticSetting] = field(default_factory=list)
     metrics: dict[str, Series] = field(default_factory=dict)  # "TotalConnectionCount", "ConnectionCloseCount/Throttled"
@@ -162,6 +168,17 @@ class WebPubSub:
         if self.demand is not None:
             cats.add("Throttled")
         return sorted(cats)
+
+
+@dataclass
+class Replica(WebPubSub):
+    """A Premium resource's replica (WebPubSub/replicas): its own region, SKU, units and metrics."""
+
+    parent: str = ""  # the parent resource's name
+
+    @property
+    def id(self) -> str:
+        return f"{arm_id(self.subscription_id, self.resource_group, RESOURCE_TYPE, self.parent)}/replicas/{self.name}"
 
 
 @dataclass
@@ -335,6 +352,8 @@ class World:
     vaults: dict[str, Vault] = field(default_factory=dict)  # name -> vault
     workspaces: dict[str, Workspace] = field(default_factory=dict)  # lower-case id -> workspace
     autoscale: list[AutoscaleSetting] = field(default_factory=list)
+    metric_alerts: dict[str, dict[str, Any]] = field(default_factory=dict)  # lower-case id -> ARM body
+    replicas: dict[str, Replica] = field(default_factory=dict)  # lower-case replica id -> replica
     resource_groups: set[str] = field(default_factory=set)  # "<sub>/<rg>", lower-case: ARM's 404s need them
     activity: list[ActivityEvent] = field(default_factory=list)  # oldest first
     sites: dict[str, Any] = field(default_factory=dict)  # lower-case id -> emulator.sites.Site (App Service)
@@ -363,6 +382,11 @@ class World:
 
     def resource(self, resource_id: str) -> WebPubSub | None:
         return self.resources.get(resource_id.rstrip("/").lower())
+
+    def metered(self, resource_id: str) -> WebPubSub | None:
+        """A resource or replica by id: whatever the metrics API can be asked about."""
+        rid = resource_id.rstrip("/").lower()
+        return self.resources.get(rid) or self.replicas.get(rid)
 
     def resource_by_host(self, host: str) -> WebPubSub | None:
         host = host.lower()

@@ -91,6 +91,13 @@ _READS: tuple[Feature, ...] = (
         ),
     ),
     Feature(
+        "replicas",
+        SUBSCRIPTION,
+        "List the replicas of each Premium resource (their region, SKU and units); their metrics come with "
+        "the metrics right.",
+        actions=("Microsoft.SignalRService/WebPubSub/replicas/read",),
+    ),
+    Feature(
         "keys",
         SUBSCRIPTION,
         "Read access keys (listKeys, a POST) to compare them with the connection strings in Key Vault. "
@@ -131,6 +138,19 @@ _READS: tuple[Feature, ...] = (
         SUBSCRIPTION,
         "Read autoscale settings: a resource with one is never scaled by the watchdog.",
         actions=("Microsoft.Insights/autoscalesettings/read",),
+    ),
+    Feature(
+        "alert-rules",
+        SUBSCRIPTION,
+        "List the subscription's metric alert rules (one list per sweep): posture/no-alerts.",
+        actions=("Microsoft.Insights/MetricAlerts/Read",),
+    ),
+    Feature(
+        "sites",
+        SUBSCRIPTION,
+        "List the subscription's App Service and Function apps (one list, kept 6 h): the region an event "
+        "handler runs in (upstream/cross-region).",
+        actions=("Microsoft.Web/sites/Read",),
     ),
     Feature(
         "activity-log",

@@ -12,13 +12,14 @@ import re
 from dataclasses import dataclass, replace
 from typing import Mapping
 
-from watchdog.checks import capacity, key_drift
+from watchdog.checks import capacity, key_drift, posture
 from watchdog.config import MODES, PLACEHOLDER, ConfigError, Rows, Setting, csv
 from watchdog.config import markdown_table as _markdown_table
 from watchdog.models import Sensitive
 from watchdog.notify import targets as notify_targets
 from watchdog.notify.targets import NotifyConfig, load_notify_config
 from watchdog.remediate import registry as remediations
+from watchdog.remediate import alerts as alerts_remedy
 from watchdog.remediate import rotate, scale
 
 __all__ = ["MODES", "PLACEHOLDER", "SETTINGS", "ConfigError", "Setting", "Settings", "int_setting", "load"]
@@ -63,11 +64,13 @@ SETTINGS: tuple[Setting, ...] = (
     *_SWEEP,
     *capacity.SETTINGS,
     *key_drift.SETTINGS,
+    *posture.SETTINGS,
     *_COLLECTION,
     *(r.setting for r in remediations.remediations()),
     *_CONSUMERS,
     *rotate.SETTINGS,
     *scale.SETTINGS,
+    *alerts_remedy.SETTINGS,
     *_LEDGER,
     *notify_targets.SETTINGS,
 )
@@ -135,6 +138,8 @@ class Settings:
     rotate_grace_minutes: int = 60
     scale: str = "plan"
     scale_in: str = "off"
+    alerts: str = "off"
+    alerts_action_group: str = ""
     scale_threshold_pct: int = 85
     scale_target_pct: int = 70
     max_units: int = 10
@@ -150,6 +155,7 @@ class Settings:
     retention_days: int = 90
     storage_connection: Sensitive | None = None  # AzureWebJobsStorage: may hold an AccountKey
     storage_table_uri: str = ""
+    required_tags: tuple[str, ...] = ("environment", "team", "cost-center")
     status_url: str = ""
     notify: NotifyConfig | None = None  # parsed by watchdog.notify.targets; None = not loaded
 
@@ -228,6 +234,8 @@ class Settings:
             rotate_grace_minutes=int_setting(env, "WATCHDOG_ROTATE_GRACE_MINUTES", 0, 10080),
             scale=_mode(env, "WATCHDOG_SCALE"),
             scale_in=_mode(env, "WATCHDOG_SCALE_IN"),
+            alerts=_mode(env, "WATCHDOG_ALERTS"),
+            alerts_action_group=_action_group(_get(env, alerts_remedy.ACTION_GROUP)),
             scale_threshold_pct=threshold,
             scale_target_pct=target,
             max_units=int_setting(env, "WATCHDOG_MAX_UNITS", 1, 1000),
@@ -243,8 +251,20 @@ class Settings:
             retention_days=int_setting(env, "WATCHDOG_RETENTION_DAYS", 1, 3650),
             storage_connection=Sensitive(raw) if (raw := _get(env, "AzureWebJobsStorage")) else None,
             storage_table_uri=_get(env, "AzureWebJobsStorage__tableServiceUri"),
+            required_tags=tuple(_csv(_get(env, "WATCHDOG_REQUIRED_TAGS"))),
             status_url=_status_url(_get(env, "WATCHDOG_STATUS_URL")),
         )
+
+
+_ACTION_GROUP = re.compile(r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/microsoft\.insights/actionGroups/[^/]+$",
+                           re.I)
+
+
+def _action_group(value: str) -> str:
+    if value and not _ACTION_GROUP.match(value):
+        raise ConfigError(f"{alerts_remedy.ACTION_GROUP}: {value!r} is not an action group resource id; use "
+                          "/subscriptions/<id>/resourceGroups/<group>/providers/microsoft.insights/actionGroups/<name>")
+    return value
 
 
 def load(env: Mapping[str, str] | None = None) -> tuple[Settings, NotifyConfig]:

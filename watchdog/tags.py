@@ -11,7 +11,7 @@ NOTIFY = "watchdog-notify"  # comma-separated notification target names, on top 
 # On a Key Vault secret
 RESOURCE_ID = "webpubsub-resource-id"  # ARM id of the resource whose connection string it holds
 KEY = "webpubsub-key"  # primary (default) or secondary: which key secret sync writes
-WRITTEN_BY = "watchdog-written-by"  # set by secret sync
+WRITTEN_BY = "watchdog-written-by"  # set by secret sync and on the alert rules the alerts remediation creates
 WRITTEN_KEY = "watchdog-key"  # set by secret sync: which key the value holds
 
 # On a Web PubSub resource, for rotation

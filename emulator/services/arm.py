@@ -19,7 +19,10 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from ..world import ALLOWED_UNITS, RESOURCE_TYPE, TIERS, ActivityEvent, AutoscaleSetting, WebPubSub, World, utcnow
+from ..world import (
+    ALLOWED_UNITS, RESOURCE_TYPE, TIERS, ActivityEvent, AutoscaleSetting, WebPubSub, World, arm_id, utcnow,
+)
+from . import alerts
 from . import web as web_apps
 from .base import BadRequest, Call, Service, authorization_failed, json_response
 
@@ -87,6 +90,7 @@ class Arm(Service):
         r("POST", WPS + r"/listKeys", "arm.listKeys")(self.list_keys)
         r("POST", WPS + r"/regenerateKey", "arm.regenerateKey")(self.regenerate_key)
         r("GET", WPS + r"/skus", "arm.listSkus")(self.list_skus)
+        r("GET", WPS + r"/replicas", "arm.listReplicas")(self.list_replicas)
         r("GET", WPS + r"/hubs", "arm.listHubs")(self.list_hubs)
         r("GET", WPS + r"/hubs/(?P<hub>[^/]+)", "arm.getHub")(self.get_hub)
         r("GET", SUB + r"/providers/Microsoft\.SignalRService/locations/(?P<loc>[^/]+)"
@@ -104,6 +108,7 @@ class Arm(Service):
         r("GET", SUB + r"/resources", "arm.listResources")(self.list_resources)
         r("GET", RG + r"/resources", "arm.listResourcesByResourceGroup")(self.list_resources)
         r("GET", SUB + r"/resourcegroups", "arm.listResourceGroups")(self.list_resource_groups)
+        alerts.install(self, SUB, RG)
         web_apps.register(self)  # Microsoft.Web (App Service sites, Key Vault references) is ARM too
 
     def matches(self, host: str) -> bool:
@@ -191,6 +196,12 @@ class Arm(Service):
     async def list_skus(self, call: Call) -> web.Response:
         self._resource(call, f"{RESOURCE_TYPE}/skus/read")
         return json_response({"value": [_sku_body(name) for name in ALLOWED_UNITS]})
+
+    async def list_replicas(self, call: Call) -> web.Response:
+        res = self._resource(call, f"{RESOURCE_TYPE}/replicas/read")
+        prefix = res.id.lower() + "/replicas/"
+        found = sorted((r for rid, r in self.world.replicas.items() if rid.startswith(prefix)), key=lambda r: r.name)
+        return json_response({"value": [_replica_body(r, self.world) for r in found]})
 
     async def list_hubs(self, call: Call) -> web.Response:
         res = self._resource(call, f"{RESOURCE_TYPE}/hubs/read")
@@ -514,15 +525,16 @@ def _wps_body(res: WebPubSub, world: World) -> dict[str, Any]:
             "publicPort": 443,
             "serverPort": 443,
             "version": "1.0",
-            "privateEndpointConnections": [],
+            "privateEndpointConnections": [_endpoint_body(res, name, status)
+                                           for name, status in res.private_endpoints.items()],
             "sharedPrivateLinkResources": [],
             "tls": {"clientCertEnabled": False},
             "hostNamePrefix": res.name.lower(),
             "liveTraceConfiguration": {"enabled": "false", "categories": []},
             "resourceLogConfiguration": {"categories": [
                 {"name": c, "enabled": "true"} for c in ("ConnectivityLogs", "MessagingLogs", "HttpRequestLogs")]},
-            "networkACLs": {"defaultAction": "Deny",
-                            "publicNetwork": {"allow": ["ServerConnection", "ClientConnection", "RESTAPI", "Trace"]},
+            "networkACLs": {"defaultAction": res.acl_default,
+                            "publicNetwork": {"allow": list(res.acl_allow), "deny": list(res.acl_deny)},
                             "privateEndpoints": [],
                             "ipRules": [{"value": "0.0.0.0/0", "action": "Allow"},
                                         {"value": "::/0", "action": "Allow"}]},
@@ -530,7 +542,7 @@ def _wps_body(res: WebPubSub, world: World) -> dict[str, Any]:
             "disableLocalAuth": res.disable_local_auth,
             "disableAadAuth": False,
             "regionEndpointEnabled": "Enabled",
-            "resourceStopped": "false",
+            "resourceStopped": "true" if res.resource_stopped else "false",
         },
         "kind": "WebPubSub",
         "identity": {"type": "SystemAssigned", "principalId": str(uuid.UUID(bytes=digest[:16])),
@@ -542,6 +554,24 @@ def _wps_body(res: WebPubSub, world: World) -> dict[str, Any]:
         "type": RESOURCE_TYPE,
         "systemData": _system_data(res.created_at, _last_change(world, res.id)),
     }
+
+
+def _replica_body(rep: Any, world: World) -> dict[str, Any]:
+    return {"sku": {"name": rep.sku, "tier": rep.tier, "size": rep.sku.split("_")[1], "capacity": rep.capacity},
+            "properties": {"provisioningState": rep.provisioning_state, "regionEndpointEnabled": "Enabled",
+                           "resourceStopped": "false"},
+            "location": rep.location, "tags": dict(rep.tags), "id": rep.id, "name": rep.name,
+            "type": f"{RESOURCE_TYPE}/replicas", "systemData": _system_data(rep.created_at, rep.created_at)}
+
+
+def _endpoint_body(res: WebPubSub, name: str, status: str) -> dict[str, Any]:
+    endpoint = arm_id(res.subscription_id, res.resource_group, "Microsoft.Network/privateEndpoints", name)
+    return {"id": f"{res.id}/privateEndpointConnections/{name}", "name": name,
+            "type": "Microsoft.SignalRService/WebPubSub/privateEndpointConnections",
+            "properties": {"provisioningState": "Succeeded", "privateEndpoint": {"id": endpoint},
+                           "groupIds": ["webpubsub"],
+                           "privateLinkServiceConnectionState": {"status": status, "description": "",
+                                                                 "actionsRequired": "None"}}}
 
 
 def _keys_body(res: WebPubSub) -> dict[str, Any]:

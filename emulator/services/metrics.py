@@ -66,8 +66,17 @@ METRICS: dict[str, MetricDef] = {
 }
 _BY_LOWER = {name.lower(): name for name in METRICS}
 _CLAUSE = re.compile(r"^\s*(?P<dim>.+?)\s+eq\s+'(?P<value>[^']*)'\s*$", re.IGNORECASE)
-_ID = re.compile(r"^/subscriptions/(?P<sub>[^/]+)/resourceGroups/[^/]+/providers/(?P<ns>[^/]+)/(?P<type>[^/]+)/[^/]+$",
+# A resource, or a child resource (a replica: <type>/<name>/replicas/<name>, type WebPubSub/replicas).
+_ID = re.compile(r"^/subscriptions/(?P<sub>[^/]+)/resourceGroups/[^/]+/providers/(?P<ns>[^/]+)/(?P<type>[^/]+)/[^/]+"
+                 r"(?:/(?P<child>[^/]+)/[^/]+)?$",
                  re.IGNORECASE)
+
+
+NAMESPACES = (RESOURCE_TYPE.lower(), f"{RESOURCE_TYPE}/replicas".lower())
+
+
+def namespace_of(rid: str) -> str:
+    return NAMESPACES[1] if "/replicas/" in rid.lower() else NAMESPACES[0]
 
 
 class BatchMetrics(Service):
@@ -116,11 +125,11 @@ class BatchMetrics(Service):
         values = []
         with self.world.lock:
             for rid in ids:
-                res = self.world.resource(rid)
+                res = self.world.metered(rid)
                 metrics = [self._metric(rid, res, name, aggregations, start, end, minutes, split.get(name),
                                         top, orderby, rollup) for name in names]
                 values.append({"starttime": _iso(start), "endtime": _iso(end), "interval": _duration(minutes),
-                               "value": metrics, "namespace": RESOURCE_TYPE.lower(),
+                               "value": metrics, "namespace": namespace_of(rid),
                                "resourceregion": res.location if res else call.host.split(".", 1)[0],
                                "resourceid": rid})
         return json_response({"values": values})
@@ -136,8 +145,8 @@ class BatchMetrics(Service):
             if m["sub"].lower() != sub.lower():
                 raise BadRequest(f"Resource id '{rid}' is not in subscription '{sub}' of the request path; "
                                  "all resources in a batch must be in the same subscription.")
-            types.add(f"{m['ns']}/{m['type']}".lower())
-            res = self.world.resource(rid)
+            types.add(f"{m['ns']}/{m['type']}".lower() + (f"/{m['child']}".lower() if m["child"] else ""))
+            res = self.world.metered(rid)
             if res is not None and _region(res.location) != region.lower():
                 raise BadRequest(f"Resource '{rid}' is in region '{res.location}', not '{region}' of this endpoint; "
                                  "all resources in a batch must be in the endpoint's region.")
@@ -146,7 +155,7 @@ class BatchMetrics(Service):
                              "all resources in a batch must be of the same resource type.")
         if not namespace:
             raise BadRequest("The metricnamespace query parameter is required.")
-        if types != {namespace.lower()} or namespace.lower() != RESOURCE_TYPE.lower():
+        if types != {namespace.lower()} or namespace.lower() not in NAMESPACES:
             raise BadRequest(f"Metric namespace '{namespace}' is not valid for resources of type "
                              f"'{types.pop()}'.")
 

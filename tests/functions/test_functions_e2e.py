@@ -10,6 +10,7 @@ import jsonschema
 import pytest
 
 from tests.functions.test_wiring import call_check, functions
+from tests.integration.test_demo_findings import EXPECTED as DEMO_FINDINGS
 from watchdog.ledger import open_ledger
 from watchdog.models import Severity
 from watchdog.settings import Settings
@@ -43,7 +44,7 @@ def test_http_check_returns_the_timers_report_as_json_matching_its_schema(demo) 
     assert response.status_code == 200 and response.mimetype == "application/json"
     document = json.loads(response.get_body())
     jsonschema.validate(document, json.loads((ROOT / "docs" / "report-schema.json").read_text()))
-    assert len(document["findings"]) == 17
+    assert len(document["findings"]) == len(DEMO_FINDINGS)
     assert demo.journal.writes() == [e for e in demo.journal.writes() if e.op == "arm.listKeys"]
 
 
@@ -96,7 +97,7 @@ def test_timer_sweep_notifies_and_records_in_table_storage(demo, monkeypatch) ->
     ledger = open_ledger(Settings.from_env())
     try:
         states = ledger.finding_states()
-        assert len(states) == 17 and {s.status for s in states.values()} == {"firing"}
+        assert len(states) == len(DEMO_FINDINGS) and {s.status for s in states.values()} == {"firing"}
         # The target's minimum severity is warning (the default): info findings are not sent.
         assert set(ledger.notify_states("teams")) == {fp for fp, s in states.items() if s.severity >= Severity.WARNING}
     finally:

@@ -142,6 +142,7 @@ def test_the_arm_api_versions_the_code_calls_are_in_the_type_index():
     from azure.mgmt.webpubsub._configuration import WebPubSubManagementClientConfiguration
 
     from watchdog.azure import DIAGNOSTIC_SETTINGS_API
+    from watchdog.collect import sites
 
     index = {ln.strip().lower() for ln in TYPES.read_text().splitlines() if ln.strip() and not ln.startswith("#")}
     wps = re.search(r'api_version.*?"(\d{4}-\d\d-\d\d[\w-]*)"', inspect.getsource(WebPubSubManagementClientConfiguration.__init__))
@@ -149,5 +150,6 @@ def test_the_arm_api_versions_the_code_calls_are_in_the_type_index():
     assert wps and len(autoscale) == 1
     used = [f"Microsoft.Insights/diagnosticSettings@{DIAGNOSTIC_SETTINGS_API}",
             f"Microsoft.SignalRService/webPubSub@{wps.group(1)}",
-            f"Microsoft.Insights/autoscalesettings@{autoscale.pop()}"]
+            f"Microsoft.Insights/autoscalesettings@{autoscale.pop()}",
+            f"Microsoft.Web/sites@{sites.API_VERSION}"]
     assert [u for u in used if u.lower() not in index] == []

@@ -11,7 +11,8 @@ import pytest
 from tests.factories import NOW, SETTINGS, observation, resource, secret
 from watchdog import permissions
 from watchdog.checks import consumers as rules
-from watchdog.consumers import STATUSES, Consumer, KeyVaultRef, Site, consumers_from_references, parse_reference, site_from_arm
+from watchdog.collect import sites
+from watchdog.consumers import STATUSES, Consumer, KeyVaultRef, Site, consumers_from_references, parse_reference, site_from_listed
 from watchdog.models import Action, Outcome
 from watchdog.remediate import consumer_refresh
 from watchdog.remediate.plan import Plan, ScaleFacts
@@ -54,12 +55,13 @@ def test_a_reference_matches_its_vault_and_secret_only():
 
 
 def test_site_from_the_sites_list():
-    site = site_from_arm({"id": SITE_ID.format("api"), "name": "api", "kind": "functionapp,linux", "location": "westeurope",
-                          "properties": {"defaultHostName": "api.azurewebsites.net"}})
+    site = site_from_listed(sites.from_arm({"id": SITE_ID.format("api"), "name": "api", "kind": "functionapp,linux",
+                                            "location": "westeurope",
+                                            "properties": {"defaultHostName": "api.azurewebsites.net"}}))
     assert (site.name, site.resource_group, site.kind, site.default_host_name) == (
         "api", "rg-apps", "functionapp,linux", "api.azurewebsites.net")
     with pytest.raises(ValueError):
-        site_from_arm({"id": "/subscriptions/x/providers/Microsoft.Web/sites/api"})
+        site_from_listed(sites.from_arm({"id": "/subscriptions/x/providers/Microsoft.Web/sites/api"}))
 
 
 def _item(setting: str, status: str = "Resolved", active: str | None = V1, **props) -> dict:

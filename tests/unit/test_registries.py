@@ -29,8 +29,9 @@ ROOT = Path(__file__).resolve().parents[2]
 # --- rules --------------------------------------------------------------------------------------
 
 def test_every_rule_declares_unique_checks_with_what_they_need():
-    assert [r.name for r in rules.rules()] == ["key-drift", "capacity", "upstream", "posture", "connectivity", "consumers", "rotation",
-                                               "blind-spot"]
+    assert [r.name for r in rules.rules()] == [
+        "key-drift", "capacity", "upstream", "posture", "connectivity", "consumers", "rotation", "network", "hubs",
+        "replicas", "blind-spot"]
     for rule in rules.rules():
         ids = [c.id for c in rule.checks]
         assert len(ids) == len(set(ids)), f"{rule.name} declares a check twice"
@@ -43,7 +44,7 @@ def test_every_rule_declares_unique_checks_with_what_they_need():
 
 def test_every_remedy_a_check_names_is_a_registered_remediation():
     named = {c.remedy for r in rules.rules() for c in r.checks if c.remedy}
-    assert named == {"secret-sync", "consumer-refresh", "rotate", "scale"}
+    assert named == {"secret-sync", "consumer-refresh", "rotate", "scale", "alerts"}
     assert named <= set(remediations.kinds())
 
 
@@ -94,7 +95,7 @@ def test_readme_rule_tables_are_generated_from_the_registry():
 # --- remediations -------------------------------------------------------------------------------
 
 def test_remediations_in_their_order_with_their_settings_and_rights():
-    assert remediations.kinds() == ("secret-sync", "consumer-refresh", "rotate", "scale", "scale-in")
+    assert remediations.kinds() == ("secret-sync", "consumer-refresh", "rotate", "scale", "alerts", "scale-in")
     names = {s.name: s for s in settings.SETTINGS}
     for r in remediations.remediations():
         assert names[r.setting.name] == r.setting, f"{r.kind}: its mode setting is not in settings.SETTINGS"
@@ -109,7 +110,7 @@ def test_remediations_in_their_order_with_their_settings_and_rights():
 def test_modes_come_from_the_registry():
     configured = settings.Settings(subscriptions=(SUB,)).modes()
     assert configured == {"secret-sync": "plan", "consumer-refresh": "plan", "rotate": "off", "scale": "plan",
-                          "scale-in": "off"}
+                          "alerts": "off", "scale-in": "off"}
 
 
 def test_an_unknown_kind_is_an_error_never_another_executor():

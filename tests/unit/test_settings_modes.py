@@ -11,12 +11,16 @@ CONFIGURED = {"WATCHDOG_SECRET_SYNC": "on", "WATCHDOG_SCALE": "plan", "WATCHDOG_
 
 @pytest.mark.parametrize("requested, expected", [
     # the timer: as configured (consumer refresh follows secret sync unless set)
-    (None, {"secret-sync": "on", "consumer-refresh": "on", "rotate": "off", "scale": "plan", "scale-in": "off"}),
-    ("off", {"secret-sync": "off", "consumer-refresh": "off", "rotate": "off", "scale": "off", "scale-in": "off"}),
+    (None, {"secret-sync": "on", "consumer-refresh": "on", "rotate": "off", "scale": "plan", "scale-in": "off",
+             "alerts": "off"}),
+    ("off", {"secret-sync": "off", "consumer-refresh": "off", "rotate": "off", "scale": "off", "scale-in": "off",
+             "alerts": "off"}),
     # A dry run shows what acting would do: a kind switched off is neither planned nor done.
-    ("plan", {"secret-sync": "plan", "consumer-refresh": "plan", "rotate": "off", "scale": "plan", "scale-in": "off"}),
+    ("plan", {"secret-sync": "plan", "consumer-refresh": "plan", "rotate": "off", "scale": "plan", "scale-in": "off",
+             "alerts": "off"}),
     # A request lowers a mode, never raises it: scale is configured plan and stays plan.
-    ("on", {"secret-sync": "on", "consumer-refresh": "on", "rotate": "off", "scale": "plan", "scale-in": "off"}),
+    ("on", {"secret-sync": "on", "consumer-refresh": "on", "rotate": "off", "scale": "plan", "scale-in": "off",
+             "alerts": "off"}),
 ])
 def test_a_request_takes_the_lower_of_configured_and_requested(requested, expected) -> None:
     settings = Settings.from_env({"AZURE_SUBSCRIPTION_ID": SUB, **CONFIGURED})

@@ -17,6 +17,9 @@ from watchdog.checks import posture  # noqa: F401
 from watchdog.checks import connectivity  # noqa: F401
 from watchdog.checks import consumers  # noqa: F401
 from watchdog.checks import rotation  # noqa: F401
+from watchdog.checks import network  # noqa: F401
+from watchdog.checks import hubs  # noqa: F401
+from watchdog.checks import replicas  # noqa: F401
 from watchdog.checks import blind_spots
 from watchdog.checks.registry import rules
 from watchdog.models import Finding, Observation, ObservationError

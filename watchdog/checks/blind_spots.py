@@ -64,6 +64,12 @@ _SOURCES: dict[str, tuple[str, str]] = {
                      "only by such a full re-read",
                      "Microsoft.Insights/eventtypes/values/read on the subscription "
                      "(in the watchdog's custom role; Reader has it)"),
+    "alerts": ("whether metric alert rules cover the resources (posture/no-alerts)",
+               "Microsoft.Insights/MetricAlerts/Read on the subscription (Monitoring Reader)"),
+    "sites": ("which App Service or Function App hosts an event handler, and in which region",
+              "Microsoft.Web/sites/Read on the subscription (Reader)"),
+    "replicas": ("the replicas of a Premium resource, their units and metrics",
+                 "Microsoft.SignalRService/WebPubSub/replicas/read (Reader)"),
     "hubs": ("the hubs and their event handlers", "Microsoft.SignalRService/WebPubSub/hubs/read (Reader)"),
     "handlers": ("whether the event handlers answer", "network access from the Function App to the handler"),
     consumers.SOURCE: consumers.BLIND_SPOT,

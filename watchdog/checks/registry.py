@@ -38,6 +38,9 @@ class Source(StrEnum):
     DIAGNOSTICS = "diagnostics"
     AUTOSCALE = "autoscale"
     CONSUMERS = "consumers"
+    ALERTS = "alerts"
+    SITES = "sites"
+    REPLICAS = "replicas"
     KEY_AGE = "key-age"  # the activity log's last regenerateKey and the ledger's rotation record
 
 
@@ -55,6 +58,11 @@ BLINDS: dict[str, frozenset[Source]] = {
     "hubs": frozenset({Source.HUBS, Source.PROBES}),
     "diagnostics": frozenset({Source.DIAGNOSTICS, Source.LOGS}),
     "autoscale": frozenset({Source.AUTOSCALE}),
+    "consumers": frozenset({Source.CONSUMERS}),
+    "key-age": frozenset({Source.KEY_AGE}),
+    "alerts": frozenset({Source.ALERTS}),
+    "sites": frozenset({Source.SITES}),
+    "replicas": frozenset({Source.REPLICAS}),
 }
 
 

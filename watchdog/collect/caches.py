@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from watchdog.collect.cache import ResourceCache
 from watchdog.collect.consumers import SiteIndex
 from watchdog.collect.inventory import SkuCache
+from watchdog.collect.sites import SitesCache
 
 
 @dataclass
@@ -17,3 +18,5 @@ class Caches:
     resources: ResourceCache = field(default_factory=ResourceCache)
     # Which secrets each App Service / Function app's references name (never values).
     sites: SiteIndex = field(default_factory=SiteIndex)
+    # App Service / Function apps per subscription (upstream/cross-region): a site never moves region.
+    site_lists: SitesCache = field(default_factory=SitesCache)

@@ -26,6 +26,7 @@ from watchdog.remediate import secret_sync  # noqa: F401, I001
 from watchdog.remediate import consumer_refresh  # noqa: F401
 from watchdog.remediate import rotate  # noqa: F401
 from watchdog.remediate import scale  # noqa: F401
+from watchdog.remediate import alerts  # noqa: F401
 from watchdog.remediate._common import failure, outcome, planned, record
 from watchdog.remediate.guards import LEASE
 from watchdog.remediate.plan import Plan, ScaleFacts

@@ -22,7 +22,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Callable, Iterable
 
 from watchdog.checks import consumers as rules
-from watchdog.collect.consumers import arm_call, read_consumers
+from watchdog.collect.consumers import read_consumers
+from watchdog.collect.sites import arm_call
 from watchdog.config import Setting
 from watchdog.consumers import RESOLVED, Consumer, Site
 from watchdog.models import Action, BoundSecret, Finding, Observation, Outcome, OutcomeStatus
