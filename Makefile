@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test unit bench venv azurite chromium screenshots lock clean
+.PHONY: demo test unit bench bench-events venv azurite chromium screenshots lock clean
 
 # requirements.txt is the hashed lock the Functions remote build installs; pip refuses to mix
 # hashed and unhashed requirements in one install, so the dev tools come in a second step.
@@ -51,6 +51,9 @@ unit: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m bench
+
+bench-events: $(STAMP)
+	$(PY) -m bench --events
 
 clean:
 	rm -rf $(VENV) node_modules .state

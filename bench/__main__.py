@@ -1,5 +1,5 @@
 """python -m bench [--quick | --sizes 10,100,1000,5000] [--no-baselines | --baselines-max N] [--no-c7n]
-                 [--no-cold-start] [--no-write] | --render RESULT_JSON ...
+                 [--no-cold-start] [--no-write] | --render RESULT_JSON ... | --events [--trials N] [--no-write]
 
 Measures the watchdog's sweeps against generated subscriptions in the emulator, beside the
 per-resource way and Cloud Custodian; writes bench/results/<date>-<machine>.json and the table in
@@ -45,7 +45,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-write", action="store_true", help="print the table; write no result files")
     parser.add_argument("--render", nargs="+", type=Path, metavar="RESULT_JSON",
                         help="measure nothing: put these result files' tables in bench/README.md")
+    parser.add_argument("--events", action="store_true",
+                        help="measure event-driven latency (regenerate -> Teams card) against the timer instead")
+    parser.add_argument("--trials", type=int, default=20, help="--events: trials (default 20)")
     args = parser.parse_args(argv)
+    if args.events:
+        from . import events
+
+        result = events.run(args.trials, log=lambda m: print(m, file=sys.stderr, flush=True))
+        if not args.no_write:
+            events.update_readme(result)
+        print(events.markdown(result))
+        return 0
     if args.render:
         runs = [json.loads(path.read_text()) for path in args.render]
         results.update_readme(*runs)

@@ -16,7 +16,8 @@ from aiohttp import web
 
 from . import clock, dns, sites
 from . import scenario as scenario_mod
-from .server import HttpsApp, Journal, JournalEntry, Proxy, issue_token, tls_context
+from .faults import FaultSet
+from .server import HttpsApp, apply_before, Journal, JournalEntry, Proxy, issue_token, tls_context
 from .services import all_services
 from .tls import Authority
 from .world import Delivery, Denial, World, utcnow
@@ -77,13 +78,14 @@ class Emulator:
         async def _stop() -> None:
             for server in self._servers:
                 server.close()
-            for runner in self._runners:
-                await runner.cleanup()
-            # Tunnels still open (a client holding a keep-alive connection) end with the loop.
+            # Open tunnels (keep-alive clients) and calls a fault holds (hangs, trickles) end first:
+            # the runners' cleanup would otherwise wait for them.
             tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            for runner in self._runners:
+                await runner.cleanup()
 
         asyncio.run_coroutine_threadsafe(_stop(), self._loop).result(30)
         self._loop.call_soon_threadsafe(self._loop.stop)
@@ -142,6 +144,15 @@ class Emulator:
 
     def set_capacity(self, resource: str, capacity: int) -> None:
         self.world.set_capacity(self._resource_id(resource), capacity)
+
+    @property
+    def faults(self) -> FaultSet:
+        """The fault rules: `emulator.faults.add(service="metrics", operation="getBatch", status=403)`."""
+        return self.world.faults
+
+    def delete_resource(self, resource: str) -> None:
+        """Delete a Web PubSub resource (name or id) as a person in the portal would."""
+        self.world.delete_resource(self._resource_id(resource))
 
     def deny(self, service: str, scope: str = "", action: str = "", role: str = "") -> None:
         with self.world.lock:
@@ -202,6 +213,10 @@ class Emulator:
         app.router.add_get("/admin/journal", self._admin_journal)
         app.router.add_get("/admin/env", self._admin_env)
         app.router.add_get("/admin/deliveries/{host}", self._admin_deliveries)
+        app.router.add_get("/admin/faults", self._admin_faults)
+        app.router.add_post("/admin/faults", self._admin_add_faults)
+        app.router.add_delete("/admin/faults", self._admin_clear_faults)
+        app.router.add_delete("/admin/faults/{id}", self._admin_clear_faults)
         app.router.add_post("/admin/{action}", self._admin_action)
         return app
 
@@ -213,8 +228,12 @@ class Emulator:
         if not resource:
             return web.json_response({"error": "invalid_request", "error_description": "resource is required"},
                                      status=400)
-        self.journal.add(_identity_entry(resource))
-        return web.json_response(issue_token(self.world, resource))
+        plan = self.world.faults.plan("identity", "identity.token", "GET", LOOPBACK, "/msi/token", resource.encode())
+        faulted = await apply_before(plan, request, lambda f: web.json_response(
+            {"error": f.error_code(), "error_description": f.message or f"Emulated identity failure (fault {f.id})."},
+            status=f.status or 500, headers=f.headers()))
+        self.journal.add(_identity_entry(resource, faulted.status if faulted else 200, ",".join(plan.ids)))
+        return faulted or web.json_response(issue_token(self.world, resource))
 
     async def _admin_env(self, request: web.Request) -> web.Response:
         return web.json_response(self.env)
@@ -230,6 +249,26 @@ class Emulator:
                                    "headers": d.headers, "body": d.body.decode("utf-8", "replace"),
                                    "status": d.status} for d in self.deliveries(host)])
 
+    async def _admin_faults(self, request: web.Request) -> web.Response:
+        return web.json_response([f.to_json() for f in self.world.faults])
+
+    async def _admin_add_faults(self, request: web.Request) -> web.Response:
+        """A rule or a list of rules, as a scenario's `faults:` holds them; answers their ids."""
+        try:
+            rules = await request.json()
+            added = self.world.faults.extend(rules if isinstance(rules, list) else [rules])
+        except (ValueError, TypeError) as exc:  # FaultError is a ValueError
+            return web.json_response({"error": f"bad fault: {exc}"}, status=400)
+        return web.json_response({"ids": [f.id for f in added]})
+
+    async def _admin_clear_faults(self, request: web.Request) -> web.Response:
+        fid = request.match_info.get("id")
+        try:
+            self.world.faults.remove(fid) if fid else self.world.faults.clear(request.query.get("service"))
+        except KeyError as exc:
+            return web.json_response({"error": exc.args[0]}, status=404)
+        return web.json_response({"ok": True})
+
     async def _admin_action(self, request: web.Request) -> web.Response:
         try:
             args = await request.json()
@@ -240,6 +279,8 @@ class Emulator:
                 self.set_capacity(args["resource"], int(args["capacity"]))
             elif action == "deny":
                 self.deny(args["service"], args.get("scope", ""), args.get("action", ""), args.get("role", ""))
+            elif action == "delete-resource":
+                self.delete_resource(args["resource"])
             elif action == "allow-all":
                 self.allow_all()
             elif action == "advance-clock":
@@ -261,9 +302,9 @@ class Emulator:
         return web.json_response({"ok": True})
 
 
-def _identity_entry(resource: str) -> JournalEntry:
-    return JournalEntry(utcnow(), "GET", LOOPBACK, "/msi/token", f"resource={resource}", 200, 0.0, "identity",
-                        "identity.token")
+def _identity_entry(resource: str, status: int, faults: str) -> JournalEntry:
+    return JournalEntry(utcnow(), "GET", LOOPBACK, "/msi/token", f"resource={resource}", status, 0.0, "identity",
+                        "identity.token", faults=faults)
 
 
 def write_env_file(env: dict[str, str], path: Path) -> None:

@@ -15,9 +15,12 @@ from typing import Any
 import jsonschema
 import yaml
 
+from . import faults as faults_mod
+from .services.alerts import rule_body as alert_body
 from . import sites
+from .eventgrid import SCHEMA as EVENT_GRID_SCHEMA
 from .world import (ALLOWED_UNITS, AutoscaleSetting, CustomerHost, Denial, DiagnosticSetting,
-                    EventHandler, Faults, Hub, Series, Vault, WebPubSub, Workspace, World, utcnow)
+                    EventHandler, Hub, Replica, Series, Vault, WebPubSub, Workspace, World, utcnow)
 
 SCENARIO_DIR = Path(__file__).parent / "scenarios"
 DEFAULT_TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
@@ -36,14 +39,7 @@ _SERIES = {"oneOf": [
     {"type": "object", "additionalProperties": False, "required": ["values"],
      "properties": {"values": {"type": "array", "items": {"type": ["number", "null"]}}}},
 ]}
-_FAULTS = {"type": "object", "additionalProperties": False, "properties": {
-    "latency_ms": {"oneOf": [_NUM, {"type": "object", "additionalProperties": False, "required": ["median"],
-                                    "properties": {"median": _NUM, "p99": _NUM}}]},
-    "throttle_every": {"type": "integer", "minimum": 0},
-    "retry_after": {"type": "integer", "minimum": 0},
-    "error_rate": {"type": "number", "minimum": 0, "maximum": 1},
-    "timeout_rate": {"type": "number", "minimum": 0, "maximum": 1},
-}}
+_REQUEST_TYPES = ("ClientConnection", "ServerConnection", "RESTAPI", "Trace")
 _STR_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
 _WPS = {"type": "object", "additionalProperties": False, "required": ["name", "sku"], "properties": {
     "name": {"type": "string", "pattern": "^[a-zA-Z][a-zA-Z0-9-]{2,62}$"},
@@ -54,6 +50,17 @@ _WPS = {"type": "object", "additionalProperties": False, "required": ["name", "s
     "disable_local_auth": {"type": "boolean"},
     "public_network_access": {"enum": ["Enabled", "Disabled"]},
     "provisioning_state": {"type": "string"},
+    "resource_stopped": {"type": "boolean"},
+    "private_endpoints": {"type": "object", "additionalProperties": {
+        "enum": ["Approved", "Pending", "Rejected", "Disconnected"]}},
+    "network_acls": {"type": "object", "additionalProperties": False, "properties": {
+        "default_action": {"enum": ["Allow", "Deny"]},
+        "allow": {"type": "array", "items": {"enum": list(_REQUEST_TYPES)}},
+        "deny": {"type": "array", "items": {"enum": list(_REQUEST_TYPES)}}}},
+    "replicas": {"type": "array", "items": {"type": "object", "additionalProperties": False,
+                 "required": ["name", "location"], "properties": {
+                     "name": {"type": "string"}, "location": {"type": "string"}, "units": {"type": "integer"},
+                     "demand": _NUM, "metrics": {"type": "object", "additionalProperties": _SERIES}}}},
     "hubs": {"type": "array", "items": {"type": "object", "additionalProperties": False, "required": ["name"],
              "properties": {"name": {"type": "string"},
                             "anonymous_connect_policy": {"enum": ["allow", "deny"]},
@@ -101,6 +108,11 @@ _WORKSPACE = {"type": "object", "additionalProperties": False, "required": ["nam
     "partial_error": {"type": "string"}, "forbidden": {"type": "boolean"},
     "tables": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "object"}}},
 }}
+# A metric alert rule with one static criterion; scopes default to the resource group (${id:name} for a resource).
+_ALERT = {"type": "object", "additionalProperties": False, "required": ["name", "metric", "threshold"], "properties": {
+    "name": {"type": "string"}, "scopes": {"type": "array", "items": {"type": "string"}},
+    "metric": {"type": "string"}, "threshold": _NUM, "operator": {"type": "string"},
+    "aggregation": {"type": "string"}, "enabled": {"type": "boolean"}}}
 SCHEMA: dict[str, Any] = {
     "type": "object", "additionalProperties": False, "required": ["name", "subscriptions"],
     "properties": {
@@ -111,6 +123,7 @@ SCHEMA: dict[str, Any] = {
         "arm_throttling": {"type": "boolean"},
         "page_size": {"type": "integer", "minimum": 1},
         "operation_seconds": {"type": "number", "minimum": 0},
+        "event_grid": EVENT_GRID_SCHEMA,
         "subscriptions": {"type": "array", "minItems": 1, "items": {
             "type": "object", "additionalProperties": False, "required": ["id"], "properties": {
                 "id": {"type": "string", "pattern": "^[0-9a-fA-F-]{36}$"},
@@ -120,6 +133,7 @@ SCHEMA: dict[str, Any] = {
                         "webpubsub": {"type": "array", "items": _WPS},
                         "vaults": {"type": "array", "items": _VAULT},
                         "workspaces": {"type": "array", "items": _WORKSPACE},
+                        "metric_alerts": {"type": "array", "items": _ALERT},
                         "sites": {"type": "array", "items": sites.SCHEMA}}}}}}},
         "hosts": {"type": "object", "additionalProperties": {
             "type": "object", "additionalProperties": False, "properties": {
@@ -129,9 +143,7 @@ SCHEMA: dict[str, Any] = {
                 "status": {"type": "integer"}, "fail_times": {"type": "integer"},
                 "retry_after": {"type": "integer"},
                 "addresses": {"type": "array", "items": {"type": "string"}}, "location": {"type": "string"}}}},
-        "faults": {"type": "object", "propertyNames": {"enum": [
-            "arm", "metrics", "logs", "keyvault", "dataplane", "identity", "customer"]},
-            "additionalProperties": _FAULTS},
+        "faults": faults_mod.SCHEMA,
         "denials": {"type": "array", "items": {"type": "object", "additionalProperties": False,
                     "required": ["service"], "properties": {
                         "service": {"enum": ["arm", "metrics", "logs", "keyvault"]},
@@ -185,8 +197,8 @@ class _Builder:
                            subscriptions=[s["id"] for s in data["subscriptions"]],
                            seed=data.get("seed", 7), arm_throttling=data.get("arm_throttling", False),
                            page_size=data.get("page_size", 50),
-                           operation_seconds=data.get("operation_seconds", 1.0))
-        self.world.rng.seed(self.world.seed)
+                           operation_seconds=data.get("operation_seconds", 1.0),
+                           event_grid=dict(data.get("event_grid", {})))
         pending_secrets: list[tuple[str, Vault, dict[str, Any]]] = []
         pending_sites: list[tuple[str, str, str, dict[str, Any]]] = []
         for si, sub in enumerate(data["subscriptions"]):
@@ -212,7 +224,17 @@ class _Builder:
                     for ki, secret in enumerate(vspec.get("secrets", [])):
                         pending_secrets.append((f"{where}/vaults/{vi}/secrets/{ki}", vault, secret))
                 pending_sites += [(sub["id"], group["name"], location, site) for site in group.get("sites", [])]
-        # Secrets and log rows refer to resources, so they come once every resource exists.
+        # Secrets, log rows and alert scopes refer to resources, so they come once every resource exists.
+        for si, sub in enumerate(data["subscriptions"]):
+            for gi, group in enumerate(sub.get("resource_groups", [])):
+                for ai, a in enumerate(group.get("metric_alerts", [])):
+                    where = f"subscriptions/{si}/resource_groups/{gi}/metric_alerts/{ai}"
+                    scopes = [self._subst(s, f"{where}/scopes") for s in a.get("scopes", [])] or [
+                        f"/subscriptions/{sub['id']}/resourceGroups/{group['name']}"]
+                    body = alert_body(sub["id"], group["name"], a["name"], scopes, a["metric"], a["threshold"],
+                                      a.get("operator", "GreaterThanOrEqual"), a.get("aggregation", "Maximum"),
+                                      a.get("enabled", True))
+                    self.world.metric_alerts[body["id"].lower()] = body
         for where, vault, secret in pending_secrets:
             for hi, old in enumerate(secret.get("history", [])):
                 vault.set_secret(secret["name"], self._secret_value(old, f"{where}/history/{hi}"))
@@ -224,10 +246,11 @@ class _Builder:
                              expires=None if expires is None else utcnow() + timedelta(days=expires))
         for sub_id, group_name, location, spec in pending_sites:  # apps resolve their references at start
             try:
-                sites.add_site(self.world, sub_id, group_name, spec["name"], settings=spec["settings"],
+                sites.add_site(self.world, sub_id, group_name, spec["name"], settings=spec.get("settings", {}),
                                location=spec.get("location", location), kind=spec.get("kind", "app"),
                                denied=tuple(spec.get("denied", ())), consumer=spec.get("consumer"),
-                               hub=spec.get("hub", "chat"))
+                               hub=spec.get("hub", "chat"),
+                               custom_hosts=tuple(spec.get("custom_hosts", ())))
             except ValueError as exc:
                 raise ScenarioError(f"at sites/{spec['name']}: {exc}") from None
         for ws in self.world.workspaces.values():
@@ -236,14 +259,10 @@ class _Builder:
                                     for i, row in enumerate(rows)]
         for host, spec in data.get("hosts", {}).items():
             self.world.hosts[host.lower()] = CustomerHost(host=host.lower(), **spec)
-        for service, spec in data.get("faults", {}).items():
-            latency = spec.get("latency_ms", 0)
-            median, p99 = (latency, latency) if isinstance(latency, (int, float)) else (
-                latency["median"], latency.get("p99", latency["median"]))
-            self.world.faults[service] = Faults(
-                latency_median_ms=median, latency_p99_ms=p99, throttle_every=spec.get("throttle_every", 0),
-                retry_after=spec.get("retry_after", 1), error_rate=spec.get("error_rate", 0.0),
-                timeout_rate=spec.get("timeout_rate", 0.0))
+        try:
+            self.world.faults.extend(data.get("faults", []))
+        except faults_mod.FaultError as exc:
+            raise ScenarioError(f"at {exc}") from None
         for di, d in enumerate(data.get("denials", [])):
             self.world.denials.append(Denial(d["service"], self._subst(d.get("scope", ""), f"denials/{di}/scope"),
                                              d.get("action", ""), d.get("role", "")))
@@ -256,7 +275,14 @@ class _Builder:
                         tags=dict(spec.get("tags", {})), disable_local_auth=spec.get("disable_local_auth", False),
                         public_network_access=spec.get("public_network_access", "Enabled"),
                         provisioning_state=spec.get("provisioning_state", "Succeeded"),
+                        resource_stopped=spec.get("resource_stopped", False),
+                        private_endpoints=dict(spec.get("private_endpoints", {})),
                         demand=spec.get("demand"), seed=str(self.world.seed))
+        acls = spec.get("network_acls")
+        if acls is not None:
+            res.acl_default = acls.get("default_action", "Deny")
+            res.acl_allow = list(acls.get("allow", [] if res.acl_default == "Deny" else res.acl_allow))
+            res.acl_deny = list(acls.get("deny", []))
         for hub in spec.get("hubs", []):
             res.hubs[hub["name"]] = Hub(hub["name"], [
                 EventHandler(h["url_template"], h.get("user_event_pattern", "*"), h.get("system_events", []),
@@ -271,6 +297,11 @@ class _Builder:
                 "categories", ["ConnectivityLogs", "MessagingLogs", "HttpRequestLogs"])))
         for name, value in spec.get("metrics", {}).items():
             res.metrics[name] = _series(value)
+        for rep in spec.get("replicas", []):
+            replica = Replica(sub, group, rep["name"], rep["location"], res.sku, rep.get("units", res.capacity),
+                              demand=rep.get("demand"), seed=str(self.world.seed), parent=res.name)
+            replica.metrics = {name: _series(value) for name, value in rep.get("metrics", {}).items()}
+            self.world.replicas[replica.id.lower()] = replica
         if "autoscale" in spec:
             a = spec["autoscale"]
             self.world.autoscale.append(AutoscaleSetting(

@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import secrets
+import socket
+import struct
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Callable
 
 import jwt
 from aiohttp import web
 
+from .faults import Fault, Plan
 from .services.base import BadRequest, Call, Service
 from .tls import Authority
 from .world import World, utcnow
@@ -37,6 +41,7 @@ class JournalEntry:
     service: str
     op: str = ""
     caller: str = ""
+    faults: str = ""  # ids of the fault rules that acted on this call
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -122,7 +127,8 @@ class HttpsApp:
             response, caller = await self._serve(service, request, labels)
         self.journal.add(JournalEntry(utcnow(), request.method, host, request.path, request.query_string,
                                       response.status, round((time.perf_counter() - started) * 1000, 2),
-                                      service.name if service else "unknown", labels.get("op", ""), caller))
+                                      service.name if service else "unknown", labels.get("op", ""), caller,
+                                      labels.get("faults", "")))
         return response
 
     async def _serve(self, service: Service, request: web.Request,
@@ -130,7 +136,13 @@ class HttpsApp:
         found = service.find(request.method, request.path)
         if found:
             labels["op"] = found[0].op
-        faulted = await self._faults(service)
+        body = await request.read()
+        plan = self.world.faults.plan(service.name, labels.get("op", ""), request.method,
+                                      (request.host or "").split(":")[0].lower(), request.path, body)
+        if plan.ids:
+            labels["faults"] = ",".join(plan.ids)
+        faulted = await apply_before(plan, request, lambda f: service.fault_response(request, body, f),
+                                     lambda: service.received(request, body, RESET))
         if faulted is not None:
             return faulted, ""
         claims = None
@@ -157,14 +169,14 @@ class HttpsApp:
         if found is None:
             return service.error(404, "NotFound", f"no such operation: {request.method} {request.path}"), caller
         route, match = found
-        call = Call(request, self.world, match, await request.read(), claims, labels)
+        call = Call(request, self.world, match, body, claims, labels, plan)
         try:
             response = await route.handler(call)
         except BadRequest as exc:
             response = service.error(exc.status, exc.code, str(exc))
         response.headers.update(throttled_headers)
         response.headers.setdefault("x-ms-request-id", secrets.token_hex(16))
-        return response, caller
+        return await self._after(plan, request, response), caller
 
     def _unauthorized(self, service: Service, request: web.Request) -> web.Response:
         authority = f"https://login.microsoftonline.com/{self.world.tenant_id}"
@@ -180,26 +192,67 @@ class HttpsApp:
                              headers={"WWW-Authenticate": f'Bearer authorization_uri="{authority}", '
                                                           f'error="invalid_token"'})
 
-    async def _faults(self, service: Service) -> web.Response | None:
-        faults = self.world.faults.get(service.name)
-        if faults is None:
-            return None
-        with self.world.lock:
-            faults.calls += 1
-            n = faults.calls
-            delay = faults.latency(self.world.rng)
-            roll = self.world.rng.random()
-        if delay:
-            await asyncio.sleep(delay)
-        if roll < faults.timeout_rate:
-            await asyncio.sleep(600)  # the client's timeout ends this call
-        if faults.throttle_every and n % faults.throttle_every == 0:
-            status = 529 if service.name == "metrics" else 429
-            return service.error(status, "TooManyRequests", "Emulated throttling (scenario faults).",
-                                 headers={"Retry-After": str(faults.retry_after)})
-        if roll < faults.timeout_rate + faults.error_rate:
-            return service.error(503, "ServiceUnavailable", "Emulated transient failure (scenario faults).")
+    async def _after(self, plan: Plan, request: web.Request, response: web.StreamResponse) -> web.StreamResponse:
+        """Faults that act on an answer: partial log results, a deletion, a trickled body."""
+        if plan.partial and response.status == 200 and isinstance(response, web.Response) and response.body:
+            data = json.loads(response.body)  # type: ignore[arg-type]
+            data["error"] = {"code": "PartialError", "message": "There were some errors when processing your query.",
+                             "details": [{"code": "EngineError", "message": m} for m in plan.partial]}
+            response.body = json.dumps(data).encode()
+        for name in plan.delete:
+            with contextlib.suppress(KeyError):
+                res = self.world.resource(name) if name.startswith("/") else self.world.resource_by_name(name)
+                self.world.delete_resource(res.id)  # type: ignore[union-attr]
+        if plan.trickle_bps and isinstance(response, web.Response) and response.body:
+            return await _trickle(request, response, plan.trickle_bps)
+        return response
+
+
+async def apply_before(plan: Plan, request: web.Request, error: Callable[[Fault], web.StreamResponse],
+                       unanswered: Callable[[], None] = lambda: None) -> web.StreamResponse | None:
+    """Latency, then the call's final fault if any: a hang, a reset or an error status.
+    `unanswered` notes a call that may get no answer (a hang or a reset) as received all the same."""
+    if plan.delay:
+        await asyncio.sleep(plan.delay)
+    fault = plan.final
+    if fault is None:
         return None
+    if fault.hang is True or fault.reset:
+        unanswered()
+    if fault.hang:
+        await asyncio.sleep(fault.hang_seconds())  # `hang: true` outlasts the client's read timeout
+    if fault.reset:
+        _reset(request.transport)
+        return web.Response(status=RESET)
+    return error(fault) if fault.status else None
+
+
+RESET = 0  # what the journal records for a call answered with a TCP reset (no status went out)
+
+
+def _reset(transport: asyncio.BaseTransport | None) -> None:
+    """Close with RST rather than FIN: the client sees ECONNRESET, as from a dropped load balancer."""
+    if transport is None:
+        return
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
+
+
+async def _trickle(request: web.Request, response: web.Response, bytes_per_second: int) -> web.StreamResponse:
+    """The answer's body dribbled out: each read gets a few bytes in time, the whole takes long."""
+    body: bytes = response.body  # type: ignore[assignment]
+    out = web.StreamResponse(status=response.status, headers=response.headers)
+    out.content_length = len(body)
+    await out.prepare(request)
+    chunk = max(1, bytes_per_second // 4)
+    for i in range(0, len(body), chunk):
+        await out.write(body[i:i + chunk])
+        await asyncio.sleep(chunk / bytes_per_second)
+    await out.write_eof()
+    return out
 
 
 def _subscription_of(path: str) -> str:
@@ -228,6 +281,10 @@ class Proxy:
                                "the emulator proxy only tunnels HTTPS (CONNECT host:443)")
             return
         host = parts[1].rsplit(":", 1)[0].strip("[]").lower()
+        if host in self.world.gone_hosts and not self.world.knows_host(host):
+            self._log(host, 502)  # a deleted resource's name no longer resolves
+            await self._refuse(writer, "502 Failed to resolve host", f"{host}: failed to resolve host (deleted)")
+            return
         if not self.world.knows_host(host):
             self._log(host, 403)
             await self._refuse(writer, "403 Host Not In Scenario",
@@ -274,6 +331,8 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
         while data := await reader.read(65536):
             writer.write(data)
             await writer.drain()
+    except ConnectionResetError:
+        _reset(writer.transport)  # pass a reset through the tunnel as a reset
     except (ConnectionError, asyncio.CancelledError):
         pass
     finally:

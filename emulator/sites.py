@@ -34,14 +34,17 @@ VERSION_NOT_FOUND = "SecretVersionNotFound"
 VAULT_NOT_FOUND = "VaultNotFound"
 INVALID_SYNTAX = "InvalidSyntax"
 
-# A scenario's `sites:` entry (under a resource group): an app and its app settings.
-SCHEMA: dict[str, Any] = {"type": "object", "additionalProperties": False, "required": ["name", "settings"],
+# A scenario's `sites:` entry (under a resource group): an app, its app settings (none: an app that
+# reads no secret, e.g. one serving event handlers) and the custom host names it answers besides
+# <name>.azurewebsites.net.
+SCHEMA: dict[str, Any] = {"type": "object", "additionalProperties": False, "required": ["name"],
                           "properties": {
                               "name": {"type": "string", "pattern": "^[a-zA-Z0-9][a-zA-Z0-9-]{0,58}$"},
                               "kind": {"type": "string"}, "location": {"type": "string"},
                               "settings": {"type": "object", "additionalProperties": {"type": "string"}},
                               "denied": {"type": "array", "items": {"type": "string"}},
-                              "consumer": {"type": "string"}, "hub": {"type": "string"}}}
+                              "consumer": {"type": "string"}, "hub": {"type": "string"},
+                              "custom_hosts": {"type": "array", "items": {"type": "string"}}}}
 
 _REF = re.compile(r"^@Microsoft\.KeyVault\((?P<body>.*)\)$", re.S)
 _URI = re.compile(r"^https://(?P<vault>[A-Za-z0-9-]+)\.vault\.azure\.net/secrets/(?P<name>[A-Za-z0-9-]+)"
@@ -100,6 +103,7 @@ class Site:
     plain_settings: dict[str, str] = field(default_factory=dict)  # settings that are not references
     consumer_setting: str | None = None  # the setting holding the connection string it uses
     consumer_hub: str = "chat"
+    custom_hosts: tuple[str, ...] = ()  # host names besides default_host_name (hostNames)
     calls: list[ConsumerCall] = field(default_factory=list)
     restarts: int = 0
     refreshes: int = 0
@@ -116,11 +120,13 @@ class Site:
 
 def add_site(world: World, subscription_id: str, resource_group: str, name: str, *,
              settings: dict[str, str], location: str = "eastus", kind: str = "app",
-             denied: tuple[str, ...] = (), consumer: str | None = None, hub: str = "chat") -> Site:
+             denied: tuple[str, ...] = (), consumer: str | None = None, hub: str = "chat",
+             custom_hosts: tuple[str, ...] = ()) -> Site:
     """Create an app (as its deployment would) and resolve its references once, as its start does.
     `denied`: settings whose vault the app's identity may not read; `consumer`: the setting whose
     connection string the app uses for data-plane calls."""
-    site = Site(subscription_id, resource_group, name, location, kind, consumer_setting=consumer, consumer_hub=hub)
+    site = Site(subscription_id, resource_group, name, location, kind, consumer_setting=consumer, consumer_hub=hub,
+                custom_hosts=tuple(custom_hosts))
     for setting, value in settings.items():
         if value.strip().startswith("@Microsoft.KeyVault("):
             site.references[setting] = Reference(setting, value, denied=setting in denied)
@@ -268,7 +274,7 @@ def site_body(site: Site) -> dict[str, Any]:
             "state": "Running",
             "enabled": True,
             "defaultHostName": site.default_host_name,
-            "hostNames": [site.default_host_name],
+            "hostNames": [site.default_host_name, *site.custom_hosts],
             "resourceGroup": site.resource_group,
             "keyVaultReferenceIdentity": "SystemAssigned",
         },

@@ -8,15 +8,16 @@ from __future__ import annotations
 import base64
 import hashlib
 import math
-import random
 import threading
 import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Callable
 
 from . import clock
+
+from .faults import FaultSet
 
 RESOURCE_TYPE = "Microsoft.SignalRService/WebPubSub"
 PER_UNIT = {"Free_F1": 20, "Standard_S1": 1000, "Premium_P1": 1000, "Premium_P2": 1000}
@@ -105,6 +106,12 @@ class WebPubSub:
     disable_local_auth: bool = False
     public_network_access: str = "Enabled"
     provisioning_state: str = "Succeeded"
+    resource_stopped: bool = False
+    private_endpoints: dict[str, str] = field(default_factory=dict)  # connection name -> status
+    # networkACLs: default action and the public network's allow/deny request types
+    acl_default: str = "Deny"
+    acl_allow: list[str] = field(default_factory=lambda: ["ServerConnection", "ClientConnection", "RESTAPI", "Trace"])
+    acl_deny: list[str] = field(default_factory=list)
     hubs: dict[str, Hub] = field(default_factory=dict)
     diagnostics: list[DiagnosticSetting] = field(default_factory=list)
     metrics: dict[str, Series] = field(default_factory=dict)  # "TotalConnectionCount", "ConnectionCloseCount/Throttled"
@@ -164,6 +171,17 @@ class WebPubSub:
 
 
 @dataclass
+class Replica(WebPubSub):
+    """A Premium resource's replica (WebPubSub/replicas): its own region, SKU, units and metrics."""
+
+    parent: str = ""  # the parent resource's name
+
+    @property
+    def id(self) -> str:
+        return f"{arm_id(self.subscription_id, self.resource_group, RESOURCE_TYPE, self.parent)}/replicas/{self.name}"
+
+
+@dataclass
 class SecretVersion:
     version: str
     value: str
@@ -185,6 +203,7 @@ class Vault:
     forbidden: bool = False  # the caller may not read this vault at all
     forbidden_secrets: set[str] = field(default_factory=set)
     read_only: bool = False  # the caller may read but not set
+    on_set: Callable[["Vault", str, SecretVersion], None] | None = field(default=None, repr=False)  # eventgrid.py
 
     @property
     def url(self) -> str:
@@ -197,6 +216,8 @@ class Vault:
                                 content_type=content_type, tags=dict(tags or {}), expires=expires,
                                 not_before=not_before)
         self.secrets.setdefault(name, []).append(version)
+        if self.on_set is not None:
+            self.on_set(self, name, version)
         return version
 
     def latest(self, name: str) -> SecretVersion | None:
@@ -275,27 +296,6 @@ class CustomerHost:
 
 
 @dataclass
-class Faults:
-    """Per-service fault injection. latency: median/p99 milliseconds of a log-normal."""
-
-    latency_median_ms: float = 0.0
-    latency_p99_ms: float = 0.0
-    throttle_every: int = 0  # every Nth call answers 429 (529 for batch metrics)
-    retry_after: int = 1
-    error_rate: float = 0.0  # share of calls answering 503
-    timeout_rate: float = 0.0  # share of calls that never answer (client times out)
-    calls: int = 0
-
-    def latency(self, rng: random.Random) -> float:
-        if self.latency_median_ms <= 0:
-            return 0.0
-        if self.latency_p99_ms <= self.latency_median_ms:
-            return self.latency_median_ms / 1000
-        sigma = math.log(self.latency_p99_ms / self.latency_median_ms) / 2.326
-        return rng.lognormvariate(math.log(self.latency_median_ms), sigma) / 1000
-
-
-@dataclass
 class TokenBucket:
     capacity: float
     refill_per_second: float
@@ -352,12 +352,15 @@ class World:
     vaults: dict[str, Vault] = field(default_factory=dict)  # name -> vault
     workspaces: dict[str, Workspace] = field(default_factory=dict)  # lower-case id -> workspace
     autoscale: list[AutoscaleSetting] = field(default_factory=list)
+    metric_alerts: dict[str, dict[str, Any]] = field(default_factory=dict)  # lower-case id -> ARM body
+    replicas: dict[str, Replica] = field(default_factory=dict)  # lower-case replica id -> replica
     resource_groups: set[str] = field(default_factory=set)  # "<sub>/<rg>", lower-case: ARM's 404s need them
     activity: list[ActivityEvent] = field(default_factory=list)  # oldest first
     sites: dict[str, Any] = field(default_factory=dict)  # lower-case id -> emulator.sites.Site (App Service)
     hosts: dict[str, CustomerHost] = field(default_factory=dict)
-    faults: dict[str, Faults] = field(default_factory=dict)  # service -> faults
+    faults: FaultSet = field(init=False, repr=False)  # fault rules (faults.py)
     denials: list[Denial] = field(default_factory=list)
+    gone_hosts: set[str] = field(default_factory=set)  # data-plane hosts of deleted resources: no DNS
     arm_throttling: bool = False
     arm_reads_burst: int = 250
     arm_reads_per_second: float = 25
@@ -369,12 +372,21 @@ class World:
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     buckets: dict[tuple[str, str, str], TokenBucket] = field(default_factory=dict, repr=False)
     operations: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)  # operation id -> state
-    rng: random.Random = field(default_factory=random.Random, repr=False)
+    event_grid: dict[str, Any] = field(default_factory=dict)  # scenario's event_grid: (emulator/eventgrid.py)
+    on_activity: list[Callable[[ActivityEvent], None]] = field(default_factory=list, repr=False)  # eventgrid.py
+
+    def __post_init__(self) -> None:
+        self.faults = FaultSet(self)
 
     # -- lookups -----------------------------------------------------------------------------
 
     def resource(self, resource_id: str) -> WebPubSub | None:
         return self.resources.get(resource_id.rstrip("/").lower())
+
+    def metered(self, resource_id: str) -> WebPubSub | None:
+        """A resource or replica by id: whatever the metrics API can be asked about."""
+        rid = resource_id.rstrip("/").lower()
+        return self.resources.get(rid) or self.replicas.get(rid)
 
     def resource_by_host(self, host: str) -> WebPubSub | None:
         host = host.lower()
@@ -436,9 +448,23 @@ class World:
             res.provisioning_state = "Succeeded"
             self.record_activity(res.id, f"{RESOURCE_TYPE}/write", caller)
 
-    def record_activity(self, resource_id: str, operation: str, caller: str) -> None:
+    def delete_resource(self, resource_id: str, caller: str = OUT_OF_BAND_CALLER) -> None:
+        """Gone as after a portal delete: ARM answers 404, its data-plane host no longer resolves."""
         with self.lock:
-            self.activity.append(ActivityEvent(utcnow(), resource_id, operation, caller))
+            res = self.resources.pop(resource_id.rstrip("/").lower(), None)
+            if res is None:
+                raise KeyError(resource_id)
+            self.autoscale = [a for a in self.autoscale if a.target_resource_id.lower() != res.id.lower()]
+            self.gone_hosts.add(res.host)
+        self.record_activity(res.id, f"{RESOURCE_TYPE}/delete", caller)
+
+    def record_activity(self, resource_id: str, operation: str, caller: str) -> None:
+        event = ActivityEvent(utcnow(), resource_id, operation, caller)
+        with self.lock:
+            self.activity.append(event)
+            listeners = list(self.on_activity)
+        for listener in listeners:
+            listener(event)
 
     def take_arm_token(self, subscription: str, caller: str, write: bool) -> tuple[bool, float, int]:
         kind = "writes" if write else "reads"

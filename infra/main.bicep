@@ -90,6 +90,19 @@ param maxUnits int = 10
 @description('WATCHDOG_SCHEDULE: NCRONTAB schedule of the timer sweep.')
 param schedule string = '0 */5 * * * *'
 
+@description('Event-driven checks (README "Events"): Event Grid system topics on the subscription and on each vault of keyVaultResourceIds, subscribed to the events function. The function must exist first: set it (azd: ENABLE_EVENTS=true) and provision again after the first deploy.')
+param enableEvents bool = false
+@allowed([5, 10, 15])
+@description('Minutes between timer sweeps (the period of schedule): the dead man\'s switch alert fires after 3 periods without a successful sweep. azd: SWEEP_PERIOD_MINUTES.')
+param sweepPeriodMinutes int = 5
+
+@description('Email addresses the watchdog\'s own alerts (no successful sweep; a sweep failed) go to. azd: ALERT_EMAILS (JSON array).')
+param alertEmails array = []
+
+@secure()
+@description('Teams workflow or webhook URL the watchdog\'s own alerts are posted to (common alert schema); empty for none. azd: ALERT_WEBHOOK_URL. Never an output.')
+param alertWebhookUrl string = ''
+
 @description('Any other app setting (name -> value), e.g. {"WATCHDOG_CAPACITY_WARN_PCT": "75"}. Every setting has a safe default; see the README\'s configuration reference. azd: EXTRA_APP_SETTINGS (JSON); null means none.')
 param extraAppSettings object?
 
@@ -146,6 +159,32 @@ module monitoring 'core/monitor/monitoring.bicep' = {
     tags: tags
     logAnalyticsName: '${abbrs.logAnalytics}${resourceToken}'
     applicationInsightsName: '${abbrs.appInsights}${resourceToken}'
+  }
+}
+
+// The watchdog's watchdog (alerts on its own telemetry) and a workbook over it.
+module alerts 'core/monitor/alerts.bicep' = {
+  name: 'alerts'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    nameSuffix: resourceToken
+    workspaceId: monitoring.outputs.logAnalyticsWorkspaceId
+    sweepPeriodMinutes: sweepPeriodMinutes
+    alertEmails: alertEmails
+    alertWebhookUrl: alertWebhookUrl
+  }
+}
+
+module workbook 'core/monitor/workbook.bicep' = {
+  name: 'workbook'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    workspaceId: monitoring.outputs.logAnalyticsWorkspaceId
+    environmentName: environmentName
   }
 }
 
@@ -236,6 +275,68 @@ module appSettings 'app/app-settings.bicep' = {
     referencedVaultAccess
   ]
 }
+
+// Event-driven checks: the names are watchdog/events/types.py's (tests/unit/test_infra_events.py).
+var eventsFunctionId = '${app.outputs.id}/functions/events'
+var resourceEventTypes = [
+  'Microsoft.Resources.ResourceActionSuccess'
+  'Microsoft.Resources.ResourceWriteSuccess'
+  'Microsoft.Resources.ResourceDeleteSuccess'
+]
+// Only Web PubSub changes; above all not listKeys, which every sweep calls (an event per call).
+var webPubSubOperations = [
+  'Microsoft.SignalRService/WebPubSub/regenerateKey/action'
+  'Microsoft.SignalRService/WebPubSub/write'
+  'Microsoft.SignalRService/WebPubSub/delete'
+]
+var secretEventTypes = [
+  'Microsoft.KeyVault.SecretNewVersionCreated'
+  'Microsoft.KeyVault.SecretNearExpiry'
+  'Microsoft.KeyVault.SecretExpired'
+]
+
+module subscriptionEvents 'app/event-subscription.bicep' = if (enableEvents) {
+  name: 'watchdog-events-subscription'
+  scope: rg
+  params: {
+    topicName: 'evgt-sub-${resourceToken}'
+    location: 'global'
+    tags: tags
+    source: subscription().id
+    topicType: 'Microsoft.Resources.Subscriptions'
+    functionResourceId: eventsFunctionId
+    includedEventTypes: resourceEventTypes
+    advancedFilters: [
+      {
+        operatorType: 'StringIn'
+        key: 'data.operationName'
+        values: webPubSubOperations
+      }
+    ]
+    deadLetterStorageId: storage.outputs.id
+    deadLetterContainerName: storage.outputs.deadLetterContainerName
+  }
+  dependsOn: [
+    appSettings
+  ]
+}
+
+// One system topic per watched vault, from the same list as the vault role assignments.
+module vaultEvents 'app/vault-events.bicep' = [for (vaultId, i) in (enableEvents ? keyVaultResourceIds : []): {
+  name: 'watchdog-vault-events-${i}'
+  scope: resourceGroup(split(vaultId, '/')[2], split(vaultId, '/')[4])
+  params: {
+    vaultName: last(split(vaultId, '/'))
+    tags: tags
+    functionResourceId: eventsFunctionId
+    includedEventTypes: secretEventTypes
+    deadLetterStorageId: storage.outputs.id
+    deadLetterContainerName: storage.outputs.deadLetterContainerName
+  }
+  dependsOn: [
+    appSettings
+  ]
+}]
 
 // Built-in role definition ids (the same in every subscription); see watchdog/permissions.py.
 var keyVaultSecretsOfficer = 'b86a8fe4-44ce-4948-aee5-eccb2c155cd7'

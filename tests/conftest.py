@@ -2,4 +2,5 @@
 pytest_plugins = [
     "tests.azurite",
     "emulator.testing",
+    "tests.ledger_faults",
 ]

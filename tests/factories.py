@@ -15,7 +15,8 @@ from watchdog.settings import Settings
 SUB = "00000000-0000-0000-0000-000000000001"  # the unit tests' subscription
 DEMO_SUB = "6f1c2d3e-4b5a-4c6d-8e7f-9a0b1c2d3e4f"  # the emulator demo's subscription
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
-SETTINGS = Settings(subscriptions=(SUB,))
+SETTINGS = Settings(subscriptions=(SUB,), key_vaults=("https://kv-prod.vault.azure.net",),  # the bound secrets' vault
+                    required_tags=())  # tests of posture/missing-tags set their own
 RID = f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.SignalRService/WebPubSub/{{}}"
 
 
@@ -47,7 +48,7 @@ def metrics(series: dict[str, list] | None = None, closes: dict | None = None, w
 
 
 def observation(res: Resource | None = None, **kw) -> Observation:
-    kw.setdefault("diagnostics", Diagnostics(("/ws/1",), ("ConnectivityLogs",)))
+    kw.setdefault("diagnostics", Diagnostics(("/ws/1",), ("ConnectivityLogs", "MessagingLogs", "HttpRequestLogs")))
     return Observation(resource=res or resource(), **kw)
 
 

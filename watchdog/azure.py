@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from watchdog.models import Sensitive
@@ -39,6 +40,9 @@ DIAGNOSTIC_SETTINGS_API = "2021-05-01-preview"
 THROTTLED_STATUSES = (429, 529)  # 529: the batch metrics API's throttling answer
 THROTTLE_RETRIES = 8
 THROTTLE_JITTER = 0.5  # a throttled call waits Retry-After times 1 to 1.5
+# All attempts of one call together get at most this share of the sweep's budget: the collect
+# waves run one after another, and remediation, notification and recording need their part.
+CALL_SHARE = 0.2
 
 T = TypeVar("T")
 
@@ -84,7 +88,7 @@ def _counting_policy(counter: CallCounter) -> Any:
     return CountingPolicy()
 
 
-def _retry_policy() -> Any:
+def _retry_policy(total_seconds: float) -> Any:
     from azure.core.pipeline.policies import RetryPolicy
 
     class ThrottleRetryPolicy(RetryPolicy):
@@ -99,6 +103,18 @@ def _retry_policy() -> Any:
                 return True
             return super()._is_method_retryable(settings, request, response=response)
 
+        def increment(self, settings: Any, response: Any = None, error: Any = None) -> bool:
+            # Out of this call's time: no more attempts, and what the service last said (a 429, a
+            # 503, a reset) is what the caller sees, so the blind spot names the cause, not azure-
+            # core's "timeout reached".
+            started = settings.setdefault("watchdog_started", time.monotonic())
+            backoff = min(self.backoff_max, self.backoff_factor * 2 ** len(settings["history"]))
+            wait = (self.get_retry_after(response) if error is None and response is not None else None) or backoff
+            # The sleep's jitter, and a second for the first attempt (before `started`).
+            if time.monotonic() - started + wait * (1 + THROTTLE_JITTER) + 1 >= settings["timeout"]:
+                return False
+            return super().increment(settings, response=response, error=error)
+
         def _sleep_for_retry(self, response: Any, transport: Any) -> bool:
             retry_after = self.get_retry_after(response)
             if not retry_after:
@@ -109,8 +125,10 @@ def _retry_policy() -> Any:
     # The limiter keeps ARM's 429s rare, but other callers can still empty a bucket and the batch
     # metrics API throttles on its own: enough status retries to outlast a few Retry-After waits
     # (azure-core's default of 3 gave up on hundreds of calls at 5,000 resources), few other ones.
+    # A hung read is retried once (each attempt bounded by the read timeout); `timeout` bounds
+    # all attempts of one call together, so no call outlives the sweep's budget.
     return ThrottleRetryPolicy(retry_total=THROTTLE_RETRIES, retry_status=THROTTLE_RETRIES, retry_connect=3,
-                               retry_read=3, retry_backoff_factor=0.5, retry_backoff_max=30)
+                               retry_read=1, retry_backoff_factor=0.5, retry_backoff_max=30, timeout=total_seconds)
 
 
 class AzureClients:
@@ -164,10 +182,14 @@ class AzureClients:
 
         return {
             "user_agent": USER_AGENT,
-            "retry_policy": _retry_policy(),
+            "retry_policy": _retry_policy(max(self.settings.read_timeout_seconds,
+                                              self.settings.sweep_budget_seconds * CALL_SHARE)),
             "per_retry_policies": [_limiting_policy(self.limiter, lambda: self.deadline),
                                    _counting_policy(self.counter)],
-            "transport": RequestsTransport(session=self.session(), session_owner=False),
+            # azure-core's defaults are 300 s connect and read: one hung GET would outlive the host.
+            "transport": RequestsTransport(session=self.session(), session_owner=False,
+                                           connection_timeout=self.settings.connect_timeout_seconds,
+                                           read_timeout=self.settings.read_timeout_seconds),
         }
 
     def _cached(self, kind: str, key: str, build: Callable[[], T]) -> T:

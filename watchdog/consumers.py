@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Iterable, Mapping
 
+from watchdog.models import WebSite
+
 RESOLVED = "Resolved"
 INITIALIZED = "Initialized"
 # Every status of ApiKVReference (Microsoft.Web spec); all but these two mean "no usable value".
@@ -91,15 +93,14 @@ class Consumer:
         return self.status in (RESOLVED, INITIALIZED)
 
 
-def site_from_arm(body: Mapping[str, Any]) -> Site:
-    """A Microsoft.Web/sites list entry -> Site. Raises KeyError/ValueError on a malformed one."""
-    site_id = str(body["id"])
-    parts = site_id.split("/")
+def site_from_listed(listed: WebSite) -> Site:
+    """An entry of the shared sites list (watchdog/collect/sites.py) -> Site. Raises ValueError
+    when its id names no resource group."""
+    parts = listed.id.split("/")
     if len(parts) < 9 or parts[3].lower() != "resourcegroups":
-        raise ValueError(f"not a site id: {site_id!r}")
-    props = body.get("properties") or {}
-    return Site(site_id, str(body.get("name") or parts[-1]), parts[4], str(body.get("location") or ""),
-                str(body.get("kind") or "app"), str(props.get("defaultHostName") or ""))
+        raise ValueError(f"not a site id: {listed.id!r}")
+    return Site(listed.id, listed.name or parts[-1], parts[4], listed.location, listed.kind,
+                listed.host_names[0] if listed.host_names else "")
 
 
 def consumers_from_references(site: Site, items: Iterable[Mapping[str, Any]],

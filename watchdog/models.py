@@ -16,6 +16,7 @@ from watchdog.models_logs import LogSignals
 
 if TYPE_CHECKING:
     from watchdog.consumers import Consumer
+    from watchdog.rotation import Observed as RotationObserved
 
 # Fingerprints must compare across processes (the ledger keeps them between sweeps, cold starts
 # and CLI runs), so the HMAC key is fixed rather than per process. That is safe because what is
@@ -85,6 +86,37 @@ class Resource:
     disable_local_auth: bool = False
     public_network_access: str = "Enabled"
     provisioning_state: str = "Succeeded"
+    # From the same GET/list body (2024-03-01); None where the body did not say.
+    resource_stopped: bool | None = None  # ARM's "true"/"false" string, parsed
+    private_endpoints: tuple[PrivateEndpoint, ...] = ()
+    network_acls: NetworkAcls | None = None
+
+
+@dataclass(frozen=True)
+class PrivateEndpoint:
+    """One privateEndpointConnections[] entry: its name and privateLinkServiceConnectionState.status."""
+
+    name: str
+    status: str  # Approved, Pending, Rejected, Disconnected
+
+
+@dataclass(frozen=True)
+class NetworkAcls:
+    """networkACLs: the default action and the public network's allow/deny request types."""
+
+    default_action: str  # Allow or Deny
+    public_allow: tuple[str, ...] = ()
+    public_deny: tuple[str, ...] = ()
+
+    def public_denied(self) -> tuple[str, ...]:
+        """Request types the public network may not make: with default Deny, all not allowed;
+        with default Allow, those denied."""
+        if self.default_action.lower() == "deny":
+            return tuple(t for t in REQUEST_TYPES if t not in self.public_allow)
+        return tuple(t for t in REQUEST_TYPES if t in self.public_deny)
+
+
+REQUEST_TYPES = ("ClientConnection", "ServerConnection", "RESTAPI", "Trace")  # WebPubSubRequestType
 
 
 # --- observations: what collect/ saw, no verdicts -------------------------------------------
@@ -154,6 +186,9 @@ class BoundSecret:
     has_value: bool = True
     proof: DataPlaneProof | None = None
     proved_at: datetime | None = None  # when `proof` was made: an earlier sweep's, if nothing changed since
+    # Other resources (lower-case ids) whose tags claim this secret too: a conflicting binding,
+    # which secret sync never writes (it would overwrite the secret back and forth every sweep).
+    claimed_by: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,9 +210,50 @@ class ResourceMetrics:
 
 
 @dataclass(frozen=True)
+class ReplicaObservation:
+    """A replica of a Premium resource (its own region, SKU and units) and its own metrics."""
+
+    replica: Resource  # id .../WebPubSub/<parent>/replicas/<name>; subscription and group of the parent
+    metrics: ResourceMetrics | None = None  # None: not read (the error says why)
+
+
+@dataclass(frozen=True)
 class Diagnostics:
     workspace_ids: tuple[str, ...]  # ARM ids of workspaces receiving logs
     log_categories: tuple[str, ...]  # enabled log categories
+
+
+@dataclass(frozen=True)
+class AlertCriterion:
+    """One static criterion of a metric alert rule (criteria.allOf[])."""
+
+    metric: str
+    namespace: str | None
+    operator: str  # GreaterThan, GreaterThanOrEqual, LessThan, ...
+    threshold: float | None  # None: a dynamic-threshold criterion
+    aggregation: str
+
+
+@dataclass(frozen=True)
+class MetricAlertRule:
+    """A metric alert rule (Microsoft.Insights/metricAlerts) whose scopes cover a resource."""
+
+    id: str
+    name: str
+    enabled: bool
+    scopes: tuple[str, ...]
+    criteria: tuple[AlertCriterion, ...]
+
+
+@dataclass(frozen=True)
+class WebSite:
+    """An App Service or Function app of the subscription (Microsoft.Web/sites list entry)."""
+
+    id: str
+    name: str
+    location: str  # normalised: lower case, no spaces
+    host_names: tuple[str, ...]  # defaultHostName first, then custom host names (lower case)
+    kind: str = "app"  # app, functionapp, app,linux, functionapp,linux, ...
 
 
 @dataclass(frozen=True)
@@ -224,12 +300,20 @@ class Observation:
     diagnostics: Diagnostics | None = None
     autoscale: tuple[str, ...] | None = None  # names of autoscale settings targeting it; None = unknown
     handlers: tuple[EventHandler, ...] = ()
+    hubs: tuple[str, ...] | None = None  # every hub setting's name; None = hubs not read
+    alerts: tuple[MetricAlertRule, ...] | None = None  # metric alert rules scoped to it; None = not read
+    handler_sites: tuple[WebSite, ...] | None = None  # sites its handlers run on; None = sites not read
+    replicas: tuple[ReplicaObservation, ...] | None = None  # Premium only; None = not read (or not Premium)
     probes: tuple[HandlerProbe, ...] = ()
     log_errors: tuple[HandlerLogError, ...] | None = None  # None = logs not read
     log_signals: LogSignals | None = None  # connectivity figures from the logs; None = not read
     consumers: tuple[Consumer, ...] | None = None  # apps reading its bound secrets; None = not read
+    rotation: RotationObserved | None = None  # key age and rotation record; None = not read (rotation off)
     errors: tuple[ObservationError, ...] = ()
     collected_at: datetime | None = None
+    # Sources read for this resource this sweep (registry Source values); None = not computed,
+    # taken as everything (unit tests that build observations by hand).
+    covered: frozenset[str] | None = None
 
 
 # --- verdicts -----------------------------------------------------------------------------
@@ -274,6 +358,7 @@ class OutcomeStatus(enum.StrEnum):
     DONE = "done"
     SKIPPED = "skipped"  # a guard stopped it (Outcome.guard names which)
     FAILED = "failed"
+    IN_PROGRESS = "in-progress"  # started, not finished within the sweep's budget: the next sweep verifies it
 
 
 @dataclass(frozen=True)
@@ -318,6 +403,13 @@ class Report:
     timings: dict[str, float] = field(default_factory=dict)  # stage -> seconds
     # What was collected, for the status page (utilisation, keys, handlers); not part of the JSON schema.
     observations: list[Observation] = field(default_factory=list, repr=False)
+    # What this sweep really saw, for the finding lifecycle: per lower-case resource id the
+    # sources read (watchdog/sweep/coverage.py); the vaults, workspaces and subscriptions read
+    # whole (None: every subscription listed); resources confirmed deleted by a direct GET (404).
+    coverage: dict[str, frozenset[str]] = field(default_factory=dict)
+    read_scopes: set[str] | None = None
+    deleted: set[str] = field(default_factory=set)
+    budget_seconds: float | None = None  # the sweep's time budget (WATCHDOG_SWEEP_BUDGET_SECONDS)
 
     @property
     def worst(self) -> Severity | None:

@@ -12,7 +12,7 @@ Where the rights live:
   role `VAULT_ROLE_FULL` (Key Vault Secrets Officer) or, for report-only,
   `VAULT_ROLE_REPORT_ONLY` (Key Vault Secrets User), each assigned on the vault only.
 - scope "own-storage": built-in Storage data roles on the watchdog's own storage account only
-  (Functions host blobs, deployment package, ledger tables; no queues: nothing uses them).
+  (Functions host blobs, deployment package, ledger tables, the background check's queue).
 
 Action strings are taken from Microsoft's "Azure resource provider operations" reference;
 tests/unit/test_azure_names.py checks each against the copy in tests/data/azure/operations/.
@@ -46,14 +46,38 @@ VAULT_ROLE_REPORT_ONLY = KEY_VAULT_SECRETS_USER
 
 # On the watchdog's own storage account only: what the Functions host needs for identity-based
 # AzureWebJobsStorage (blobs: the timer's schedule monitor and locks, the deployment package) plus
-# the ledger's tables. No queue role: no trigger or binding here uses queues. Their data actions
-# are not listed.
+# the ledger's tables, plus the queue of background checks (`POST /api/check?fresh=true` adds a
+# message through its output binding; the queue-triggered function reads, processes and deletes
+# it). Only the queue role's data actions are listed: they are what the check run needs.
+STORAGE_QUEUE_DATA_CONTRIBUTOR = BuiltInRole(
+    "Storage Queue Data Contributor", "974c5e8b-45b9-4653-ba55-5f855dd0fb88",
+    ("Microsoft.Storage/storageAccounts/queueServices/queues/messages/read",
+     "Microsoft.Storage/storageAccounts/queueServices/queues/messages/write",
+     "Microsoft.Storage/storageAccounts/queueServices/queues/messages/delete",
+     "Microsoft.Storage/storageAccounts/queueServices/queues/messages/add/action",
+     "Microsoft.Storage/storageAccounts/queueServices/queues/messages/process/action"),
+)
 STORAGE_ROLES = (
     BuiltInRole("Storage Blob Data Owner", "b7e6dc6d-f1e8-4753-8033-0f276bb0955b", ()),
     BuiltInRole("Storage Table Data Contributor", "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3", ()),
+    STORAGE_QUEUE_DATA_CONTRIBUTOR,
 )
 # On its own Application Insights only: send its telemetry with the identity (local auth is off).
 MONITORING_METRICS_PUBLISHER = BuiltInRole("Monitoring Metrics Publisher", "3913510d-42f4-4e42-8a64-420c390055eb", ())
+
+# Event-driven checks (README "Events"): each Event Grid system topic's own identity (not the
+# app's) writes undeliverable events to the dead-letter container of the watchdog's storage
+# account, and may do only that (assigned on the container).
+EVENT_DEAD_LETTER_ROLE = BuiltInRole("Storage Blob Data Contributor", "ba92f5b4-2d11-453d-a403-e96b0029c9fe", ())
+# What whoever deploys with enableEvents needs beyond the app itself: the system topics and their
+# subscriptions (to a function of this app), and the dead-letter role assignments.
+DEPLOYMENT_EVENT_ACTIONS = (
+    "Microsoft.EventGrid/systemTopics/write",
+    "Microsoft.EventGrid/systemTopics/read",
+    "Microsoft.EventGrid/systemTopics/eventSubscriptions/write",
+    "Microsoft.EventGrid/systemTopics/eventSubscriptions/read",
+    "Microsoft.Authorization/roleAssignments/write",
+)
 
 _READS: tuple[Feature, ...] = (
     Feature(
@@ -65,6 +89,13 @@ _READS: tuple[Feature, ...] = (
             "Microsoft.SignalRService/WebPubSub/skus/read",
             "Microsoft.SignalRService/WebPubSub/hubs/read",
         ),
+    ),
+    Feature(
+        "replicas",
+        SUBSCRIPTION,
+        "List the replicas of each Premium resource (their region, SKU and units); their metrics come with "
+        "the metrics right.",
+        actions=("Microsoft.SignalRService/WebPubSub/replicas/read",),
     ),
     Feature(
         "keys",
@@ -109,6 +140,19 @@ _READS: tuple[Feature, ...] = (
         actions=("Microsoft.Insights/autoscalesettings/read",),
     ),
     Feature(
+        "alert-rules",
+        SUBSCRIPTION,
+        "List the subscription's metric alert rules (one list per sweep): posture/no-alerts.",
+        actions=("Microsoft.Insights/MetricAlerts/Read",),
+    ),
+    Feature(
+        "sites",
+        SUBSCRIPTION,
+        "List the subscription's App Service and Function apps (one list, kept 6 h): the region an event "
+        "handler runs in (upstream/cross-region).",
+        actions=("Microsoft.Web/sites/Read",),
+    ),
+    Feature(
         "activity-log",
         SUBSCRIPTION,
         "Read the activity log to notice changed hubs, event handlers and diagnostic settings; "
@@ -132,24 +176,13 @@ _READS: tuple[Feature, ...] = (
             "Microsoft.KeyVault/vaults/secrets/readMetadata/action",
         ),
     ),
-    Feature(
-        "consumer-refresh",
-        SUBSCRIPTION,
-        "After secret sync, force the apps reading the secret to resolve their Key Vault references again "
-        "(POST {site}/config/configreferences/appsettings/refresh).",
-        # UNCONFIRMED: Microsoft's operations list has no action of its own for the refresh; the
-        # config write right is the one its path falls under. It would also let the watchdog change
-        # app settings, which it never does (no PUT/PATCH of config anywhere in watchdog/).
-        actions=("Microsoft.Web/sites/config/Write",),
-        writes=True,
-    ),
-    Feature(
-        "consumer-restart",
-        SUBSCRIPTION,
-        "Restart an app that still shows the old version after the refresh, only with WATCHDOG_CONSUMER_RESTART=on.",
-        actions=("Microsoft.Web/sites/restart/Action",),
-        writes=True,
-    ),
+)
+_EVENTS = Feature(
+    "events-dead-letter",
+    OWN_STORAGE,
+    "Event Grid system topics (their own identities, not the app's) write events the events function could "
+    "not take to the dead-letter container; on that container only. Deployed with enableEvents.",
+    roles=(EVENT_DEAD_LETTER_ROLE,),
 )
 _LEDGER = Feature(
     "ledger",
@@ -159,7 +192,7 @@ _LEDGER = Feature(
 )
 # The rights each registered remediation declares beside its code (scale and scale-in share one row).
 _REMEDIATIONS = tuple({f.name: f for r in remediations() for f in r.permissions}.values())
-FEATURES: tuple[Feature, ...] = (*_READS, *_REMEDIATIONS, _LEDGER)
+FEATURES: tuple[Feature, ...] = (*_READS, *_REMEDIATIONS, _LEDGER, _EVENTS)
 # Features that write; left out when the deployment parameter reportOnly is true.
 WRITE_FEATURES = tuple(f.name for f in FEATURES if f.writes)
 
@@ -219,7 +252,7 @@ def markdown_table() -> str:
         if f.scope == KEY_VAULT:
             rights.append(f"granted by {VAULT_ROLE_FULL.name} ({VAULT_ROLE_REPORT_ONLY.name} when report-only)")
         if f.scope == OWN_STORAGE:
-            rights.extend(r.name for r in STORAGE_ROLES)
+            rights.extend(r.name for r in (f.roles or STORAGE_ROLES))
         kept = "no" if f.writes else "yes"
         rows.append(
             f"| {f.name} | {_SCOPE_TEXT[f.scope]} | {'<br>'.join(rights)} | {f.why.replace('|', '/')} | {kept} |"

@@ -18,6 +18,7 @@ class Feature:
     actions: tuple[str, ...] = ()  # control-plane (ARM) actions
     data_actions: tuple[str, ...] = ()  # data-plane actions
     writes: bool = False  # left out when the deployment parameter reportOnly is true
+    roles: tuple[BuiltInRole, ...] = ()  # built-in roles that grant it on its scope, when not the scope's usual ones
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,12 @@ def parse_resource(text: str) -> str:
     return text
 
 
+def subscription_of(resource: str) -> str | None:
+    """The subscription named in a resource id (lower case); None for a bare name."""
+    m = _RESOURCE_ID.match(resource)
+    return m.group("sub").lower() if m else None
+
+
 def parse_subscription(text: str) -> str:
     if not SUBSCRIPTION.match(text.strip()):
         raise ValueError(f"{text!r} is not a subscription id (a GUID)")

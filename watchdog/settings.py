@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Mapping
 
-from watchdog.checks import capacity, key_drift
+from watchdog.checks import capacity, key_drift, posture
 from watchdog.config import MODES, PLACEHOLDER, ConfigError, Rows, Setting, csv
 from watchdog.config import markdown_table as _markdown_table
+from watchdog.models import Sensitive
 from watchdog.notify import targets as notify_targets
 from watchdog.notify.targets import NotifyConfig, load_notify_config
 from watchdog.remediate import registry as remediations
-from watchdog.remediate import scale
+from watchdog.remediate import alerts as alerts_remedy
+from watchdog.remediate import rotate, scale
 
 __all__ = ["MODES", "PLACEHOLDER", "SETTINGS", "ConfigError", "Setting", "Settings", "int_setting", "load"]
 
@@ -26,7 +28,7 @@ _SWEEP = (
     Setting("AZURE_SUBSCRIPTION_ID", None, "Subscription the Function App runs in; the default scope."),
     Setting("WATCHDOG_SUBSCRIPTIONS", "", "Comma-separated subscription ids to sweep. Empty: AZURE_SUBSCRIPTION_ID."),
     Setting("WATCHDOG_SCHEDULE", "0 */5 * * * *", "NCRONTAB schedule of the timer sweep."),
-    Setting("WATCHDOG_KEY_VAULTS", "", "Comma-separated vault URLs searched for secrets tagged webpubsub-resource-id."),
+    Setting("WATCHDOG_KEY_VAULTS", "", "Comma-separated vault URLs searched for secrets tagged webpubsub-resource-id, and the only vaults secret sync writes to, whatever a tag says (infra grants exactly these)."),
     Setting("WATCHDOG_WINDOW_MINUTES", "30", "Metrics and logs window of a sweep, in minutes."),
 )
 _COLLECTION = (
@@ -36,13 +38,15 @@ _COLLECTION = (
     Setting("WATCHDOG_PROOF_INTERVAL_MINUTES", "60", "A bound secret nothing says has changed (its version, its resource's activity log) is read and proven on the data plane again within this many minutes, each secret at its own slot so re-proofs spread over the sweeps; sweeps in between reuse the last proof, a rejected one included."),
     Setting("WATCHDOG_PROBE_INTERVAL_MINUTES", "30", "An event handler whose last probe passed, whose resource's settings did not change, whose hub shows no failures in the logs and whose host resolves as before is probed again within this many minutes, each at its own slot (about 1/6 per 5-minute sweep at 30); failed handlers are probed every sweep. 0 probes every handler every sweep."),
     Setting("WATCHDOG_SWEEP_DEADLINE_SECONDS", "480", "ARM reads a sweep cannot make by then (cold caches of a large subscription) are deferred to the next sweeps; keep it under host.json's functionTimeout (600)."),
+    Setting("WATCHDOG_SWEEP_BUDGET_SECONDS", "540", "The whole sweep's time (collect, remediate, notify, record), kept under host.json's functionTimeout (600): each stage gets what is left, recording keeps a reserve; a scale still running then is recorded in progress and verified by the next sweep."),
+    Setting("WATCHDOG_CONNECT_TIMEOUT_SECONDS", "5", "Connect timeout of every Azure call."),
+    Setting("WATCHDOG_READ_TIMEOUT_SECONDS", "30", "Read timeout of every Azure call (between bytes; a hung read is retried once)."),
     Setting("WATCHDOG_PROBE_CONCURRENCY", "48", "Most event-handler probes in flight at once, on their own pool: customer hosts spend no Azure budget, and a slow handler never holds up Azure calls."),
     Setting("WATCHDOG_PROBE_PER_HOST", "16", "Most probes in flight to one handler host at once (many resources often share one host)."),
     Setting("WATCHDOG_IDLE_TIMEOUTS", "60,90,100,120,230,240", "Comma-separated idle timeouts (seconds) of proxies, load balancers and gateways; closed connections whose lifetime clusters within 3 s of one raise connectivity/idle-timeout."),
 )
-# Apps that read bound secrets (watchdog/collect/consumers.py, remediate/consumer_refresh.py).
+# Apps that read bound secrets (watchdog/collect/consumers.py); the refresh's mode is declared on it.
 _CONSUMERS = (
-    Setting("WATCHDOG_CONSUMER_REFRESH", "", "After secret sync writes a secret, refresh the Key Vault references of the apps reading it and verify they resolve the new version: off, plan or on. Empty: the mode of WATCHDOG_SECRET_SYNC."),
     Setting("WATCHDOG_CONSUMER_RESTART", "off", "on: restart an app whose references still show the old version after the refresh. off: never restart an app."),
     Setting("WATCHDOG_CONSUMER_GRACE_MINUTES", "60", "An app still resolving an older version of a bound secret than its current one, written longer ago than this, raises consumers/stale."),
 )
@@ -50,6 +54,8 @@ _LEDGER = (
     Setting("WATCHDOG_LEDGER", "table", "Ledger backend: table (AzureWebJobsStorage) or sqlite."),
     Setting("WATCHDOG_LEDGER_TABLE", "watchdog", "Prefix of the ledger's table names."),
     Setting("WATCHDOG_SQLITE_PATH", ".state/watchdog.sqlite3", "SQLite ledger file (CLI default)."),
+    Setting("WATCHDOG_RETENTION_DAYS", "90", "Resolved findings, notification states told resolved and audit rows older than this many days are pruned (at most 500 rows a sweep); a sweep reads only open state."),
+    Setting("WATCHDOG_SQLITE_BUSY_SECONDS", "5", "How long a SQLite ledger call waits for another process's lock before the ledger counts as unavailable."),
     Setting("AzureWebJobsStorage", "", "Functions host storage; the ledger's Table storage (connection string, or use the identity-based settings)."),
     Setting("AzureWebJobsStorage__tableServiceUri", "", "Identity-based Table endpoint of the ledger's storage account."),
 )
@@ -59,10 +65,13 @@ SETTINGS: tuple[Setting, ...] = (
     *_SWEEP,
     *capacity.SETTINGS,
     *key_drift.SETTINGS,
+    *posture.SETTINGS,
     *_COLLECTION,
     *(r.setting for r in remediations.remediations()),
     *_CONSUMERS,
+    *rotate.SETTINGS,
     *scale.SETTINGS,
+    *alerts_remedy.SETTINGS,
     *_LEDGER,
     *notify_targets.SETTINGS,
 )
@@ -116,6 +125,9 @@ class Settings:
     proof_interval_minutes: int = 60
     probe_interval_minutes: int = 30
     sweep_deadline_seconds: int = 480
+    sweep_budget_seconds: int = 540
+    connect_timeout_seconds: float = 5
+    read_timeout_seconds: float = 30
     probe_concurrency: int = 48
     probe_per_host: int = 16
     idle_timeouts: tuple[int, ...] = (60, 90, 100, 120, 230, 240)
@@ -123,8 +135,13 @@ class Settings:
     consumer_refresh: str = "plan"  # off, plan, on; from_env derives it from secret_sync when unset
     consumer_restart: bool = False
     consumer_grace_minutes: int = 60
+    rotate: str = "off"
+    rotate_days: int = 90
+    rotate_grace_minutes: int = 60
     scale: str = "plan"
     scale_in: str = "off"
+    alerts: str = "off"
+    alerts_action_group: str = ""
     scale_threshold_pct: int = 85
     scale_target_pct: int = 70
     max_units: int = 10
@@ -136,15 +153,18 @@ class Settings:
     ledger: str = "table"
     ledger_table: str = "watchdog"
     sqlite_path: str = ".state/watchdog.sqlite3"
-    storage_connection: str = ""
+    sqlite_busy_seconds: float = 5
+    retention_days: int = 90
+    storage_connection: Sensitive | None = None  # AzureWebJobsStorage: may hold an AccountKey
     storage_table_uri: str = ""
+    required_tags: tuple[str, ...] = ("environment", "team", "cost-center")
     status_url: str = ""
-    extra: Mapping[str, str] = field(default_factory=dict)  # raw env, for sections parsed elsewhere (notify)
     notify: NotifyConfig | None = None  # parsed by watchdog.notify.targets; None = not loaded
 
     def modes(self, requested: str | None = None) -> dict[str, str]:
-        """Remediation mode per registered kind: as configured, or as a caller asks (the CLI's flags,
-        the HTTP check's `mode`); see watchdog.remediate.registry.modes."""
+        """Remediation mode per registered kind: as configured, or the minimum of configured and
+        what a caller asks (the CLI's flags, the HTTP check's `mode`); see
+        watchdog.remediate.registry.modes."""
         configured = {r.kind: getattr(self, r.attr) for r in remediations.remediations()}
         return remediations.modes(configured, requested)
 
@@ -201,6 +221,9 @@ class Settings:
             proof_interval_minutes=int_setting(env, "WATCHDOG_PROOF_INTERVAL_MINUTES", 0, 1440),
             probe_interval_minutes=int_setting(env, "WATCHDOG_PROBE_INTERVAL_MINUTES", 0, 1440),
             sweep_deadline_seconds=int_setting(env, "WATCHDOG_SWEEP_DEADLINE_SECONDS", 30, 3600),
+            sweep_budget_seconds=int_setting(env, "WATCHDOG_SWEEP_BUDGET_SECONDS", 5, 3600),
+            connect_timeout_seconds=int_setting(env, "WATCHDOG_CONNECT_TIMEOUT_SECONDS", 1, 60),
+            read_timeout_seconds=int_setting(env, "WATCHDOG_READ_TIMEOUT_SECONDS", 1, 300),
             probe_concurrency=int_setting(env, "WATCHDOG_PROBE_CONCURRENCY", 1, 128),
             probe_per_host=int_setting(env, "WATCHDOG_PROBE_PER_HOST", 1, 64),
             idle_timeouts=_idle_timeouts(env),
@@ -209,8 +232,13 @@ class Settings:
             else _mode(env, "WATCHDOG_SECRET_SYNC"),
             consumer_restart=_on_off(env, "WATCHDOG_CONSUMER_RESTART"),
             consumer_grace_minutes=int_setting(env, "WATCHDOG_CONSUMER_GRACE_MINUTES", 0, 10080),
+            rotate=_mode(env, "WATCHDOG_ROTATE"),
+            rotate_days=int_setting(env, "WATCHDOG_ROTATE_DAYS", 0, 3650),
+            rotate_grace_minutes=int_setting(env, "WATCHDOG_ROTATE_GRACE_MINUTES", 0, 10080),
             scale=_mode(env, "WATCHDOG_SCALE"),
             scale_in=_mode(env, "WATCHDOG_SCALE_IN"),
+            alerts=_mode(env, "WATCHDOG_ALERTS"),
+            alerts_action_group=_action_group(_get(env, alerts_remedy.ACTION_GROUP)),
             scale_threshold_pct=threshold,
             scale_target_pct=target,
             max_units=int_setting(env, "WATCHDOG_MAX_UNITS", 1, 1000),
@@ -222,11 +250,24 @@ class Settings:
             ledger=ledger,
             ledger_table=_get(env, "WATCHDOG_LEDGER_TABLE"),
             sqlite_path=_get(env, "WATCHDOG_SQLITE_PATH"),
-            storage_connection=_get(env, "AzureWebJobsStorage"),
+            sqlite_busy_seconds=int_setting(env, "WATCHDOG_SQLITE_BUSY_SECONDS", 0, 60),
+            retention_days=int_setting(env, "WATCHDOG_RETENTION_DAYS", 1, 3650),
+            storage_connection=Sensitive(raw) if (raw := _get(env, "AzureWebJobsStorage")) else None,
             storage_table_uri=_get(env, "AzureWebJobsStorage__tableServiceUri"),
+            required_tags=tuple(_csv(_get(env, "WATCHDOG_REQUIRED_TAGS"))),
             status_url=_status_url(_get(env, "WATCHDOG_STATUS_URL")),
-            extra=env,
         )
+
+
+_ACTION_GROUP = re.compile(r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/microsoft\.insights/actionGroups/[^/]+$",
+                           re.I)
+
+
+def _action_group(value: str) -> str:
+    if value and not _ACTION_GROUP.match(value):
+        raise ConfigError(f"{alerts_remedy.ACTION_GROUP}: {value!r} is not an action group resource id; use "
+                          "/subscriptions/<id>/resourceGroups/<group>/providers/microsoft.insights/actionGroups/<name>")
+    return value
 
 
 def load(env: Mapping[str, str] | None = None) -> tuple[Settings, NotifyConfig]:

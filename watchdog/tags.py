@@ -11,5 +11,18 @@ NOTIFY = "watchdog-notify"  # comma-separated notification target names, on top 
 # On a Key Vault secret
 RESOURCE_ID = "webpubsub-resource-id"  # ARM id of the resource whose connection string it holds
 KEY = "webpubsub-key"  # primary (default) or secondary: which key secret sync writes
-WRITTEN_BY = "watchdog-written-by"  # set by secret sync
+WRITTEN_BY = "watchdog-written-by"  # set by secret sync and on the alert rules the alerts remediation creates
 WRITTEN_KEY = "watchdog-key"  # set by secret sync: which key the value holds
+
+# On a Web PubSub resource, for rotation
+ROTATE_DAYS = "watchdog-rotate-days"  # whole days, overrides WATCHDOG_ROTATE_DAYS (0: never rotate)
+
+
+def rotate_days(resource_tags: dict[str, str] | None, default: int) -> int | None:
+    """The rotation limit in days: the tag's when it is a whole number from 0 to 3650, else the
+    setting's. None when the tag is set but unusable (the rotation rule reports it)."""
+    raw = (resource_tags or {}).get(ROTATE_DAYS)
+    if raw is None:
+        return default
+    raw = raw.strip()
+    return int(raw) if raw.isdigit() and int(raw) <= 3650 else None

@@ -5,7 +5,8 @@ Subset: `let` of scalars; a table, `union [isfuzzy=true]` of tables and `( subqu
 `where`, `extend`, `project`, `summarize ... [by ...]`, `order by`/`sort by` (asc/desc), `take`/`limit`.
 Expressions: `and`/`or`/`not()`, `==` `!=` `=~` `!~` `<` `<=` `>` `>=`, `in`/`!in`/`in~`/`!in~`,
 `has`/`!has`, `contains`/`!contains`, `startswith`, `between (a .. b)`, arithmetic `+ - * / %` over
-numbers, datetimes and timespans (`5m`, `1h`, `30s`), and the functions in `scalar.FUNCTIONS`
+numbers, datetimes and timespans (`5m`, `1h`, `30s`), a dynamic column's properties
+(`Properties.rule`, `Properties["rule"]`), and the functions in `scalar.FUNCTIONS`
 (ago, now, datetime, bin, datetime_diff, isnull, isnotnull, isempty, isnotempty, iff, coalesce,
 strcat, tostring, tolong, toreal, extract, replace_regex, abs, round, tolower, toupper) and the
 aggregations in `engine.AGGREGATES` (count, countif, sum, sumif, avg, min, max, minif, maxif,

@@ -20,7 +20,7 @@ _BETWEEN = ("between", "!between")
 
 @dataclass(frozen=True)
 class Expr:
-    kind: str  # col, lit, call, bin, unary, list
+    kind: str  # col, lit, call, bin, unary, list, member (of a dynamic value)
     value: Any = None  # column name, literal value, function name, operator
     args: tuple["Expr", ...] = ()
 
@@ -273,4 +273,19 @@ class _Parser:
                     args.append(self.expr())
                 self.expect(")")
             return Expr("call", name, tuple(args))
-        return Expr("col", self.name())
+        return self.members(Expr("col", self.name()))
+
+    def members(self, expr: Expr) -> Expr:
+        """A dynamic column's properties: `Properties.rule`, `Properties["rule"]`."""
+        while True:
+            if self.take("."):
+                expr = Expr("member", self.name(), (expr,))
+            elif self.take("["):
+                tok = self.tok
+                if tok.kind != "string":
+                    self.fail("a property name in quotes")
+                self.i += 1
+                self.expect("]")
+                expr = Expr("member", tok.value, (expr,))
+            else:
+                return expr

@@ -56,6 +56,9 @@ def _compile(expr: Expr, schema: Mapping[str, str], scope: Scope) -> tuple[Compi
     if kind == "unary":
         inner = fns[0]
         return _fold(lambda row: None if (v := inner(row)) is None else -v, const)
+    if kind == "member":
+        inner, key = fns[0], expr.value
+        return _fold(lambda row: v.get(key) if isinstance(v := inner(row), dict) else None, const)
     if kind == "call":
         if expr.value not in FUNCTIONS:
             raise KqlError("SemanticError", f"'{expr.value}' is not a supported scalar function here.")

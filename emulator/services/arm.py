@@ -19,9 +19,12 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from ..world import ALLOWED_UNITS, RESOURCE_TYPE, TIERS, ActivityEvent, AutoscaleSetting, WebPubSub, World, utcnow
+from ..world import (
+    ALLOWED_UNITS, RESOURCE_TYPE, TIERS, ActivityEvent, AutoscaleSetting, WebPubSub, World, arm_id, utcnow,
+)
+from . import alerts
 from . import web as web_apps
-from .base import BadRequest, Call, Service, json_response
+from .base import BadRequest, Call, Service, authorization_failed, json_response
 
 ARM = "https://management.azure.com"
 SIGNALR_VERSION = "2024-03-01"
@@ -37,6 +40,14 @@ VERSIONS = {
     "eventtypes": {"2015-04-01"},
 }
 READ = f"{RESOURCE_TYPE}/read"
+# The action each operation needs (as the handlers authorize it), for a fault's 403 text.
+ACTIONS = {"listBySubscription": READ, "listByResourceGroup": READ, "get": READ, "update": f"{RESOURCE_TYPE}/write",
+           "listKeys": f"{RESOURCE_TYPE}/listKeys/action", "regenerateKey": f"{RESOURCE_TYPE}/regenerateKey/action",
+           "listSkus": f"{RESOURCE_TYPE}/skus/read", "listHubs": f"{RESOURCE_TYPE}/hubs/read",
+           "getHub": f"{RESOURCE_TYPE}/hubs/read", "diagnosticSettings": "Microsoft.Insights/diagnosticSettings/read",
+           "metrics": "Microsoft.Insights/metrics/read", "activityLog": "Microsoft.Insights/eventtypes/values/read",
+           "listResourceGroups": "Microsoft.Resources/subscriptions/resourceGroups/read"}
+LRO_POLL_SECONDS = 10
 
 SUB = r"/subscriptions/(?P<sub>[^/]+)"
 RG = SUB + r"/resourceGroups/(?P<rg>[^/]+)"
@@ -79,6 +90,7 @@ class Arm(Service):
         r("POST", WPS + r"/listKeys", "arm.listKeys")(self.list_keys)
         r("POST", WPS + r"/regenerateKey", "arm.regenerateKey")(self.regenerate_key)
         r("GET", WPS + r"/skus", "arm.listSkus")(self.list_skus)
+        r("GET", WPS + r"/replicas", "arm.listReplicas")(self.list_replicas)
         r("GET", WPS + r"/hubs", "arm.listHubs")(self.list_hubs)
         r("GET", WPS + r"/hubs/(?P<hub>[^/]+)", "arm.getHub")(self.get_hub)
         r("GET", SUB + r"/providers/Microsoft\.SignalRService/locations/(?P<loc>[^/]+)"
@@ -96,10 +108,21 @@ class Arm(Service):
         r("GET", SUB + r"/resources", "arm.listResources")(self.list_resources)
         r("GET", RG + r"/resources", "arm.listResourcesByResourceGroup")(self.list_resources)
         r("GET", SUB + r"/resourcegroups", "arm.listResourceGroups")(self.list_resource_groups)
+        alerts.install(self, SUB, RG)
         web_apps.register(self)  # Microsoft.Web (App Service sites, Key Vault references) is ARM too
 
     def matches(self, host: str) -> bool:
         return host == "management.azure.com"
+
+    def forbidden_message(self, request: web.Request, body: bytes) -> str | None:
+        found = self.find(request.method, request.path)
+        if found is None or found[0].op.split(".", 1)[1] not in ACTIONS:
+            return None
+        g = found[1].groupdict()
+        scope = g.get("rid") or "/".join(p for p in (
+            f"/subscriptions/{g['sub']}", g.get("rg") and f"resourceGroups/{g['rg']}",
+            g.get("name") and f"providers/{RESOURCE_TYPE}/{g['name']}") if p)
+        return authorization_failed(self.world.principal_id, ACTIONS[found[0].op.split(".", 1)[1]], scope)
 
     # -- Web PubSub ----------------------------------------------------------------------------
 
@@ -134,9 +157,10 @@ class Arm(Service):
             raise BadRequest(f"Invalid keyType '{key_type}'. Allowed values: Primary, Secondary, Salt.",
                              "InvalidRequestContent")
         # The new key exists at once (the 202 carries it); the operation only propagates it.
-        if key_type.lower() == "salt":
+        # An operation a fault fails changes nothing (UNCONFIRMED: whether Azure keeps a new key then).
+        if call.plan.lro is None and key_type.lower() == "salt":
             self.world.record_activity(res.id, f"{RESOURCE_TYPE}/regenerateKey/action", _oid(call))
-        else:
+        elif call.plan.lro is None:
             self.world.regenerate_key(res.id, key_type, caller=_oid(call))
         return self._accepted(call, res, "regenerateKey", _keys_body(res))
 
@@ -145,7 +169,7 @@ class Arm(Service):
         body = call.json()
         if not isinstance(body, dict):
             raise BadRequest("The request content was invalid and could not be deserialized.", "InvalidRequestContent")
-        if res.provisioning_state != "Succeeded":
+        if res.provisioning_state not in ("Succeeded", "Failed", "Canceled"):
             raise BadRequest(f"The resource '{res.name}' is in provisioning state '{res.provisioning_state}'; "
                              "retry once the current operation has completed.", "Conflict", 409)
         sku = body.get("sku") or {}
@@ -173,6 +197,12 @@ class Arm(Service):
         self._resource(call, f"{RESOURCE_TYPE}/skus/read")
         return json_response({"value": [_sku_body(name) for name in ALLOWED_UNITS]})
 
+    async def list_replicas(self, call: Call) -> web.Response:
+        res = self._resource(call, f"{RESOURCE_TYPE}/replicas/read")
+        prefix = res.id.lower() + "/replicas/"
+        found = sorted((r for rid, r in self.world.replicas.items() if rid.startswith(prefix)), key=lambda r: r.name)
+        return json_response({"value": [_replica_body(r, self.world) for r in found]})
+
     async def list_hubs(self, call: Call) -> web.Response:
         res = self._resource(call, f"{RESOURCE_TYPE}/hubs/read")
         return self._page(call, [_hub_body(res, hub) for hub in res.hubs.values()])
@@ -192,14 +222,18 @@ class Arm(Service):
             raise BadRequest(f"The operation '{call.group('op')}' could not be found.", "NotFound", 404)
         if call.group("kind").lower() == "statuses":
             status = {"id": op["status_url"].split("?")[0].removeprefix(ARM), "name": op["id"],
-                      "status": "Succeeded" if op["done"] else "InProgress", "startTime": iso(op["started"])}
+                      "status": op["outcome"] if op["done"] else "InProgress", "startTime": iso(op["started"])}
             if op["done"]:
                 status["endTime"] = iso(op["ends"])
+                if op["error"]:
+                    status["error"] = op["error"]
                 return json_response(status)
             # Without Retry-After the SDK falls back to polling every 30 s.
             return json_response(status, headers={"Retry-After": self._lro_headers(op)["Retry-After"]})
         if not op["done"]:
             return web.Response(status=202, headers=self._lro_headers(op))
+        if op["error"]:  # UNCONFIRMED: the status of a failed operation's result; pollers stop at its status
+            raise BadRequest(op["error"]["message"], op["error"]["code"], 500)
         res = self.world.resource(op["resource"])
         if res is None:
             raise BadRequest(f"The operation '{op['id']}' could not be found.", "NotFound", 404)
@@ -371,9 +405,7 @@ class Arm(Service):
     def _authorize(self, call: Call, scope: str, action: str) -> None:
         if self.world.denial("arm", scope, action):
             oid = _oid(call)
-            raise BadRequest(f"The client '{oid}' with object id '{oid}' does not have authorization to perform "
-                             f"action '{action}' over scope '{scope}' or the scope is invalid. If access was "
-                             "recently granted, please refresh your credentials.", "AuthorizationFailed", 403)
+            raise BadRequest(authorization_failed(oid, action, scope), "AuthorizationFailed", 403)
 
     def _resource(self, call: Call, action: str) -> WebPubSub:
         """The Web PubSub resource a /webPubSub/{name} route names, after every check ARM makes."""
@@ -432,11 +464,18 @@ class Arm(Service):
     def _accepted(self, call: Call, res: WebPubSub, kind: str, body: dict[str, Any] | None,
                   **change: Any) -> web.Response:
         op_id = str(uuid.uuid4())
+        failed = call.plan.lro
+        error = None if failed is None else {
+            "code": failed.code or "InternalServerError",
+            "message": failed.message or f"The {kind} operation on '{res.name}' failed. (emulated fault {failed.id})"}
         base = f"{ARM}/subscriptions/{res.subscription_id}/providers/Microsoft.SignalRService/locations/{res.location}"
         now = utcnow()
         op = {"id": op_id, "kind": kind, "resource": res.id, "subscription": res.subscription_id.lower(),
-              "started": now, "ends": now + timedelta(seconds=self.world.operation_seconds), "done": False,
+              "started": now, "done": False,
+              "ends": now + timedelta(seconds=self.world.operation_seconds if call.plan.lro_seconds is None
+                                      else call.plan.lro_seconds),
               "caller": _oid(call), "change": change,
+              "outcome": failed.lro if failed else "Succeeded", "error": error,
               "status_url": f"{base}/operationStatuses/{op_id}?api-version={SIGNALR_VERSION}",
               "result_url": f"{base}/operationResults/{op_id}?api-version={SIGNALR_VERSION}"}
         with self.world.lock:
@@ -449,7 +488,8 @@ class Arm(Service):
     def _lro_headers(self, op: dict[str, Any]) -> dict[str, str]:
         remaining = (op["ends"] - utcnow()).total_seconds()
         return {"Location": op["result_url"], "Azure-AsyncOperation": op["status_url"],
-                "Retry-After": str(max(1, math.ceil(remaining)))}
+                # UNCONFIRMED: how often Azure asks to poll; capped so a long operation is polled.
+                "Retry-After": str(min(LRO_POLL_SECONDS, max(1, math.ceil(remaining))))}
 
     def _settle(self) -> None:
         """Complete every operation whose time has come (lazily: there is no background task)."""
@@ -461,6 +501,9 @@ class Arm(Service):
                 op["done"] = True
                 res = self.world.resource(op["resource"])
                 if res is None or op["kind"] != "update":
+                    continue
+                if op["error"]:
+                    res.provisioning_state = op["outcome"]
                     continue
                 change = op["change"]
                 res.sku = change["sku"]
@@ -482,15 +525,16 @@ def _wps_body(res: WebPubSub, world: World) -> dict[str, Any]:
             "publicPort": 443,
             "serverPort": 443,
             "version": "1.0",
-            "privateEndpointConnections": [],
+            "privateEndpointConnections": [_endpoint_body(res, name, status)
+                                           for name, status in res.private_endpoints.items()],
             "sharedPrivateLinkResources": [],
             "tls": {"clientCertEnabled": False},
             "hostNamePrefix": res.name.lower(),
             "liveTraceConfiguration": {"enabled": "false", "categories": []},
             "resourceLogConfiguration": {"categories": [
                 {"name": c, "enabled": "true"} for c in ("ConnectivityLogs", "MessagingLogs", "HttpRequestLogs")]},
-            "networkACLs": {"defaultAction": "Deny",
-                            "publicNetwork": {"allow": ["ServerConnection", "ClientConnection", "RESTAPI", "Trace"]},
+            "networkACLs": {"defaultAction": res.acl_default,
+                            "publicNetwork": {"allow": list(res.acl_allow), "deny": list(res.acl_deny)},
                             "privateEndpoints": [],
                             "ipRules": [{"value": "0.0.0.0/0", "action": "Allow"},
                                         {"value": "::/0", "action": "Allow"}]},
@@ -498,7 +542,7 @@ def _wps_body(res: WebPubSub, world: World) -> dict[str, Any]:
             "disableLocalAuth": res.disable_local_auth,
             "disableAadAuth": False,
             "regionEndpointEnabled": "Enabled",
-            "resourceStopped": "false",
+            "resourceStopped": "true" if res.resource_stopped else "false",
         },
         "kind": "WebPubSub",
         "identity": {"type": "SystemAssigned", "principalId": str(uuid.UUID(bytes=digest[:16])),
@@ -510,6 +554,24 @@ def _wps_body(res: WebPubSub, world: World) -> dict[str, Any]:
         "type": RESOURCE_TYPE,
         "systemData": _system_data(res.created_at, _last_change(world, res.id)),
     }
+
+
+def _replica_body(rep: Any, world: World) -> dict[str, Any]:
+    return {"sku": {"name": rep.sku, "tier": rep.tier, "size": rep.sku.split("_")[1], "capacity": rep.capacity},
+            "properties": {"provisioningState": rep.provisioning_state, "regionEndpointEnabled": "Enabled",
+                           "resourceStopped": "false"},
+            "location": rep.location, "tags": dict(rep.tags), "id": rep.id, "name": rep.name,
+            "type": f"{RESOURCE_TYPE}/replicas", "systemData": _system_data(rep.created_at, rep.created_at)}
+
+
+def _endpoint_body(res: WebPubSub, name: str, status: str) -> dict[str, Any]:
+    endpoint = arm_id(res.subscription_id, res.resource_group, "Microsoft.Network/privateEndpoints", name)
+    return {"id": f"{res.id}/privateEndpointConnections/{name}", "name": name,
+            "type": "Microsoft.SignalRService/WebPubSub/privateEndpointConnections",
+            "properties": {"provisioningState": "Succeeded", "privateEndpoint": {"id": endpoint},
+                           "groupIds": ["webpubsub"],
+                           "privateLinkServiceConnectionState": {"status": status, "description": "",
+                                                                 "actionsRequired": "None"}}}
 
 
 def _keys_body(res: WebPubSub) -> dict[str, Any]:

@@ -8,6 +8,7 @@ import asyncio
 
 from aiohttp import web
 
+from ..faults import Fault
 from ..world import Delivery, utcnow
 from .base import Call, Service
 
@@ -51,6 +52,16 @@ class CustomerHosts(Service):
         except (ConnectionError, asyncio.CancelledError):
             pass  # the client gave up, as it should
         return response
+    def fault_response(self, request: web.Request, body: bytes, fault: Fault) -> web.StreamResponse:
+        """A customer host's failure is still a delivery it received; its body is its own (empty)."""
+        self.received(request, body, fault.status or 500)
+        return web.Response(status=fault.status or 500, headers=fault.headers())
+
+    def received(self, request: web.Request, body: bytes, status: int) -> None:
+        """Recorded even when unanswered (status 0): the host may have acted on it, so a retry is a duplicate."""
+        host = (request.host or "").split(":")[0].lower()
+        self.world.hosts[host].deliveries.append(Delivery(utcnow(), request.method, request.path, request.query_string,
+                                                          dict(request.headers), body, status))
 
     def _decide(self, call: Call, spec) -> tuple[int, dict[str, str]]:  # noqa: ANN001
         with self.world.lock:

@@ -12,12 +12,14 @@ secret's value "should not be retrieved", but the service answers 200 with the v
 """
 from __future__ import annotations
 
+import json
 import re
 from datetime import datetime, timezone
 from typing import Any
 
 from aiohttp import web
 
+from ..faults import Fault
 from ..world import SecretVersion, Vault, utcnow
 from .base import BadRequest, Call, Handler, Service, json_response
 
@@ -31,6 +33,7 @@ RECOVERY = {"recoveryLevel": "Recoverable+Purgeable", "recoverableDays": 90}  # 
 # RBAC data actions, as Key Vault names them in its 403 message.
 GET, LIST, SET, UPDATE = (f"Microsoft.KeyVault/vaults/secrets/{a}/action"
                           for a in ("getSecret", "readMetadata", "setSecret", "update"))
+ACTIONS = {"getSecret": GET, "listSecrets": LIST, "listSecretVersions": LIST, "setSecret": SET, "updateSecret": UPDATE}
 
 
 class Refused(BadRequest):
@@ -77,6 +80,14 @@ class KeyVault(Service):
                 ("PUT", rf"/secrets/{name}", "setSecret", self.set_secret),
                 ("PATCH", rf"/secrets/{name}(?:/{version})?", "updateSecret", self.update_secret)):
             self.route(method, pattern, f"keyvault.{op}")(_answering_refusals(handler))
+
+    def fault_response(self, request: web.Request, body: bytes, fault: Fault) -> web.StreamResponse:
+        response = super().fault_response(request, body, fault)
+        if fault.status == 403 and not fault.code:  # Key Vault says why in an innererror
+            data = json.loads(response.body)  # type: ignore[arg-type]
+            data["error"]["innererror"] = {"code": "ForbiddenByRbac"}
+            response.body = json.dumps(data).encode()
+        return response
 
     def matches(self, host: str) -> bool:
         return host.endswith(".vault.azure.net") and self.world.vault_by_host(host) is not None
@@ -165,19 +176,30 @@ class KeyVault(Service):
         if not denied:
             return
         claims = call.caller or {}
+        raise Refused(self._rbac_message(vault, name, action, claims.get("oid", ""), claims.get("iss", "")),
+                      "Forbidden", 403, "ForbiddenByRbac")
+
+    def forbidden_message(self, request: web.Request, body: bytes) -> str | None:
+        vault = self.world.vault_by_host((request.host or "").split(":")[0])
+        found = self.find(request.method, request.path)
+        if vault is None or found is None:
+            return None
+        return self._rbac_message(vault, found[1].groupdict().get("name") or "", ACTIONS[found[0].op.split(".")[1]],
+                                  self.world.principal_id, f"https://sts.windows.net/{self.world.tenant_id}/")
+
+    def _rbac_message(self, vault: Vault, name: str, action: str, oid: str, iss: str) -> str:
         # Our managed identity's tokens carry no appid: its object id stands in for it.
         resource = (f"/subscriptions/{vault.subscription_id}/resourcegroups/{vault.resource_group}"
                     f"/providers/microsoft.keyvault/vaults/{vault.name}" + (f"/secrets/{name}" if name else ""))
-        raise Refused(
+        return (
             "Caller is not authorized to perform action on resource.\r\n"
             "If role assignments, deny assignments or role definitions were changed recently, "
             "please observe propagation time.\r\n"
-            f"Caller: appid={claims.get('oid', '')};oid={claims.get('oid', '')};iss={claims.get('iss', '')}\r\n"
+            f"Caller: appid={oid};oid={oid};iss={iss}\r\n"
             f"Action: '{action}'\r\n"
             f"Resource: '{resource.lower()}'\r\n"
             "Assignment: (not found)\r\nDenyAssignmentId: null\r\nDecisionReason: null \r\n"
-            f"Vault: {vault.name};location={self._location(vault)}\r\n",
-            "Forbidden", 403, "ForbiddenByRbac")
+            f"Vault: {vault.name};location={self._location(vault)}\r\n")
 
     def _location(self, vault: Vault) -> str:
         # Vaults carry no region in the world: report the region of a resource in their group.

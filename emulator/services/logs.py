@@ -31,6 +31,7 @@ from .. import kql
 from ..world import Workspace, utcnow
 from .base import BadRequest, Call, Service, json_response
 
+INSUFFICIENT_ACCESS = "The provided credentials have insufficient access to perform the requested operation"
 _COMMON = [("TimeGenerated", "datetime"), ("OperationName", "string"), ("Level", "string"), ("Message", "string"),
            ("ConnectionId", "string"), ("UserId", "string"), ("CallerIpAddress", "string"), ("Location", "string")]
 # Columns of Web PubSub's resource-specific tables (AZURE-FACTS "Resource logs"), plus `Type`,
@@ -44,6 +45,20 @@ COLUMNS: dict[str, list[tuple[str, str]]] = {
                              ("DurationMs", "string"), ("Headers", "string"), ("_ResourceId", "string"),
                              ("Type", "string")],
 }
+# Workspace-based Application Insights tables (learn.microsoft.com/azure/azure-monitor/reference/
+# tables/apprequests, appdependencies, appevents, appmetrics): the columns the watchdog's telemetry
+# fills and its alerts and workbook read (tests/unit/test_log_columns.py checks them).
+_APP = [("TimeGenerated", "datetime"), ("Name", "string"), ("OperationId", "string"), ("ParentId", "string"),
+        ("AppRoleName", "string"), ("AppRoleInstance", "string"), ("ItemCount", "int"), ("Properties", "dynamic"),
+        ("_ResourceId", "string"), ("Type", "string")]
+_CALL = [("Id", "string"), ("Success", "bool"), ("ResultCode", "string"), ("DurationMs", "real"),
+         ("Measurements", "dynamic")]
+COLUMNS.update({
+    "AppRequests": _APP + _CALL,
+    "AppDependencies": _APP + _CALL + [("DependencyType", "string"), ("Target", "string"), ("Data", "string")],
+    "AppEvents": _APP + [("Measurements", "dynamic")],
+    "AppMetrics": _APP + [("Sum", "real"), ("Min", "real"), ("Max", "real")],
+})
 _DURATION = re.compile(r"^P(?:(?P<d>\d+(?:\.\d+)?)D)?(?:T(?:(?P<h>\d+(?:\.\d+)?)H)?(?:(?P<m>\d+(?:\.\d+)?)M)?"
                        r"(?:(?P<s>\d+(?:\.\d+)?)S)?)?$", re.IGNORECASE)
 
@@ -61,6 +76,9 @@ class LogAnalytics(Service):
 
     def matches(self, host: str) -> bool:
         return host == "api.loganalytics.io"
+
+    def forbidden_message(self, request: web.Request, body: bytes) -> str | None:
+        return INSUFFICIENT_ACCESS
 
     def error(self, status: int, code: str, message: str, headers: dict[str, str] | None = None,
               inner: dict[str, Any] | None = None) -> web.Response:
@@ -111,8 +129,7 @@ class LogAnalytics(Service):
         scopes = [scope] if resource_id is not None else [ws.id for ws in workspaces]
         if any(self.world.denial("logs", s) for s in scopes) or (
                 resource_id is None and any(ws.forbidden for ws in workspaces)):
-            return self.error(403, "InsufficientAccessError",
-                              "The provided credentials have insufficient access to perform the requested operation")
+            return self.error(403, "InsufficientAccessError", INSUFFICIENT_ACCESS)
         try:
             window = _timespan(timespan)
         except ValueError:

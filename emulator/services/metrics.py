@@ -23,6 +23,7 @@ Served as Azure does for `Microsoft.SignalRService/WebPubSub`:
 """
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -31,9 +32,10 @@ from typing import Any
 from aiohttp import web
 
 from ..world import RESOURCE_TYPE, WebPubSub, utcnow
-from .base import BadRequest, Call, Service, json_response
+from .base import BadRequest, Call, Service, authorization_failed, json_response
 
 MAX_IDS = 50
+METRICS_READ = "Microsoft.Insights/Metrics/Read"
 AGGREGATIONS = ("average", "minimum", "maximum", "total", "count")
 GRAINS = {"PT1M": 1, "PT5M": 5, "PT15M": 15, "PT30M": 30, "PT1H": 60, "PT6H": 360, "PT12H": 720, "P1D": 1440}
 CLOSE_CATEGORY = "ConnectionCloseCategory"
@@ -64,8 +66,17 @@ METRICS: dict[str, MetricDef] = {
 }
 _BY_LOWER = {name.lower(): name for name in METRICS}
 _CLAUSE = re.compile(r"^\s*(?P<dim>.+?)\s+eq\s+'(?P<value>[^']*)'\s*$", re.IGNORECASE)
-_ID = re.compile(r"^/subscriptions/(?P<sub>[^/]+)/resourceGroups/[^/]+/providers/(?P<ns>[^/]+)/(?P<type>[^/]+)/[^/]+$",
+# A resource, or a child resource (a replica: <type>/<name>/replicas/<name>, type WebPubSub/replicas).
+_ID = re.compile(r"^/subscriptions/(?P<sub>[^/]+)/resourceGroups/[^/]+/providers/(?P<ns>[^/]+)/(?P<type>[^/]+)/[^/]+"
+                 r"(?:/(?P<child>[^/]+)/[^/]+)?$",
                  re.IGNORECASE)
+
+
+NAMESPACES = (RESOURCE_TYPE.lower(), f"{RESOURCE_TYPE}/replicas".lower())
+
+
+def namespace_of(rid: str) -> str:
+    return NAMESPACES[1] if "/replicas/" in rid.lower() else NAMESPACES[0]
 
 
 class BatchMetrics(Service):
@@ -76,6 +87,13 @@ class BatchMetrics(Service):
     def __init__(self, world) -> None:  # noqa: ANN001
         super().__init__(world)
         self.route("POST", r"/subscriptions/(?P<sub>[^/]+)/metrics:getBatch", "metrics.getBatch")(self.get_batch)
+
+    def forbidden_message(self, request: web.Request, body: bytes) -> str | None:
+        try:
+            scope = json.loads(body)["resourceids"][0]
+        except (ValueError, KeyError, IndexError, TypeError):
+            scope = "/".join(request.path.split("/")[:3])
+        return authorization_failed(self.world.principal_id, METRICS_READ, scope)
 
     def matches(self, host: str) -> bool:
         return host.endswith(".metrics.monitor.azure.com")
@@ -102,19 +120,16 @@ class BatchMetrics(Service):
             denial = self.world.denial("metrics", rid)
             if denial is not None:
                 oid = (call.caller or {}).get("oid", "")
-                return self.error(403, "AuthorizationFailed", (
-                    f"The client '{oid}' with object id '{oid}' does not have authorization to perform action "
-                    f"'Microsoft.Insights/Metrics/Read' over scope '{denial.scope or rid}' or the scope is invalid. "
-                    "If access was recently granted, please refresh your credentials."))
+                return self.error(403, "AuthorizationFailed", authorization_failed(oid, METRICS_READ, denial.scope or rid))
         minutes = GRAINS.get(grain) or max(1, round((end - start).total_seconds() / 60))
         values = []
         with self.world.lock:
             for rid in ids:
-                res = self.world.resource(rid)
+                res = self.world.metered(rid)
                 metrics = [self._metric(rid, res, name, aggregations, start, end, minutes, split.get(name),
                                         top, orderby, rollup) for name in names]
                 values.append({"starttime": _iso(start), "endtime": _iso(end), "interval": _duration(minutes),
-                               "value": metrics, "namespace": RESOURCE_TYPE.lower(),
+                               "value": metrics, "namespace": namespace_of(rid),
                                "resourceregion": res.location if res else call.host.split(".", 1)[0],
                                "resourceid": rid})
         return json_response({"values": values})
@@ -130,8 +145,8 @@ class BatchMetrics(Service):
             if m["sub"].lower() != sub.lower():
                 raise BadRequest(f"Resource id '{rid}' is not in subscription '{sub}' of the request path; "
                                  "all resources in a batch must be in the same subscription.")
-            types.add(f"{m['ns']}/{m['type']}".lower())
-            res = self.world.resource(rid)
+            types.add(f"{m['ns']}/{m['type']}".lower() + (f"/{m['child']}".lower() if m["child"] else ""))
+            res = self.world.metered(rid)
             if res is not None and _region(res.location) != region.lower():
                 raise BadRequest(f"Resource '{rid}' is in region '{res.location}', not '{region}' of this endpoint; "
                                  "all resources in a batch must be in the endpoint's region.")
@@ -140,7 +155,7 @@ class BatchMetrics(Service):
                              "all resources in a batch must be of the same resource type.")
         if not namespace:
             raise BadRequest("The metricnamespace query parameter is required.")
-        if types != {namespace.lower()} or namespace.lower() != RESOURCE_TYPE.lower():
+        if types != {namespace.lower()} or namespace.lower() not in NAMESPACES:
             raise BadRequest(f"Metric namespace '{namespace}' is not valid for resources of type "
                              f"'{types.pop()}'.")
 

@@ -20,13 +20,14 @@ resource applicationInsights 'Microsoft.Insights/components@2020-02-02' existing
   name: applicationInsightsName
 }
 
-// Functions host settings: identity-based host storage (blobs only: the timer's schedule monitor
-// and locks; the ledger's tables). FUNCTIONS_WORKER_RUNTIME and FUNCTIONS_EXTENSION_VERSION are
+// Functions host settings: identity-based host storage (blobs: the timer's schedule monitor and
+// locks; the ledger's tables; the queue of background checks). FUNCTIONS_WORKER_RUNTIME and FUNCTIONS_EXTENSION_VERSION are
 // not app settings on Flex Consumption (functionAppConfig.runtime sets them).
 var appSettings = {
   AzureWebJobsStorage__credential: 'managedidentity'
   AzureWebJobsStorage__blobServiceUri: storage.properties.primaryEndpoints.blob
   AzureWebJobsStorage__tableServiceUri: storage.properties.primaryEndpoints.table
+  AzureWebJobsStorage__queueServiceUri: storage.properties.primaryEndpoints.queue
   APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsights.properties.ConnectionString
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'Authorization=AAD'
 }

@@ -67,5 +67,6 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
   }
 }
 
+output id string = functionApp.id
 output name string = functionApp.name
 output principalId string = functionApp.identity.principalId

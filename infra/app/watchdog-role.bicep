@@ -10,13 +10,15 @@ param principalId string
 param environmentName string
 param reportOnly bool = false
 
-// Features discovery, keys, metrics, logs, diagnostics, autoscale, activity-log: read-only.
+// Features discovery, replicas, keys, metrics, logs, diagnostics, autoscale, alert-rules, sites, activity-log, consumers: read-only.
 var reportActions = [
   // discovery
   'Microsoft.SignalRService/WebPubSub/read'
   'Microsoft.SignalRService/WebPubSub/skus/read'
   'Microsoft.SignalRService/WebPubSub/hubs/read'
-  // keys (listKeys is a POST but reads; the watchdog never regenerates keys)
+  // replicas (Premium)
+  'Microsoft.SignalRService/WebPubSub/replicas/read'
+  // keys (listKeys is a POST but reads; only the staged rotation regenerates, below)
   'Microsoft.SignalRService/WebPubSub/listkeys/action'
   // metrics (batch metrics API)
   'Microsoft.Insights/metrics/read'
@@ -31,21 +33,29 @@ var reportActions = [
   'Microsoft.SignalRService/WebPubSub/providers/Microsoft.Insights/diagnosticSettings/read'
   // autoscale
   'Microsoft.Insights/autoscalesettings/read'
+  // alert-rules
+  'Microsoft.Insights/MetricAlerts/Read'
+  // sites (App Service / Function apps: event handlers' regions, consumers of bound secrets)
+  'Microsoft.Web/sites/Read'
   // activity-log
   'Microsoft.Insights/eventtypes/values/read'
-  // consumers: apps and the status of their Key Vault references (never the settings' values)
-  'Microsoft.Web/sites/Read'
+  // consumers: the status of apps' Key Vault references (never the settings' values)
   'Microsoft.Web/sites/config/Read'
 ]
 
-// Features scaling, consumer-refresh, consumer-restart: left out when reportOnly. (Secret sync writes through the Key Vault role.)
+// Features scaling, alerts, consumer-refresh, consumer-restart, rotate: left out when reportOnly. (Secret sync writes through the Key Vault role.)
 var remediationActions = [
   'Microsoft.SignalRService/WebPubSub/write'
   'Microsoft.SignalRService/locations/operationStatuses/webpubsub/read'
   'Microsoft.SignalRService/locations/operationresults/webpubsub/read'
+  // alerts (the two baseline metric alert rules; linking an action group needs read on it)
+  'Microsoft.Insights/MetricAlerts/Write'
+  'Microsoft.Insights/ActionGroups/Read'
   // consumer-refresh (Key Vault reference refresh) and consumer-restart
   'Microsoft.Web/sites/config/Write'
   'Microsoft.Web/sites/restart/Action'
+  // rotate: one key at a time, after every secret and app moved to the other key
+  'Microsoft.SignalRService/WebPubSub/regenerateKey/action'
 ]
 
 var roleName = 'Web PubSub Watchdog (${environmentName}, ${subscription().subscriptionId})'

@@ -14,7 +14,9 @@ import pytest
 from watchdog.azure import AzureClients
 from watchdog.checks import consumers as rules
 from watchdog.checks import diagnose
+from watchdog.checks.blind_spots import check_errors
 from watchdog.collect import consumers as collect
+from watchdog.collect.caches import Caches
 from watchdog.remediate import consumer_refresh
 from watchdog.remediate import plan as policy
 from watchdog.remediate.registry import ActContext
@@ -56,11 +58,10 @@ def env(demo):  # noqa: ANN001
 
 
 def observe(settings, clients, emulator, name: str):  # noqa: ANN001
-    """One resource's observation with its consumers read, judged at the emulator's time."""
-    obs, _ = observe_by_name(settings)
-    found, errors = collect.collect(clients, emulator.world.subscriptions[0],
-                                    {o.resource.id: o.secrets for o in obs.values()}, emulator.now())
-    return replace(obs[name], consumers=found[obs[name].resource.id.lower()]), errors
+    """One resource's observation as the sweep collects it (consumers included), judged at the
+    emulator's time, and the errors of that read."""
+    obs, general = observe_by_name(settings, now=emulator.now())
+    return obs[name], [*general, *(e for e in obs[name].errors if e.source == collect.SOURCE)]
 
 
 def test_discovery_failing_and_pinned_references(env):
@@ -95,8 +96,11 @@ def test_a_blind_read_reports_the_missing_right_and_judges_nothing(env):
     emulator.deny("arm", site.id, "Microsoft.Web/sites/config/Read")
     obs, errors = observe(settings, clients, emulator, "notify-prod")
     assert obs.consumers is None and rules.check(obs, settings, emulator.now()) == []
-    (error,) = errors
+    (error,) = errors  # on the resource whose consumers it hid, naming the site and the right
     assert error.kind == "forbidden" and error.permission == "Microsoft.Web/sites/config/Read"
+    assert error.resource_id == obs.resource.id and error.subject == site.id
+    (spot,) = [f for f in check_errors(list(obs.errors), emulator.now()) if f.evidence["source"] == "consumers"]
+    assert spot.check == "consumers-forbidden" and "Microsoft.Web/sites/config/Read" in spot.guidance
 
 
 def test_stale_until_refreshed_then_verified(env):
@@ -115,8 +119,8 @@ def test_stale_until_refreshed_then_verified(env):
     assert stale.check == "stale" and stale.evidence["active_version"] == old
     assert stale.evidence["current_version"] == new
 
-    (action,) = consumer_refresh.plan(obs, [stale])
-    result = consumer_refresh.execute(action, clients, settings, emulator.now(), sleep=lambda s: None)
+    (action,) = consumer_refresh.targets(obs, [stale])
+    result = run_action(action, obs, ActContext(clients, None, settings, emulator.now()))
     assert result.status == "done" and result.verified, result.reason
     assert result.before["active_versions"] == {"WebPubSub": old}
     assert result.after["active_versions"] == {"WebPubSub": new}
@@ -126,7 +130,7 @@ def test_stale_until_refreshed_then_verified(env):
 
     obs, _ = observe(settings, clients, emulator, "notify-prod")
     assert rules.check(obs, settings, emulator.now()) == []
-    again = consumer_refresh.execute(action, clients, settings, emulator.now(), sleep=lambda s: None)
+    again = run_action(action, obs, ActContext(clients, None, settings, emulator.now()))
     assert again.status == "skipped" and again.guard == consumer_refresh.G_CURRENT
 
 
@@ -146,9 +150,10 @@ def test_secret_sync_then_refresh_makes_the_apps_resolve_the_written_version(dem
     written = synced.after["version"]
     assert emulator.consume("chat-api").status == 401, "the secret is right, the app still holds the old value"
 
-    actions = consumer_refresh.plan(obs, findings, [synced])
+    actions = consumer_refresh.targets(obs, findings, [synced.action.subject])
     assert sorted(a.params["site"] for a in actions) == ["chat-api", "chat-worker"]
-    results = [consumer_refresh.execute(a, clients, settings, emulator.now(), sleep=lambda s: None) for a in actions]
+    ctx = ActContext(clients, None, settings, emulator.now(), prior=(synced,))
+    results = [run_action(a, obs, ctx) for a in actions]
     assert [(r.status, r.verified) for r in results] == [("done", True), ("done", True)]
     assert all(r.after["active_versions"] == {s: written for s in r.action.params["settings"]} for r in results)
     assert emulator.consume("chat-api").status == 202, "the refreshed app's calls are accepted"
@@ -161,27 +166,25 @@ def test_pinned_reference_is_never_refreshed_and_restart_only_when_allowed(env):
     emulator, settings, clients = env
     emulator.add_site("orders-api", {"WebPubSub": ref(NOTIFY)})
     obs, _ = observe(settings, clients, emulator, "notify-prod")
-    (action,) = consumer_refresh.plan(obs, [], [_done_sync(obs, "f" * 32)])  # a version that never resolves
-    result = consumer_refresh.execute(action, clients, settings, emulator.now(), sleep=lambda s: None)
+    (action,) = consumer_refresh.targets(obs, [], [_uri(obs)])
+    never = "f" * 32  # a version that never resolves
+    result = consumer_refresh.execute(action, clients, False, emulator.now(), never, sleep=lambda s: None)
     assert result.status == "done" and result.verified is False and "not restarted" in result.reason
     assert not emulator.journal.where(op="web.restart")
     restarting = replace(settings, consumer_restart=True)
-    result = consumer_refresh.execute(action, clients, restarting, emulator.now(), sleep=lambda s: None)
+    result = consumer_refresh.execute(action, clients, restarting.consumer_restart, emulator.now(), never,
+                                      sleep=lambda s: None)
     assert result.verified is False and len(emulator.journal.where(op="web.restart")) == 1
     assert emulator.site("orders-api").restarts == 1
 
     emulator.add_site("legacy-app", {"WebPubSub": ref(NOTIFY, current(emulator, NOTIFY))})
     obs, _ = observe(settings, clients, emulator, "notify-prod")
-    planned = consumer_refresh.plan(obs, [], [_done_sync(obs, "f" * 32)])
+    planned = consumer_refresh.targets(obs, [], [_uri(obs)])
     assert [a.params["site"] for a in planned] == ["orders-api"], "a pinned reference cannot be refreshed forward"
 
 
-def _done_sync(obs, version: str):  # noqa: ANN001
-    from watchdog.models import Action, Outcome
-
-    secret = next(s for s in obs.secrets if s.name == NOTIFY)
-    return Outcome(Action("secret-sync", obs.resource.id, secret.uri, "test"), "done", after={"version": version},
-                   verified=True)
+def _uri(obs) -> str:  # noqa: ANN001
+    return next(s.uri for s in obs.secrets if s.name == NOTIFY)
 
 
 def test_the_daily_refetch_follows_the_emulators_clock(env):
@@ -233,29 +236,30 @@ def test_a_consumers_401s_reach_the_logs_after_its_key_is_regenerated(env):
 
 
 def test_a_site_index_reads_only_consumers_again_until_it_ages(env):
+    """The sweep keeps its SiteIndex in the process's Caches: a site naming no bound secret is
+    not read again until the index entry ages."""
     emulator, settings, clients = env
     emulator.add_site("orders-api", {"WebPubSub": ref(NOTIFY)})
     for i in range(3):
         emulator.add_site(f"other-{i}", {"Other": ref("some-other-secret")})
-    obs, _ = observe_by_name(settings)
-    secrets = {o.resource.id: o.secrets for o in obs.values()}
-    index = collect.SiteIndex()
-    sub = emulator.world.subscriptions[0]
+    caches = Caches()
     reads = lambda: len(emulator.journal.where(op="web.references"))  # noqa: E731
+    sweep = lambda now=None: observe_by_name(settings, caches=caches, now=now or emulator.now())[0]  # noqa: E731
 
-    first, _ = collect.collect(clients, sub, secrets, emulator.now(), index)
+    first = sweep()
     assert reads() == 4
-    second, _ = collect.collect(clients, sub, secrets, emulator.now(), index)
+    second = sweep()
     assert reads() == 5, "only orders-api, which reads a bound secret, is read again"
-    same = lambda found: {k: tuple(replace(c, read_at=None) for c in v) for k, v in found.items()}  # noqa: E731
-    assert same(second) == same(first)
+    same = lambda obs: tuple(replace(c, read_at=None) for c in obs["notify-prod"].consumers)  # noqa: E731
+    assert same(second) == same(first) and {c.site_name for c in first["notify-prod"].consumers} == {"orders-api"}
     emulator.add_site("new-app", {"WebPubSub": ref(NOTIFY)})
-    third, _ = collect.collect(clients, sub, secrets, emulator.now(), index)
-    assert reads() == 7 and {c.site_name for c in third[obs["notify-prod"].resource.id.lower()]} == {
-        "orders-api", "new-app"}
-    collect.collect(clients, sub, secrets, emulator.now() + collect.INDEX_MAX_AGE, index)
+    third = sweep()
+    assert reads() == 7 and {c.site_name for c in third["notify-prod"].consumers} == {"orders-api", "new-app"}
+    sweep(emulator.now() + collect.INDEX_MAX_AGE)
     assert reads() == 12, "aged entries are read again"
 
+    secrets = {o.resource.id: o.secrets for o in first.values()}
+    sub, index = emulator.world.subscriptions[0], caches.sites
     before = len(emulator.journal.where(op="web.list"))
     nothing, errors = collect.collect(clients, sub, {rid: () for rid in secrets}, emulator.now(), index)
     assert errors == [] and set(nothing.values()) == {()}

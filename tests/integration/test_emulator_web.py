@@ -10,7 +10,7 @@ import pytest
 from azure.core.exceptions import HttpResponseError
 
 from watchdog.azure import AzureClients
-from watchdog.collect.consumers import arm_call
+from watchdog.collect.sites import arm_call
 
 from .sweep_helpers import settings_for
 

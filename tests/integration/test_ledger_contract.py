@@ -16,7 +16,7 @@ from watchdog.ledger import AuditEntry, FindingState, KeyRecord, Ledger, NotifyS
 from watchdog.ledger.base import MAX_CACHED_CHARS, CacheEntry
 from watchdog.ledger.sqlite import SqliteLedger
 from watchdog.ledger.table import TableLedger
-from watchdog.models import Severity
+from watchdog.models import Sensitive, Severity
 from watchdog.settings import ConfigError, Settings
 
 pytestmark = pytest.mark.integration
@@ -44,7 +44,7 @@ def open_same(request, tmp_path) -> Factory:
         prefix = "t" + uuid.uuid4().hex[:12]  # one Azurite per session: tables per test
 
         def factory() -> Ledger:
-            opened.append(TableLedger.from_connection_string(connection, prefix))
+            opened.append(TableLedger.from_connection_string(Sensitive(connection), prefix))
             return opened[-1]
     yield factory
     for ledger in opened:
@@ -215,6 +215,39 @@ def test_notify_states_are_per_target_and_update(ledger: Ledger):
     assert ledger.notify_states(teams) == {"fp-a": delivered}
     assert ledger.notify_states(hook) == {"fp-a": NotifyState(hook, "fp-a", "firing", T0, "d-1", False)}
     assert ledger.notify_states("teams:other") == {}
+
+
+def test_a_sweep_reads_only_open_state(ledger: Ledger):
+    firing, done = finding("fp-a"), finding("fp-b", status="resolved", resolved_at=T0 + timedelta(minutes=15))
+    for state in (firing, done):
+        ledger.put_finding_state(state)
+    assert ledger.finding_states(open_only=True) == {"fp-a": firing}
+    told_firing = NotifyState("ops", "fp-a", "firing", T0, "d-1", False)
+    owed = NotifyState("ops", "fp-c", "resolved", T0, "d-2", pending=True)
+    told_resolved = NotifyState("ops", "fp-b", "resolved", T0, "d-3", False)
+    for state in (told_firing, owed, told_resolved):
+        ledger.put_notify_state(state)
+    assert ledger.notify_states("ops", open_only=True) == {"fp-a": told_firing, "fp-c": owed}
+    assert len(ledger.notify_states("ops")) == 3
+
+
+def test_prune_drops_old_closed_rows_only_and_is_bounded(ledger: Ledger):
+    old, recent = T0, T0 + timedelta(days=100)
+    ledger.put_finding_state(finding("fp-old", status="resolved", resolved_at=old))
+    ledger.put_finding_state(finding("fp-new", status="resolved", resolved_at=recent))
+    ledger.put_finding_state(finding("fp-firing", firing_since=old, last_seen=old))  # open: never pruned
+    ledger.put_notify_state(NotifyState("ops", "fp-old", "resolved", old, "d-1", False))
+    ledger.put_notify_state(NotifyState("ops", "fp-owed", "resolved", old, "d-2", pending=True))
+    ledger.put_notify_state(NotifyState("ops", "fp-firing", "firing", old, "d-3", False))
+    ledger.record_action(audit("a-old", old))
+    ledger.record_action(audit("a-new", recent))
+    cutoff = T0 + timedelta(days=10)
+    assert ledger.prune(cutoff, 2) == 2  # bounded: the rest waits for the next sweep
+    assert ledger.prune(cutoff, 100) == 1
+    assert ledger.prune(cutoff, 100) == 0
+    assert set(ledger.finding_states()) == {"fp-new", "fp-firing"}
+    assert set(ledger.notify_states("ops")) == {"fp-owed", "fp-firing"}
+    assert [a.id for a in ledger.actions()] == ["a-new"]
 
 
 def test_awkward_characters_in_keys(ledger: Ledger):
@@ -462,3 +495,25 @@ def test_a_bad_table_prefix_names_its_setting(prefix):
                                   "AzureWebJobsStorage": "UseDevelopmentStorage=true"})
     with pytest.raises(ConfigError, match="WATCHDOG_LEDGER_TABLE"):
         open_ledger(settings)
+
+
+def test_a_rotation_record_survives_both_backends_and_another_instance(open_same: Factory):
+    """The staged rotation's state machine lives in the generic cache (kind `rotate`, key the
+    lower-case resource id): each step's record replaces the last, readable by the next process."""
+    from watchdog import rotation as machine
+    from watchdog.collect.key_age import record
+    from watchdog.remediate.rotate import begin
+
+    first = open_same()
+    assert record(first, RID) is None
+    started = begin(first, RID, T0)
+    assert record(open_same(), RID) == started and started.stage == machine.Stage.TO_SECONDARY
+    assert begin(first, RID, T0 + timedelta(hours=1)) == started, "one under way is resumed, not restarted"
+    moved = machine.stepped(started, T0 + timedelta(minutes=5), ("p", "s"), {"https://kv.vault.azure.net/secrets/c": "a" * 32})
+    first.put_cached(CacheEntry(machine.KIND, RID.lower(), moved.to_payload(), T0 + timedelta(minutes=5)))
+    again = record(open_same(), RID.upper())
+    assert again == moved and again.stage == machine.Stage.GRACE_SECONDARY
+    changed = machine.failed(moved, machine.Pause.KEY_CHANGED, "an operator")
+    first.put_cached(CacheEntry(machine.KIND, RID.lower(), changed.to_payload(), T0 + timedelta(minutes=10)))
+    assert begin(first, RID, T0 + timedelta(hours=2)).stage == machine.Stage.TO_SECONDARY, \
+        "a rotation broken by someone else's key change is started afresh"

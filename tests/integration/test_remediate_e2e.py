@@ -344,3 +344,44 @@ def test_plan_sweep_adds_no_write_to_what_collection_spends(env):
     assert [e.op for e in emulator.journal.writes()] == collecting
     planned_ = {(o.action.kind, o.status) for o in report.outcomes if o.action.resource_id.endswith("/chat-prod")}
     assert planned_ == {("secret-sync", "planned"), ("scale", "planned")}
+
+
+def test_the_lease_is_taken_at_action_time_with_its_own_expiry(env, monkeypatch):
+    # A sweep whose collection took an hour: a lease dated from its start would be born expired.
+    emulator, settings, clients, ledger = env
+    taken: list[datetime] = []
+    real = ledger.acquire_lease
+
+    def acquire(resource_id, owner, ttl, now):  # noqa: ANN001, ANN202
+        taken.append(now)
+        return real(resource_id, owner, ttl, now)
+
+    monkeypatch.setattr(ledger, "acquire_lease", acquire)
+    obs = observe(emulator, clients, "chat-prod")
+    started = datetime.now(timezone.utc) - timedelta(hours=1)
+    before = datetime.now(timezone.utc)
+    remediate([obs], diagnose([obs], [], settings, started), settings, modes("on"), clients, ledger, started)
+    assert taken and all(t >= before for t in taken)
+
+
+def test_a_scale_still_running_at_the_budget_is_recorded_in_progress_and_verified_next_sweep(env):
+    emulator, settings, clients, ledger = env
+    emulator.faults.add(service="arm", operation="update", lro_seconds=3)
+    obs = observe(emulator, clients, "chat-prod")
+    now = datetime.now(timezone.utc)
+    findings = diagnose([obs], [], settings, now)
+    import time
+
+    outcomes = remediate([obs], findings, settings, modes("off", scale="on"), clients, ledger, now,
+                         deadline=time.monotonic() + 0.5)
+    scale = only(outcomes, "scale")
+    assert scale.status == "in-progress" and scale.verified is None, scale
+    (entry,) = [e for e in ledger.actions() if e.kind == "scale"]
+    assert entry.status == "in-progress"
+    deadline = time.monotonic() + 20
+    while emulator.world.resource_by_name("chat-prod").provisioning_state != "Succeeded":
+        assert time.monotonic() < deadline, "the emulator's slow LRO never finished"
+        time.sleep(0.2)
+    remediate([obs], [], settings, modes("off", scale="on"), clients, ledger, datetime.now(timezone.utc))
+    (entry,) = [e for e in ledger.actions() if e.kind == "scale"]
+    assert (entry.status, entry.verified) == ("done", True) and "next sweep" in entry.proof

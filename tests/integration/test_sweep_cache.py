@@ -20,7 +20,8 @@ from .sweep_helpers import settings_for
 
 pytestmark = pytest.mark.integration
 SUB = "6f1c2d3e-4b5a-4c6d-8e7f-9a0b1c2d3e4f"
-NAMES = {"chat-prod", "notify-prod", "free-dev", "telemetry-eu", "presence-eu"}
+NAMES = {"chat-prod", "notify-prod", "free-dev", "telemetry-eu", "presence-eu", "locked-down", "acl-chat",
+         "stopped-qa", "partial-logs", "untagged", "free-prod", "no-hubs", "private-eu", "feed-eu", "lobby-eu", "lab-unwatched", "chat-us", "global-chat"}
 # Their handler templates carry a function key or a signature, which the ledger must not keep.
 SECRET_BEARING = {"chat-prod", "notify-prod"}
 SECRET_TEXT = (b"demo-function-key", b"demo-signature", b"code=", b"sig=")
@@ -56,8 +57,10 @@ def test_a_fresh_process_reads_no_cached_hubs_or_diagnostics_and_the_ledger_hold
     assert datetime.fromisoformat(since) == first.started_at - cache.OVERLAP
     # Same observations, same findings: the cache changed the cost, not the result.
     assert sorted(f.fingerprint for f in second.findings) == sorted(f.fingerprint for f in first.findings)
-    # 10 reads of hubs and diagnostics become 2 hubs reads and the activity log's one.
-    assert second.api_calls["arm-read"] == first.api_calls["arm-read"] - 10 + 2 + 1
+    # Two reads per resource (hubs and diagnostics) and one per Premium resource (its replicas) become
+    # 2 hubs reads and the activity log's one.
+    premium = 2  # telemetry-eu, global-chat
+    assert second.api_calls["arm-read"] == first.api_calls["arm-read"] - 2 * len(NAMES) - premium + 2 + 1
     stored = path.read_bytes() + b"".join(p.read_bytes() for p in tmp_path.glob("ledger.sqlite3-*"))
     assert b"handler.contoso.com/presence/{event}" in stored  # the cache is there...
     assert not any(s in stored for s in SECRET_TEXT)  # ...without a function key or signature

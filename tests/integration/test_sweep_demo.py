@@ -15,7 +15,10 @@ from watchdog.sweep import Caches, run_sweep
 from .sweep_helpers import observe_by_name, settings_for
 
 pytestmark = pytest.mark.integration
-NAMES = {"chat-prod", "notify-prod", "free-dev", "telemetry-eu", "presence-eu"}
+# The five original resources, and one planted per configuration rule of issue 14.
+NAMES = {"chat-prod", "notify-prod", "free-dev", "telemetry-eu", "presence-eu", "locked-down", "acl-chat",
+         "stopped-qa", "partial-logs", "untagged", "free-prod", "no-hubs", "chat-us", "private-eu", "global-chat",
+         "feed-eu", "lobby-eu", "lab-unwatched"}
 SECRET_TEXT = ("AccessKey", "demo-function-key", "demo-signature", "code=", "sig=")
 
 
@@ -65,12 +68,15 @@ def test_observations_hold_exactly_the_demo_estate(emulator, monkeypatch):
     assert tele.autoscale and all(o.autoscale == () for o in (chat, notify, free, presence))
 
     # Handlers: redacted URLs, and the probes' verdicts.
-    urls = {h.url_redacted for o in obs.values() for h in o.handlers}
+    original = [obs[n] for n in ("chat-prod", "notify-prod", "presence-eu")]
+    urls = {h.url_redacted for o in original for h in o.handlers}
     assert urls == {"https://handler.contoso.com/api/{event}", "https://events.fabrikam.com/api/{hub}/{event}",
                     "https://orders.fabrikam.com/api/events", "https://handler.contoso.com/presence/{event}"}
-    probes = {(p.handler.hub, p.ok, p.cause, p.status) for o in obs.values() for p in o.probes}
+    probes = {(p.handler.hub, p.ok, p.cause, p.status) for o in original for p in o.probes}
     assert probes == {("chat", True, None, 200), ("presence", True, None, 200),
                       ("notifications", False, "status", 500), ("orders", False, "missing-allowed-origin", 200)}
+    # The resources planted for issue 14 have healthy handlers (their findings are about configuration).
+    assert all(p.ok for n in NAMES - {"notify-prod"} for p in obs[n].probes)
 
     # Logs: grouped by hub, event, status and kind; the abuse-protection one mapped to its hub.
     got = {(e.hub, e.event, e.status, e.kind, e.count) for e in notify.log_errors}
@@ -87,10 +93,12 @@ def test_report_on_demo_counts_calls_and_holds_no_secret(emulator, monkeypatch):
     assert report.finished_at is not None
     assert {"discover", "collect", "diagnose", "remediate", "notify", "total"} <= set(report.timings)
     journal = Counter(e.service for e in emulator.journal if e.status < 400 or e.service != "keyvault")
-    assert report.api_calls["metrics"] == journal["metrics"] == 4  # 2 regions x 2 metric sets
-    assert report.api_calls["logs"] == journal["logs"] == 4  # per workspace: handler errors and connectivity signals
+    # 2 regions x 2 metric sets, and 2 for global-chat's replica (its own resource type and region)
+    assert report.api_calls["metrics"] == journal["metrics"] == 6
+    # 3 workspaces, per workspace: handler errors and connectivity signals
+    assert report.api_calls["logs"] == journal["logs"] == 6
     assert report.api_calls["arm-write"] == 3  # listKeys: only the 3 resources with bound secrets
-    assert report.api_calls["dataplane"] == 3 and report.api_calls["probe"] == 4
+    assert report.api_calls["dataplane"] == 3 and report.api_calls["probe"] == 9  # one per handler
     assert report.api_calls["arm-read"] == journal["arm"] - 3
     checks = {(f.rule, f.check, f.resource_id.rsplit("/", 1)[-1]) for f in report.findings}
     assert ("key-drift", "stale-key", "chat-prod") in checks
@@ -155,7 +163,7 @@ def test_revoked_permissions_become_errors_and_the_sweep_completes(emulator, mon
     assert ("metrics-forbidden", "chat-prod") in blind and ("secrets-forbidden", "chat-prod") in blind
     # Everything else was still collected and judged.
     assert any(f.rule == "upstream" for f in report.findings)
-    assert report.api_calls["logs"] == 4
+    assert report.api_calls["logs"] == 6
     assert not any("AccessKey" in e.message for e in report.errors)
 
 
@@ -184,7 +192,7 @@ def test_a_warm_sweep_rereads_hubs_and_diagnostics_only_where_the_activity_log_s
     caches = Caches()  # one process, two sweeps
     run_sweep(settings, caches=caches)
     first = len(emulator.journal.where(op="arm.listHubs"))
-    assert first == 5
+    assert first == len(NAMES)
     chat = emulator.world.resource_by_name("chat-prod")
     chat.hubs["chat"].event_handlers[0].url_template = "https://events.fabrikam.com/api/{event}"
     emulator.world.record_activity(f"{chat.id}/hubs/chat", "Microsoft.SignalRService/WebPubSub/hubs/write",
@@ -192,7 +200,7 @@ def test_a_warm_sweep_rereads_hubs_and_diagnostics_only_where_the_activity_log_s
 
     report = run_sweep(settings, caches=caches)
     assert len(emulator.journal.where(op="arm.listHubs")) == first + 1
-    assert len(emulator.journal.where(op="arm.diagnosticSettings")) == 6
+    assert len(emulator.journal.where(op="arm.diagnosticSettings")) == len(NAMES) + 1
     assert len(emulator.journal.where(op="arm.activityLog")) == 1
     probe = next(f for f in report.findings if f.rule == "upstream" and f.resource_id == chat.id)
     assert "events.fabrikam.com" in probe.summary

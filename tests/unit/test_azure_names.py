@@ -108,7 +108,7 @@ def test_every_manifest_action_and_data_action_is_published():
             assert provider_has_list(action), f"{action}: add the provider's operation list to tests/data/azure"
         assert unpublished(feature.actions) == [], feature.name
         assert unpublished(feature.data_actions, data=True) == [], feature.name
-    for role in (perms.KEY_VAULT_SECRETS_USER, perms.KEY_VAULT_SECRETS_OFFICER):
+    for role in (perms.KEY_VAULT_SECRETS_USER, perms.KEY_VAULT_SECRETS_OFFICER, perms.STORAGE_QUEUE_DATA_CONTRIBUTOR):
         assert unpublished(role.data_actions, data=True) == [], role.name
     assert unpublished(perms.role_actions()) == []
     assert unpublished(perms.vault_data_actions(), data=True) == []
@@ -129,7 +129,7 @@ def test_the_collectors_action_constants_are_published():
         names.update(re.findall(r"[\"'](Microsoft\.[A-Za-z]+/[A-Za-z/*]+/(?:read|write|action|delete))[\"']",
                                 path.read_text()))
     assert names, "no action constants found in watchdog/"
-    data = {n for n in names if "/vaults/secrets/" in n}
+    data = {n for n in names if "/vaults/secrets/" in n or "/queues/messages/" in n}
     assert unpublished(sorted(names - data)) == []
     assert unpublished(sorted(data), data=True) == []
 
@@ -142,6 +142,7 @@ def test_the_arm_api_versions_the_code_calls_are_in_the_type_index():
     from azure.mgmt.webpubsub._configuration import WebPubSubManagementClientConfiguration
 
     from watchdog.azure import DIAGNOSTIC_SETTINGS_API
+    from watchdog.collect import sites
 
     index = {ln.strip().lower() for ln in TYPES.read_text().splitlines() if ln.strip() and not ln.startswith("#")}
     wps = re.search(r'api_version.*?"(\d{4}-\d\d-\d\d[\w-]*)"', inspect.getsource(WebPubSubManagementClientConfiguration.__init__))
@@ -149,5 +150,6 @@ def test_the_arm_api_versions_the_code_calls_are_in_the_type_index():
     assert wps and len(autoscale) == 1
     used = [f"Microsoft.Insights/diagnosticSettings@{DIAGNOSTIC_SETTINGS_API}",
             f"Microsoft.SignalRService/webPubSub@{wps.group(1)}",
-            f"Microsoft.Insights/autoscalesettings@{autoscale.pop()}"]
+            f"Microsoft.Insights/autoscalesettings@{autoscale.pop()}",
+            f"Microsoft.Web/sites@{sites.API_VERSION}"]
     assert [u for u in used if u.lower() not in index] == []

@@ -11,12 +11,15 @@ import pytest
 from tests.factories import NOW, SETTINGS, observation, resource, secret
 from watchdog import permissions
 from watchdog.checks import consumers as rules
-from watchdog.consumers import STATUSES, Consumer, KeyVaultRef, Site, consumers_from_references, parse_reference, site_from_arm
+from watchdog.collect import sites
+from watchdog.consumers import STATUSES, Consumer, KeyVaultRef, Site, consumers_from_references, parse_reference, site_from_listed
 from watchdog.models import Action, Outcome
 from watchdog.remediate import consumer_refresh
+from watchdog.remediate.plan import Plan, ScaleFacts
+from watchdog.remediate.registry import ActContext, PlanContext
 
 V1, V2 = "a" * 32, "b" * 32
-OPERATIONS = Path(__file__).resolve().parents[3] / "shared" / "azure-specs" / "operations" / "Microsoft.Web.txt"
+OPERATIONS = Path(__file__).resolve().parents[1] / "data" / "azure" / "operations" / "Microsoft.Web.txt"
 SITE_ID = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg-apps/providers/Microsoft.Web/sites/{}"
 
 
@@ -52,12 +55,13 @@ def test_a_reference_matches_its_vault_and_secret_only():
 
 
 def test_site_from_the_sites_list():
-    site = site_from_arm({"id": SITE_ID.format("api"), "name": "api", "kind": "functionapp,linux", "location": "westeurope",
-                          "properties": {"defaultHostName": "api.azurewebsites.net"}})
+    site = site_from_listed(sites.from_arm({"id": SITE_ID.format("api"), "name": "api", "kind": "functionapp,linux",
+                                            "location": "westeurope",
+                                            "properties": {"defaultHostName": "api.azurewebsites.net"}}))
     assert (site.name, site.resource_group, site.kind, site.default_host_name) == (
         "api", "rg-apps", "functionapp,linux", "api.azurewebsites.net")
     with pytest.raises(ValueError):
-        site_from_arm({"id": "/subscriptions/x/providers/Microsoft.Web/sites/api"})
+        site_from_listed(sites.from_arm({"id": "/subscriptions/x/providers/Microsoft.Web/sites/api"}))
 
 
 def _item(setting: str, status: str = "Resolved", active: str | None = V1, **props) -> dict:
@@ -155,37 +159,49 @@ def test_the_rule_is_registered_and_stale_names_the_refresh_as_its_remedy():
 
 # --- the refresh plan ----------------------------------------------------------------------
 
+URI = "https://kv-prod.vault.azure.net/secrets/wps-conn"
+
+
 def _synced(obs, version: str, verified: bool = True, status: str = "done") -> Outcome:
-    action = Action("secret-sync", obs.resource.id, "https://kv-prod.vault.azure.net/secrets/wps-conn", "drift")
+    action = Action("secret-sync", obs.resource.id, URI, "drift")
     return Outcome(action, status, after={"version": version}, verified=verified)
 
 
 def test_secret_sync_plans_one_refresh_per_site_expecting_the_written_version():
     obs = _obs(_consumer("A", site="api"), _consumer("B", site="api"), _consumer(site="worker"),
                _consumer("Pinned", pinned=V1, site="legacy"), _consumer("Broken", "SecretNotFound", None, site="old"))
-    actions = consumer_refresh.plan(obs, [], [_synced(obs, V2)])
+    out = Plan(actions=[Action("secret-sync", obs.resource.id, URI, "drift")])
+    consumer_refresh.plan(obs, [], PlanContext(SETTINGS, ScaleFacts(), NOW), out)
+    actions = [a for a in out.actions if a.kind == "consumer-refresh"]
     assert sorted((a.params["site"], tuple(a.params["settings"])) for a in actions) == [
         ("api", ("A", "B")), ("worker", ("WebPubSub",))]
-    assert {a.params["expect_version"] for a in actions} == {V2} and {a.kind for a in actions} == {"consumer-refresh"}
+    assert {consumer_refresh.expected(a, [_synced(obs, V2)]) for a in actions} == {V2}, "learnt from the sync"
 
 
-@pytest.mark.parametrize("verified, status", [(False, "done"), (None, "skipped"), (True, "failed")])
-def test_no_refresh_after_a_sync_that_did_not_succeed(verified, status):
+@pytest.mark.parametrize("verified, status", [(False, "done"), (None, "skipped"), (True, "failed"), (None, "planned")])
+def test_no_version_to_expect_after_a_sync_that_did_not_succeed(verified, status):
     obs = _obs(_consumer())
-    assert consumer_refresh.plan(obs, [], [_synced(obs, V2, verified, status)]) == []
+    (action,) = consumer_refresh.targets(obs, [], [URI])
+    assert consumer_refresh.expected(action, [_synced(obs, V2, verified, status)]) is None
+    ctx = ActContext(clients=None, ledger=None, settings=SETTINGS, now=NOW, prior=(_synced(obs, V2, verified, status),))
+    result = consumer_refresh.recheck(action, obs, ctx)  # refuses before any call (clients is None)
+    assert result.status == "skipped" and result.guard == consumer_refresh.G_NO_VERSION
 
 
 def test_a_stale_finding_plans_a_refresh_answering_it():
     obs = _obs(_consumer(active=V1), _consumer(site="fresh", active=V2), version=V2, written_minutes_ago=600)
     findings = rules.check(obs, SETTINGS, NOW)
-    (action,) = consumer_refresh.plan(obs, findings)
-    assert action.params["site"] == "api" and action.params["expect_version"] == V2
+    (action,) = consumer_refresh.targets(obs, findings)
+    assert action.params["site"] == "api" and consumer_refresh.expected(action, []) == V2
     assert action.finding == findings[0].fingerprint
+    from watchdog.checks.registry import remedy
+
+    assert remedy(findings[0]) == consumer_refresh.KIND
 
 
 def test_nothing_to_refresh_without_consumers_read():
     obs = _obs(version=V2)
-    assert consumer_refresh.plan(dataclasses.replace(obs, consumers=None), [], [_synced(obs, V2)]) == []
+    assert consumer_refresh.targets(dataclasses.replace(obs, consumers=None), [], [URI]) == []
 
 
 # --- names from Microsoft --------------------------------------------------------------------
@@ -210,11 +226,3 @@ def test_holdouts_are_the_consumers_not_proven_on_the_version():
     assert [c.setting for c in holdouts(everyone, uri.upper(), V2)] == ["B", "C", "D", "F"]
     assert holdouts([moved, pinned_there], uri, V2) == []
     assert [c.setting for c in holdouts([moved], uri, None)] == ["A"]
-
-
-def test_a_planned_sync_plans_its_refreshes_for_display_only():
-    obs = _obs(_consumer())
-    (action,) = consumer_refresh.plan(obs, [], [_synced(obs, "", None, "planned")])
-    assert action.params["expect_version"] is None
-    result = consumer_refresh.execute(action, clients=None, settings=SETTINGS, now=NOW)  # refuses before any call
-    assert result.status == "skipped" and result.guard == consumer_refresh.G_NO_VERSION

@@ -175,3 +175,15 @@ def test_a_union_row_lacking_a_legs_column_reads_null():
     result = q('union Http, Conn | where Message has "limit" or StatusCode == "401" | project StatusCode, Message')
     assert [(r["StatusCode"], r["Message"]) for r in result.rows] == [
         ("401", None), (None, "Connection count reaches limit")]
+
+
+def test_a_dynamic_columns_properties_by_dot_and_by_bracket():
+    from datetime import datetime, timezone
+
+    from emulator.kql import Table, run
+
+    rows = [{"Name": "a", "Properties": {"rule": "x"}}, {"Name": "b", "Properties": {}}, {"Name": "c", "Properties": None}]
+    table = Table([("Name", "string"), ("Properties", "dynamic")], rows)
+    out = run('T | extend r = tostring(Properties.rule), s = tostring(Properties["rule"]) | project Name, r, s',
+              {"T": table}, datetime(2026, 1, 1, tzinfo=timezone.utc))
+    assert [(r["Name"], r["r"], r["s"]) for r in out.rows] == [("a", "x", "x"), ("b", "", ""), ("c", "", "")]

@@ -220,3 +220,14 @@ def test_unknown_tag_target_is_reported(ledger):
     summary = notify(report, ledger, CONFIG, T0, session=Session())
     assert {"target": "oncall", "status": "unknown-target",
             "detail": "named by a watchdog-notify tag but not in WATCHDOG_NOTIFY_TARGETS"} in summary
+
+
+def test_retry_after_zero_waits_the_floor_and_attempts_are_bounded():
+    result, clock, _ = deliver([Response(503, {"Retry-After": "0"})] * 1000, deadline=3600)
+    assert result.status == "retryable" and result.attempts == 5 and "gave up after 5 attempts" in result.detail
+    assert clock.sleeps == [1.0] * 4  # never a busy loop
+
+
+def test_a_huge_retry_after_is_capped_at_the_ceiling():
+    result, clock, _ = deliver([Response(429, {"Retry-After": "86400"}), Response(202)], deadline=3600)
+    assert (result.status, clock.sleeps) == ("delivered", [30.0])

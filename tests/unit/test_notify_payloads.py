@@ -62,8 +62,9 @@ MIXED = {"firing": [NEW], "fixed": [FIXED], "reminder": [STILL], "resolved": [GO
 
 def test_groups_in_reading_order_with_counts_and_headline():
     m = message(MIXED, {FIXED.fingerprint: scale_outcome(FIXED)})
-    assert [g.kind for g in m.groups] == ["firing", "fixed", "reminder", "resolved"]
-    assert m.counts == {"firing": 1, "fixed": 1, "reminder": 1, "resolved": 1}
+    # "deleted" (closed because the resource is gone) is a group of its own, empty here.
+    assert [g.kind for g in m.groups] == ["firing", "fixed", "reminder", "resolved", "deleted"]
+    assert m.counts == {"firing": 1, "fixed": 1, "reminder": 1, "resolved": 1, "deleted": 0}
     assert m.headline == "Web PubSub Watchdog: 1 new, 1 fixed by the watchdog, 1 still firing, 1 resolved"
     fixed = m.groups[1].items[0]
     assert fixed.remedy.summary == "scale 1 → 2 on capacity: done" and fixed.remedy.verified
@@ -79,6 +80,26 @@ def test_delivery_id_is_stable_for_the_same_content_and_differs_otherwise():
     assert a.delivery_id == b.delivery_id
     assert message(MIXED, target="platform").delivery_id != a.delivery_id
     assert message({"firing": [NEW]}).delivery_id != a.delivery_id
+
+
+def test_two_reminders_of_one_episode_are_two_deliveries_of_one_alert():
+    # A receiver dedupes by deliveryId (README): the second reminder must not look like a resend,
+    # while the alert id stays the episode's.
+    from watchdog.notify import webhook
+
+    # The lifecycle stamps each reminder with when the target was last told (lifecycle.decide).
+    states = {STILL.fingerprint: state_of(STILL, "firing", None)}
+    first = build_message("ops", [Decision(STILL.fingerprint, "reminder", "still firing", last_told=NOW - timedelta(hours=4))],
+                          {STILL.fingerprint: STILL}, states, {}, NOW)
+    later = build_message("ops", [Decision(STILL.fingerprint, "reminder", "still firing", last_told=NOW)],
+                          {STILL.fingerprint: STILL}, states, {}, NOW + timedelta(hours=4))
+    assert first.delivery_id != later.delivery_id
+    # A resend of the same message (a failed delivery retried next sweep) keeps its id.
+    again = build_message("ops", [Decision(STILL.fingerprint, "reminder", "still firing", last_told=NOW)],
+                          {STILL.fingerprint: STILL}, states, {}, NOW + timedelta(hours=4, minutes=5))
+    assert again.delivery_id == later.delivery_id
+    alert_ids = [json.loads(webhook.render(m).body)["alerts"][0]["data"]["essentials"]["alertId"] for m in (first, later)]
+    assert alert_ids[0] == alert_ids[1]
 
 
 def test_teams_envelope_is_exactly_the_workflows_shape():

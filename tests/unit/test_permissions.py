@@ -181,13 +181,16 @@ def test_no_wildcards_and_report_only_cannot_write():
     assert not [a for a in report if a.lower().startswith("microsoft.web/") and not a.lower().endswith("/read")]
     assert not [a for a in perms.vault_data_actions(report_only=True) if "set" in a.lower()]
     assert {f.name for f in perms.FEATURES} - {f.name for f in perms.features(report_only=True)} == set(perms.WRITE_FEATURES)
-    assert not [a for a in perms.role_actions() if "regeneratekey" in a.lower() or a.lower().endswith("/delete")]
+    assert not [a for a in perms.role_actions() if a.lower().endswith("/delete")]
+    # Only the staged rotation regenerates keys, and only with the full role.
+    regenerating = {f.name for f in perms.FEATURES if any("regeneratekey" in a.lower() for a in f.actions)}
+    assert regenerating == {"rotate"}
 
 
 def test_manifest_names_every_feature_the_issue_asks_for():
     names = {f.name for f in perms.FEATURES}
     assert {"discovery", "keys", "metrics", "logs", "diagnostics", "autoscale", "secrets-read", "secret-sync", "scaling",
-            "consumers", "consumer-refresh", "consumer-restart"} <= names
+            "consumers", "consumer-refresh", "consumer-restart", "rotate"} <= names
     for f in perms.FEATURES:
         assert f.scope in (perms.SUBSCRIPTION, perms.KEY_VAULT, perms.OWN_STORAGE)
         assert f.why.strip(), f"{f.name}: say why"
@@ -232,7 +235,8 @@ def test_storage_roles_only_on_its_own_storage_account():
 
 
 def test_every_role_guid_in_infra_is_a_manifest_role():
-    known = {r.id for r in (*perms.STORAGE_ROLES, perms.MONITORING_METRICS_PUBLISHER, perms.KEY_VAULT_SECRETS_USER, perms.KEY_VAULT_SECRETS_OFFICER)}
+    known = {r.id for r in (*perms.STORAGE_ROLES, perms.MONITORING_METRICS_PUBLISHER, perms.KEY_VAULT_SECRETS_USER, perms.KEY_VAULT_SECRETS_OFFICER,
+                                perms.EVENT_DEAD_LETTER_ROLE)}
     for path in INFRA.rglob("*.bicep"):
         for guid in re.findall(r"'([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})'", path.read_text()):
             assert guid in known, f"{path.relative_to(ROOT)} uses role {guid}, which watchdog/permissions.py does not name"

@@ -29,7 +29,9 @@ ROOT = Path(__file__).resolve().parents[2]
 # --- rules --------------------------------------------------------------------------------------
 
 def test_every_rule_declares_unique_checks_with_what_they_need():
-    assert [r.name for r in rules.rules()] == ["key-drift", "capacity", "upstream", "posture", "connectivity", "consumers", "blind-spot"]
+    assert [r.name for r in rules.rules()] == [
+        "key-drift", "capacity", "upstream", "posture", "connectivity", "consumers", "rotation", "network", "hubs",
+        "replicas", "blind-spot"]
     for rule in rules.rules():
         ids = [c.id for c in rule.checks]
         assert len(ids) == len(set(ids)), f"{rule.name} declares a check twice"
@@ -42,7 +44,7 @@ def test_every_rule_declares_unique_checks_with_what_they_need():
 
 def test_every_remedy_a_check_names_is_a_registered_remediation():
     named = {c.remedy for r in rules.rules() for c in r.checks if c.remedy}
-    assert named == {"secret-sync", "scale"}
+    assert named == {"secret-sync", "consumer-refresh", "rotate", "scale", "alerts"}
     assert named <= set(remediations.kinds())
 
 
@@ -93,19 +95,22 @@ def test_readme_rule_tables_are_generated_from_the_registry():
 # --- remediations -------------------------------------------------------------------------------
 
 def test_remediations_in_their_order_with_their_settings_and_rights():
-    assert remediations.kinds() == ("secret-sync", "scale", "scale-in")
+    assert remediations.kinds() == ("secret-sync", "consumer-refresh", "rotate", "scale", "alerts", "scale-in")
     names = {s.name: s for s in settings.SETTINGS}
     for r in remediations.remediations():
         assert names[r.setting.name] == r.setting, f"{r.kind}: its mode setting is not in settings.SETTINGS"
         default = getattr(settings.Settings(subscriptions=(SUB,)), r.attr)
-        assert default == r.setting.default, f"{r.kind}: Settings.{r.attr} default differs from its Setting row"
+        # An empty row default means "derived" (consumer refresh follows WATCHDOG_SECRET_SYNC).
+        assert default == (r.setting.default or settings.Settings(subscriptions=(SUB,)).secret_sync), \
+            f"{r.kind}: Settings.{r.attr} default differs from its Setting row"
         assert set(r.permissions) <= set(permissions.FEATURES)
         assert all(f.writes for f in r.permissions), f"{r.kind} writes: report-only must leave its rights out"
 
 
 def test_modes_come_from_the_registry():
     configured = settings.Settings(subscriptions=(SUB,)).modes()
-    assert configured == {"secret-sync": "plan", "scale": "plan", "scale-in": "off"}
+    assert configured == {"secret-sync": "plan", "consumer-refresh": "plan", "rotate": "off", "scale": "plan",
+                          "alerts": "off", "scale-in": "off"}
 
 
 def test_an_unknown_kind_is_an_error_never_another_executor():
@@ -122,7 +127,8 @@ def test_an_unknown_kind_fails_its_action_in_the_remediation_stage(tmp_path):
     from watchdog.remediate import _run
 
     with SqliteLedger(str(tmp_path / "l.sqlite3")) as ledger:
-        out = _run(action(kind="rotate-keys"), observation(resource()), None, ledger, SETTINGS, NOW, "sweep-1")
+        ctx = remediations.ActContext(clients=None, ledger=ledger, settings=SETTINGS, now=NOW)
+        out = _run(action(kind="rotate-keys"), observation(resource()), ctx, "sweep-1")
         assert out.status == "failed" and "rotate-keys" in out.reason
         assert [e.status for e in ledger.actions()] == ["failed"]  # the intent entry, updated
 

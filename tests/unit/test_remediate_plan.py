@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.factories import NOW, SETTINGS, keys, metrics, observation, resource, secret
+from tests.factories import NOW, SETTINGS, keys, metrics, observation, resource, resource_id, secret
 from watchdog.checks import diagnose
 from watchdog.models import DataPlaneProof
 from watchdog.remediate import plan as plan_mod
@@ -254,6 +254,12 @@ def test_healthy_secret_plans_nothing():
     (secret("fp-old", proof=STALE, enabled=False), {}, "secret-disabled"),
     (secret("fp-old", host="ns.servicebus.windows.net", proof=None), {}, "foreign-endpoint"),
     (secret("fp-old", proof=DataPlaneProof(404, "accepted")), {}, "proof-accepted"),
+    (secret("fp-old", proof=STALE, claimed_by=(resource_id("wps-other"),)), {}, "conflicting-binding"),
+    (replace(secret("fp-old", proof=STALE), vault_url="https://kv-elsewhere.vault.azure.net",
+             uri="https://kv-elsewhere.vault.azure.net/secrets/wps-conn"), {}, "vault-not-allowed"),
+    # Authority first: a conflict or an unlisted vault stops secret sync before any other guard.
+    (secret("fp-old", proof=STALE, enabled=False, claimed_by=(resource_id("wps-other"),)), {"disable_local_auth": True},
+     "conflicting-binding"),
 ])
 def test_secret_sync_guards(sec, res_kw, guard):
     skip = one_skip(run(bound(sec, resource(**res_kw))), "secret-sync")

@@ -211,10 +211,10 @@ def test_infra_sets_no_undeclared_watchdog_setting():
 
 
 def test_infra_host_storage_is_identity_based():
+    """Blobs (host), tables (ledger) and the queue of background checks, each with its role."""
     keys = object_keys(ROOT / "infra" / "app" / "app-settings.bicep", "appSettings")
     assert {"AzureWebJobsStorage__credential", "AzureWebJobsStorage__blobServiceUri",
-            "AzureWebJobsStorage__tableServiceUri"} <= keys
-    assert "AzureWebJobsStorage__queueServiceUri" not in keys, "no queue role is granted, so no queue endpoint"
+            "AzureWebJobsStorage__tableServiceUri", "AzureWebJobsStorage__queueServiceUri"} <= keys
     assert "AzureWebJobsStorage" not in keys, "no connection string: the storage account has shared keys disabled"
 
 

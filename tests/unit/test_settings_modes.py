@@ -10,13 +10,19 @@ CONFIGURED = {"WATCHDOG_SECRET_SYNC": "on", "WATCHDOG_SCALE": "plan", "WATCHDOG_
 
 
 @pytest.mark.parametrize("requested, expected", [
-    (None, {"secret-sync": "on", "scale": "plan", "scale-in": "off"}),  # the timer: as configured
-    ("off", {"secret-sync": "off", "scale": "off", "scale-in": "off"}),
+    # the timer: as configured (consumer refresh follows secret sync unless set)
+    (None, {"secret-sync": "on", "consumer-refresh": "on", "rotate": "off", "scale": "plan", "scale-in": "off",
+             "alerts": "off"}),
+    ("off", {"secret-sync": "off", "consumer-refresh": "off", "rotate": "off", "scale": "off", "scale-in": "off",
+             "alerts": "off"}),
     # A dry run shows what acting would do: a kind switched off is neither planned nor done.
-    ("plan", {"secret-sync": "plan", "scale": "plan", "scale-in": "off"}),
-    ("on", {"secret-sync": "on", "scale": "on", "scale-in": "off"}),
+    ("plan", {"secret-sync": "plan", "consumer-refresh": "plan", "rotate": "off", "scale": "plan", "scale-in": "off",
+             "alerts": "off"}),
+    # A request lowers a mode, never raises it: scale is configured plan and stays plan.
+    ("on", {"secret-sync": "on", "consumer-refresh": "on", "rotate": "off", "scale": "plan", "scale-in": "off",
+             "alerts": "off"}),
 ])
-def test_a_request_applies_to_every_kind_not_switched_off(requested, expected) -> None:
+def test_a_request_takes_the_lower_of_configured_and_requested(requested, expected) -> None:
     settings = Settings.from_env({"AZURE_SUBSCRIPTION_ID": SUB, **CONFIGURED})
     assert settings.modes(requested) == expected
 

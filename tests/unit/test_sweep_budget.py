@@ -3,7 +3,7 @@ a pure function of what is needed and what each subscription can afford."""
 from __future__ import annotations
 
 from watchdog.models import ErrorKind, Resource
-from watchdog.sweep.budget import ColdReads, select_cold_reads
+from watchdog.sweep.budget import ColdReads, select_cold_reads, select_replica_reads
 
 SUB_A = "00000000-0000-0000-0000-00000000000a"
 SUB_B = "00000000-0000-0000-0000-00000000000b"
@@ -63,3 +63,16 @@ def test_deferred_reads_become_deferred_errors_naming_the_deadline_setting():
     assert (hubs.source, diags.source) == ("hubs", "diagnostics")
     assert hubs.kind == diags.kind == ErrorKind.DEFERRED and hubs.resource_id == a.id
     assert "WATCHDOG_SWEEP_DEADLINE_SECONDS" in hubs.message
+
+
+def test_replica_lists_get_what_the_cold_reads_leave_and_the_rest_is_deferred():
+    a, b, p1, p2, q = (resource(SUB_A, n) for n in ("a", "b", "p1", "p2", "q"))
+    cold = select_cold_reads(by_id(a), by_id(a, b), {SUB_A: 5, SUB_B: 0})  # a: 2 reads, b: 1 read
+    chosen, late = select_replica_reads([p2, p1], {SUB_A: 5, SUB_B: 0}, cold)
+    assert [r.name for r in chosen] == ["p1", "p2"] and late == []  # 5 - 3 leaves exactly two, in id order
+    chosen, late = select_replica_reads([p2, p1, q], {SUB_A: 5}, cold)
+    assert [r.name for r in chosen] == ["p1", "p2"]
+    assert [(e.source, e.kind, e.resource_id) for e in late] == [("replicas", ErrorKind.DEFERRED, q.id)]
+    other = resource(SUB_B, "z")
+    assert select_replica_reads([other], {SUB_A: 5, SUB_B: 0}, cold)[0] == []
+    assert select_replica_reads([q, p1], None, cold) == ([p1, q], [])  # no deadline: no limit

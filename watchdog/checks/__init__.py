@@ -16,6 +16,10 @@ from watchdog.checks import upstream  # noqa: F401
 from watchdog.checks import posture  # noqa: F401
 from watchdog.checks import connectivity  # noqa: F401
 from watchdog.checks import consumers  # noqa: F401
+from watchdog.checks import rotation  # noqa: F401
+from watchdog.checks import network  # noqa: F401
+from watchdog.checks import hubs  # noqa: F401
+from watchdog.checks import replicas  # noqa: F401
 from watchdog.checks import blind_spots
 from watchdog.checks.registry import rules
 from watchdog.models import Finding, Observation, ObservationError
@@ -46,5 +50,5 @@ def diagnose(
             except Exception as exc:  # one odd resource must not stop the sweep; say so instead
                 findings.append(blind_spots.rule_error(obs.resource.id, obs.resource.name, rule.name, exc))
     all_errors = list(dict.fromkeys([*errors, *(e for obs in observations for e in obs.errors)]))
-    findings.extend(blind_spots.check_errors(all_errors, now))
+    findings.extend(blind_spots.check_errors(all_errors, now, len(observations)))
     return sorted(findings, key=sort_key)

@@ -15,6 +15,7 @@ from datetime import datetime
 
 from watchdog.checks._common import finding
 from watchdog.checks.registry import Check, Rule, register
+from watchdog.collect import consumers, key_age
 from watchdog.models import ErrorKind, Finding, ObservationError, Severity
 
 RULE = "blind-spot"
@@ -33,7 +34,8 @@ FAILED = Check(
     RULE, "<source>-<kind>", Severity.WARNING,
     "a call failed (for example `metrics-forbidden`, `logs-throttled`, `handlers-timeout`): a 403 names the missing "
     "permission and role, throttling points at `WATCHDOG_CONCURRENCY` and the schedule, timeouts at network "
-    "reachability", frozenset())
+    "reachability; critical when the source is blind for every resource in scope (no rights at all, the service "
+    "down): then nothing it feeds can be judged anywhere", frozenset(), also=(Severity.CRITICAL,))
 
 # source -> (what the watchdog cannot see, the Azure permission and role that would fix a 403)
 _SOURCES: dict[str, tuple[str, str]] = {
@@ -62,8 +64,19 @@ _SOURCES: dict[str, tuple[str, str]] = {
                      "only by such a full re-read",
                      "Microsoft.Insights/eventtypes/values/read on the subscription "
                      "(in the watchdog's custom role; Reader has it)"),
+    "alerts": ("whether metric alert rules cover the resources (posture/no-alerts)",
+               "Microsoft.Insights/MetricAlerts/Read on the subscription (Monitoring Reader)"),
+    "sites": ("which App Service or Function App hosts an event handler, and in which region",
+              "Microsoft.Web/sites/Read on the subscription (Reader)"),
+    "replicas": ("the replicas of a Premium resource, their units and metrics",
+                 "Microsoft.SignalRService/WebPubSub/replicas/read (Reader)"),
     "hubs": ("the hubs and their event handlers", "Microsoft.SignalRService/WebPubSub/hubs/read (Reader)"),
     "handlers": ("whether the event handlers answer", "network access from the Function App to the handler"),
+    consumers.SOURCE: consumers.BLIND_SPOT,
+    key_age.SOURCE: key_age.BLIND_SPOT,
+    "ledger": ("what was already notified, leases and the audit trail: nothing was sent or acted on",
+               "read and write access to the ledger (Storage Table Data Contributor on AzureWebJobsStorage, or the "
+               "SQLite file not locked by another process)"),
     "dataplane": ("whether the stored key works (data-plane proof)",
                   "network access from the Function App to the resource's public endpoint"),
 }
@@ -89,24 +102,44 @@ def _guidance(error: ObservationError, permission: str) -> str:
     if error.kind in (ErrorKind.TIMEOUT, ErrorKind.UNREACHABLE):
         return ("Check network reachability from the Function App (private endpoints, firewalls, DNS); "
                 "the next sweep retries.")
+    if error.source == "ledger":
+        return ("The sweep ran and reported, but sent no notification and took no action. Check the ledger's "
+                "storage (AzureWebJobsStorage reachable, Table Storage not throttled; or the SQLite file not held "
+                "by another process); this invocation is marked failed.")
     if error.kind == ErrorKind.NOT_FOUND:
         return "The target vanished or is misnamed: check the binding (tags, WATCHDOG_KEY_VAULTS)."
     return "The next sweep retries; if it persists, see the Function App's logs for this source."
 
 
-def check_errors(errors: list[ObservationError], now: datetime) -> list[Finding]:
+def _blind_everywhere(errors: list[ObservationError], in_scope: int) -> set[str]:
+    """Sources that failed (not deferred) for every one of the `in_scope` resources."""
+    hit: dict[str, set[str]] = {}
+    for e in errors:
+        if e.resource_id and e.kind != ErrorKind.DEFERRED:
+            hit.setdefault(e.source, set()).add(e.resource_id.lower())
+    return {source for source, ids in hit.items() if in_scope and len(ids) >= in_scope}
+
+
+def check_errors(errors: list[ObservationError], now: datetime, in_scope: int = 0) -> list[Finding]:
+    """One finding per error; `in_scope`: resources swept, so a source blind for all of them is
+    critical and says the watchdog lost sight of it."""
+    everywhere = _blind_everywhere(errors, in_scope)
     out = []
     for error in errors:
         what, default_permission = _SOURCES.get(error.source, (f"{error.source} data", "the needed role"))
         permission = error.permission or default_permission
         status = f" {error.status}" if error.status else ""
         resource_id = error.resource_id or error.subject or error.source
+        lost = error.source in everywhere or error.source == "ledger"
+        summary = (f"Lost sight of {error.source} for every resource in scope ({what}): {error.source} call "
+                   f"{error.kind}{status}" if lost else f"Cannot see {what}: {error.source} call {error.kind}{status}")
         out.append(finding(
             SKIPPED if error.kind == ErrorKind.DEFERRED else FAILED, resource_id, error.subject or error.source,
-            f"Cannot see {what}: {error.source} call {error.kind}{status}",
+            summary,
             {"source": error.source, "kind": error.kind, "status": error.status, "message": error.message,
              "subject": error.subject, "permission": permission if _denied(error) else None, "observed_at": now.isoformat()},
             guidance=_guidance(error, permission), check_id=f"{error.source}-{error.kind}",
+            **({"severity": Severity.CRITICAL} if lost else {}),
         ))
     return out + _deferred_totals(errors, now)
 

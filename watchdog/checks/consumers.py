@@ -51,7 +51,7 @@ PINNED = Check(RULE, PINNED_VERSION, Severity.WARNING,
 STALE_CHECK = Check(RULE, STALE, Severity.WARNING,
                     "an app still resolves an older version of a bound secret than its current one, past the grace "
                     "period (WATCHDOG_CONSUMER_GRACE_MINUTES)",
-                    _NEEDS, guidance=_STALE_GUIDANCE)  # remedy REMEDY once consumer-refresh is registered
+                    _NEEDS, remedy=REMEDY, guidance=_STALE_GUIDANCE)
 
 
 def check(obs: Observation, settings: Settings, now: datetime) -> list[Finding]:

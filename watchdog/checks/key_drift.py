@@ -63,6 +63,33 @@ LOCAL_AUTH_DISABLED = Check(RULE, "local-auth-disabled", Severity.WARNING,
                             "checks are skipped: keys cannot work there; secret sync refuses)", _SECRET, SECRET_SYNC,
                             "Switch the apps to Microsoft Entra ID (managed identity) and delete or disable this "
                             "secret; the key in it cannot work while disableLocalAuth is true.")
+CONFLICTING_BINDING = Check(RULE, "conflicting-binding", Severity.CRITICAL,
+                            f"two or more resources claim the secret (tag `{tags.SECRETS}` on each, or a "
+                            f"`{tags.RESOURCE_ID}` tag naming one while another's `{tags.SECRETS}` names the secret); "
+                            "secret sync never writes it until one binding is removed", _SECRET,
+                            guidance="Decide which resource the secret belongs to and remove the other binding "
+                                     f"(its `{tags.SECRETS}` entry or the secret's `{tags.RESOURCE_ID}` tag); each "
+                                     "resource needs its own secret.")
+VAULT_NOT_ALLOWED = Check(RULE, "vault-not-allowed", Severity.WARNING,
+                          "the secret is in a vault outside `WATCHDOG_KEY_VAULTS`: it is judged, never written "
+                          "(the allow-list is also what infra grants)", _SECRET,
+                          guidance="Add the vault to WATCHDOG_KEY_VAULTS (and grant the app's identity on it) if "
+                                   "the watchdog should keep this secret in sync; otherwise keep it in sync yourself.")
+
+
+def _binding_findings(obs: Observation, secret: BoundSecret, settings: Settings) -> list[Finding]:
+    """Whether the watchdog may write the secret at all: one claimant, a vault it was given."""
+    res, out = obs.resource, []
+    evidence = {"secret": secret.uri}
+    if secret.claimed_by:
+        out.append(finding(CONFLICTING_BINDING, res.id, secret.uri,
+                           f"Secret {secret.name} is bound to {label(res)} and to {len(secret.claimed_by)} other "
+                           "resource(s): secret sync will not write it", {**evidence, "claimed_by": list(secret.claimed_by)}))
+    if secret.vault_url.lower() not in {v.lower().rstrip("/") for v in settings.key_vaults}:
+        out.append(finding(VAULT_NOT_ALLOWED, res.id, secret.uri,
+                           f"Secret {secret.name} of {label(res)} is in {secret.vault_url}, not in WATCHDOG_KEY_VAULTS: "
+                           "secret sync will not write it", {**evidence, "vault": secret.vault_url}))
+    return out
 
 
 def _proof_evidence(secret: BoundSecret) -> dict[str, Any]:
@@ -98,7 +125,8 @@ def _keys_deferred(obs: Observation) -> bool:
 
 
 def check(obs: Observation, settings: Settings, now: datetime) -> list[Finding]:
-    return [f for secret in obs.secrets for f in _check_secret(obs, secret, settings, now)]
+    return [f for secret in obs.secrets
+            for f in (*_binding_findings(obs, secret, settings), *_check_secret(obs, secret, settings, now))]
 
 
 def _check_secret(obs: Observation, secret: BoundSecret, settings: Settings, now: datetime) -> list[Finding]:
@@ -222,7 +250,7 @@ def _key_verdict(
 register(Rule(
     RULE,
     (STALE_KEY, KEY_REJECTED, SECONDARY_KEY, WRONG_ENDPOINT, NOT_CONNECTION_STRING, SECRET_DISABLED, SECRET_EXPIRED,
-     SECRET_EXPIRING, LOCAL_AUTH_DISABLED),
+     SECRET_EXPIRING, LOCAL_AUTH_DISABLED, CONFLICTING_BINDING, VAULT_NOT_ALLOWED),
     check,
     doc="for each Key Vault secret bound to a resource. The stored connection string is parsed (property names "
         "case-blind, spaces and order ignored, `Port=` allowed) and its key compared by fingerprint with the keys "

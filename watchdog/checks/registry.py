@@ -38,6 +38,32 @@ class Source(StrEnum):
     DIAGNOSTICS = "diagnostics"
     AUTOSCALE = "autoscale"
     CONSUMERS = "consumers"
+    ALERTS = "alerts"
+    SITES = "sites"
+    REPLICAS = "replicas"
+    KEY_AGE = "key-age"  # the activity log's last regenerateKey and the ledger's rotation record
+
+
+# ObservationError.source -> the Sources it blinds. hubs feed the probes, diagnostics the log
+# queries; a failed data-plane proof leaves the secret's verdict unknown.
+BLINDS: dict[str, frozenset[Source]] = {
+    "inventory": frozenset(Source),
+    "skus": frozenset({Source.INVENTORY}),
+    "metrics": frozenset({Source.METRICS}),
+    "logs": frozenset({Source.LOGS}),
+    "keys": frozenset({Source.KEYS}),
+    "secrets": frozenset({Source.SECRETS}),
+    "dataplane": frozenset({Source.SECRETS}),
+    "handlers": frozenset({Source.PROBES}),
+    "hubs": frozenset({Source.HUBS, Source.PROBES}),
+    "diagnostics": frozenset({Source.DIAGNOSTICS, Source.LOGS}),
+    "autoscale": frozenset({Source.AUTOSCALE}),
+    "consumers": frozenset({Source.CONSUMERS}),
+    "key-age": frozenset({Source.KEY_AGE}),
+    "alerts": frozenset({Source.ALERTS}),
+    "sites": frozenset({Source.SITES}),
+    "replicas": frozenset({Source.REPLICAS}),
+}
 
 
 @dataclass(frozen=True)

@@ -77,6 +77,29 @@ PROBE_BLOCKED = Check(
     frozenset({Source.INVENTORY, Source.HUBS, Source.PROBES}),
     guidance="The service cannot reach loopback/link-local/metadata addresses either: point urlTemplate at a "
              "public https endpoint.")
+CROSS_REGION = Check(
+    RULE, "cross-region", Severity.WARNING,
+    "an event handler runs on an App Service or Function app of the subscription in another region than the "
+    "resource: every event crosses regions twice",
+    frozenset({Source.INVENTORY, Source.HUBS, Source.SITES}),
+    guidance="Run the handler in the resource's region (or add a replica / a resource in the handler's region): "
+             "each event pays the inter-region round trip in latency and egress.",
+)
+
+
+def _cross_region(obs: Observation) -> list[Finding]:
+    res = obs.resource
+    out = []
+    for site in obs.handler_sites or ():
+        if not site.location or not res.location or site.location == res.location:
+            continue
+        hubs = sorted({h.hub for h in obs.handlers if h.host.lower() in site.host_names})
+        out.append(finding(
+            CROSS_REGION, res.id, site.id,
+            f"{label(res)} ({res.location}) sends hub {', '.join(hubs)} events to {site.name} in {site.location}",
+            {"site": site.name, "site_location": site.location, "resource_location": res.location, "hubs": hubs},
+        ))
+    return out
 
 
 def check(obs: Observation, settings: Settings, now: datetime) -> list[Finding]:
@@ -93,7 +116,7 @@ def check(obs: Observation, settings: Settings, now: datetime) -> list[Finding]:
             ))
     out.extend(_log_group(obs, group) for group in obs.log_errors or ())
     out.extend(_probe(obs, probe) for probe in obs.probes if not probe.ok)
-    return out
+    return out + _cross_region(obs)
 
 
 def _log_group(obs: Observation, group: HandlerLogError) -> Finding:
@@ -144,7 +167,7 @@ def _probe(obs: Observation, probe: HandlerProbe) -> Finding:
 
 
 register(Rule(
-    RULE, (*_CLOSE_CHECKS.values(), HANDLER_ERRORS, PROBE_FAILED, PROBE_BLOCKED), check,
+    RULE, (*_CLOSE_CHECKS.values(), HANDLER_ERRORS, PROBE_FAILED, PROBE_BLOCKED, CROSS_REGION), check,
     doc="per resource: are the event handlers (your webhooks) answering the service? Three independent signals: "
         "connection closes the service blames on the upstream, handler errors in the resource logs, and the "
         "watchdog's own abuse-protection `OPTIONS` probe of every configured handler.",

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
-from watchdog.collect import proofs
+from watchdog.collect import proofs, replicas
 from watchdog.collect.calls import Calls
 from watchdog.ledger.base import CacheEntry, Ledger
 from watchdog.ledger.codec import from_iso, to_iso
@@ -58,6 +58,8 @@ class Entry:
     handlers: Handlers | None
     diagnostics: Diagnostics
     read_at: datetime
+    hubs: tuple[str, ...] | None = None  # every hub's name; None: not known (an entry stored before they were)
+    replicas: tuple[Resource, ...] | None = None  # a Premium resource's replicas; None: not read
 
 
 def changed_resources(monitor: Any, subscription_id: str, since: datetime, until: datetime) -> dict[str, datetime]:
@@ -88,6 +90,8 @@ def to_payload(entry: Entry) -> dict[str, Any]:
         "handlers": [{"hub": h.hub, "url": h.url_redacted, "host": h.host, "pattern": h.user_event_pattern,
                       "events": list(h.system_events), "auth": h.auth_type} for h, _ in handlers or ()]
         if storable else None,
+        "hubs": None if entry.hubs is None else list(entry.hubs),
+        "replicas": None if entry.replicas is None else replicas.to_payload(entry.replicas),
     }
 
 
@@ -98,8 +102,11 @@ def from_payload(payload: Mapping[str, Any], read_at: datetime) -> Entry:
         (EventHandler(hub=h["hub"], url_redacted=h["url"], host=h["host"], user_event_pattern=h["pattern"],
                       system_events=tuple(h["events"]), auth_type=h["auth"]), Sensitive(h["url"]))
         for h in stored]
+    hubs, stored_replicas = payload.get("hubs"), payload.get("replicas")
     return Entry(handlers, Diagnostics(workspace_ids=tuple(diagnostics["workspace_ids"]),
-                                       log_categories=tuple(diagnostics["log_categories"])), read_at)
+                                       log_categories=tuple(diagnostics["log_categories"])), read_at,
+                 None if hubs is None else tuple(hubs),
+                 None if stored_replicas is None else replicas.from_payload(stored_replicas))
 
 
 # -- where entries live ------------------------------------------------------------------------

@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from watchdog.collect.cache import MemoryStore, ResourceCache
+from watchdog.collect.consumers import SiteIndex
 from watchdog.collect.inventory import SkuCache
+from watchdog.collect.sites import SitesCache
 
 
 @dataclass
@@ -16,3 +18,7 @@ class Caches:
     resources: ResourceCache = field(default_factory=ResourceCache)
     # Event-handler probe records between sweeps without a ledger (collect/probe_cache.py).
     probes: MemoryStore = field(default_factory=MemoryStore)
+    # Which secrets each App Service / Function app's references name (never values).
+    sites: SiteIndex = field(default_factory=SiteIndex)
+    # App Service / Function apps per subscription (upstream/cross-region): a site never moves region.
+    site_lists: SitesCache = field(default_factory=SitesCache)

@@ -1,30 +1,31 @@
 """Consumers of bound secrets: which App Service / Function apps read them, and what they resolved.
 
-Per subscription: one `Microsoft.Web/sites` list; per site, its Key Vault reference status
+Per subscription: one `Microsoft.Web/sites` list (the shared reader, watchdog/collect/sites.py, or
+the sweep's list passed in); per site, its Key Vault reference status
 (`GET {site}/config/configreferences/appsettings`). Never a setting's value: the status API
 gives reference texts, versions and statuses only, and `config/appsettings/list` (every secret of
-the app) is never called. No azure-mgmt-web in the dependencies: the calls go through the
-Web PubSub management client's ARM pipeline (same credential, retries, rate limiter, counting).
+the app) is never called. The calls go through sites.arm_call (no azure-mgmt-web).
 """
 from __future__ import annotations
 
 import threading
+from concurrent.futures import Future
+from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping
 
+from watchdog.collect import sites
 from watchdog.collect.errors import to_error
-from watchdog.consumers import Consumer, Site, consumers_from_references, parse_reference, site_from_arm
-from watchdog.models import BoundSecret, ObservationError
+from watchdog.consumers import Consumer, Site, consumers_from_references, parse_reference, site_from_listed
+from watchdog.models import BoundSecret, ErrorKind, ObservationError, Resource, WebSite
 
 if TYPE_CHECKING:
     from watchdog.azure import AzureClients
+    from watchdog.collect.calls import Calls
 
-ARM = "https://management.azure.com"
-API_VERSION = "2024-11-01"  # Microsoft.Web stable (bicep-types lists Microsoft.Web/sites@2024-11-01)
 SOURCE = "consumers"
-LIST_ACTION = "Microsoft.Web/sites/Read"
+LIST_ACTION = sites.ACTION
 READ_ACTION = "Microsoft.Web/sites/config/Read"
-MAX_PAGES = 100  # a runaway nextLink chain ends here
 # For blind_spots._SOURCES["consumers"]: what a failed read hides, and the rights that fix a 403.
 BLIND_SPOT = ("which App Service and Function apps read the bound secrets, and whether they resolve them",
               f"{LIST_ACTION} and {READ_ACTION} (Reader, or the watchdog's custom role)")
@@ -67,46 +68,23 @@ def _vault(url: str) -> str:
     return url.lower().removeprefix("https://").split(".", 1)[0]
 
 
-def arm_call(clients: AzureClients, subscription_id: str, method: str, path_or_url: str) -> Any:
-    """One ARM call through the shared pipeline; the JSON body (None when empty). Raises
-    HttpResponseError (ARM's error format) on any non-2xx answer."""
-    from azure.core.exceptions import HttpResponseError
-    from azure.core.rest import HttpRequest
-    from azure.mgmt.core.exceptions import ARMErrorFormat
-
-    url = path_or_url if path_or_url.startswith("https://") else f"{ARM}{path_or_url}"
-    if "api-version=" not in url:
-        url += ("&" if "?" in url else "?") + f"api-version={API_VERSION}"
-    response = clients.webpubsub(subscription_id)._send_request(HttpRequest(method, url))  # noqa: SLF001
-    if not 200 <= response.status_code < 300:
-        raise HttpResponseError(response=response, error_format=ARMErrorFormat)
-    return response.json() if response.content else None
-
-
-def _pages(clients: AzureClients, subscription_id: str, path: str) -> Iterator[dict[str, Any]]:
-    url: str | None = path
-    for _ in range(MAX_PAGES):
-        if not url:
-            return
-        body = arm_call(clients, subscription_id, "GET", url) or {}
-        yield from body.get("value") or []
-        url = body.get("nextLink")
-
-
-def list_sites(clients: AzureClients, subscription_id: str) -> tuple[list[Site], list[ObservationError]]:
-    """Every App Service / Function app of the subscription (one list, paged)."""
-    try:
-        bodies = list(_pages(clients, subscription_id, f"/subscriptions/{subscription_id}/providers/Microsoft.Web/sites"))
-    except Exception as exc:  # noqa: BLE001 - any failure is a blind spot, never a crash
-        return [], [to_error(exc, SOURCE, subject=f"/subscriptions/{subscription_id}", action=LIST_ACTION)]
-    sites, errors = [], []
-    for body in bodies:
+def list_sites(clients: AzureClients, subscription_id: str, listed: tuple[WebSite, ...] | None = None
+               ) -> tuple[list[Site], list[ObservationError]]:
+    """Every App Service / Function app of the subscription: `listed` when the sweep has listed them
+    already (one sites list per subscription, shared with upstream/cross-region), else one list."""
+    if listed is None:
         try:
-            sites.append(site_from_arm(body))
-        except (KeyError, ValueError, TypeError) as exc:
-            errors.append(ObservationError(SOURCE, "error", f"unreadable site in the list: {exc}",
+            listed = sites.list_sites(clients, subscription_id)
+        except Exception as exc:  # noqa: BLE001 - any failure is a blind spot, never a crash
+            return [], [to_error(exc, SOURCE, subject=f"/subscriptions/{subscription_id}", action=LIST_ACTION)]
+    found, errors = [], []
+    for site in listed:
+        try:
+            found.append(site_from_listed(site))
+        except ValueError as exc:
+            errors.append(ObservationError(SOURCE, ErrorKind.ERROR, f"unreadable site in the list: {exc}",
                                            subject=f"/subscriptions/{subscription_id}"))
-    return sites, errors
+    return found, errors
 
 
 def read_consumers(clients: AzureClients, site: Site, secrets: Iterable[BoundSecret], now: datetime,
@@ -114,7 +92,7 @@ def read_consumers(clients: AzureClients, site: Site, secrets: Iterable[BoundSec
     """The references of `site` that read one of `secrets`, with their status."""
     wanted = [(s.vault_url, s.name) for s in secrets]
     try:
-        items = list(_pages(clients, site.id.split("/")[2],
+        items = list(sites.pages(clients, site.id.split("/")[2],
                             f"{site.id}/config/configreferences/appsettings"))
     except Exception as exc:  # noqa: BLE001
         return [], to_error(exc, SOURCE, subject=site.id, action=READ_ACTION)
@@ -124,22 +102,23 @@ def read_consumers(clients: AzureClients, site: Site, secrets: Iterable[BoundSec
 
 
 def collect(clients: AzureClients, subscription_id: str, secrets_by_resource: dict[str, tuple[BoundSecret, ...]],
-            now: datetime, index: SiteIndex | None = None
+            now: datetime, index: SiteIndex | None = None, listed: tuple[WebSite, ...] | None = None,
             ) -> tuple[dict[str, tuple[Consumer, ...] | None], list[ObservationError]]:
     """Consumers per resource id (lower case) of one subscription: for each resource, the apps
     reading any of its bound secrets. A resource gets None (not read) when the sites list or a
     site's references could not be read, so no consumer finding resolves on a blind read.
-    Without any bound secret nothing is read (no secret, no consumer)."""
+    Without any bound secret nothing is read (no secret, no consumer). `listed`: the sweep's sites
+    list of the subscription, when it has one (then no second list is made)."""
     if not any(secrets_by_resource.values()):
         return {rid.lower(): () for rid in secrets_by_resource}, []
-    sites, errors = list_sites(clients, subscription_id)
-    if errors and not sites:
+    apps, errors = list_sites(clients, subscription_id, listed)
+    if errors and not apps:
         return {rid.lower(): None for rid in secrets_by_resource}, errors
     all_secrets = [s for group in secrets_by_resource.values() for s in group]
     found: list[Consumer] = []
     blind = False
     wanted = [(s.vault_url, s.name) for s in all_secrets]
-    for site in sites:
+    for site in apps:
         if index is not None and index.skip(site, wanted, now):
             continue
         consumers, error = read_consumers(clients, site, all_secrets, now, index)
@@ -152,3 +131,36 @@ def collect(clients: AzureClients, subscription_id: str, secrets_by_resource: di
         uris = {s.uri.lower() for s in group}
         out[rid.lower()] = None if blind else tuple(c for c in found if c.secret_uri.lower() in uris)
     return out, errors
+
+
+# --- the sweep's wave after the secrets ----------------------------------------------------------
+
+
+def submit(calls: Calls, clients: AzureClients, by_id: Mapping[str, Resource],
+           secrets: Mapping[str, list[BoundSecret]], index: SiteIndex | None, now: datetime,
+           listed: Mapping[str, tuple[WebSite, ...]] | None = None) -> dict[str, Future[Any]]:
+    """One consumers read per subscription that has bound secrets (a sites list, then the
+    reference status of each site not known to read none of them). `listed`: the sites lists the
+    sweep already made (upstream/cross-region), by subscription, so no subscription is listed twice."""
+    listed = listed or {}
+    per_sub: dict[str, dict[str, tuple[BoundSecret, ...]]] = {}
+    for rid, r in by_id.items():
+        if secrets.get(rid):
+            per_sub.setdefault(r.subscription_id.lower(), {})[rid] = tuple(secrets[rid])
+    return {sub: calls.spawn(lambda sub=sub, group=group: collect(clients, sub, group, now, index, listed.get(sub)))
+            for sub, group in per_sub.items()}
+
+
+def fold(calls: Calls, futures: Mapping[str, Future[Any]], by_id: Mapping[str, Resource]
+         ) -> dict[str, tuple[Consumer, ...] | None]:
+    """Consumers per lower-case resource id. A failed read is reported on every resource whose
+    consumers it hid (a blind spot naming the missing right), and those resources get None."""
+    out: dict[str, tuple[Consumer, ...] | None] = {}
+    for future in futures.values():
+        found, errors = future.result()
+        hidden = [rid for rid, consumers in found.items() if consumers is None]
+        for error in errors:
+            for rid in hidden or [None]:
+                calls.report(replace(error, resource_id=by_id[rid].id) if rid else error)
+        out.update(found)
+    return out

@@ -22,7 +22,7 @@ def normalised(cs: ConnectionString) -> Sensitive:
 
 def prove(client_for: Callable[[Sensitive, str], object], cs: ConnectionString) -> DataPlaneProof:
     """`client_for`: AzureClients.dataplane. Never raises; never puts the key in `detail`."""
-    from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ServiceRequestError
+    from azure.core.exceptions import AzureError, ClientAuthenticationError, HttpResponseError
 
     try:
         client = client_for(normalised(cs), PROOF_HUB)
@@ -31,6 +31,6 @@ def prove(client_for: Callable[[Sensitive, str], object], cs: ConnectionString) 
         return DataPlaneProof(exc.status_code or 401, "rejected", "the service refused the key")
     except HttpResponseError as exc:
         return DataPlaneProof(exc.status_code, "unreachable", f"unexpected answer {exc.status_code}")
-    except ServiceRequestError as exc:
+    except AzureError as exc:  # no answer, a reset or a read timeout (ServiceResponseError) alike
         return DataPlaneProof(None, "unreachable", f"no answer from {cs.host}: {type(exc).__name__}")
     return DataPlaneProof(200 if exists else 404, "accepted", "")

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from watchdog import tags
 from watchdog.collect.calls import Calls, results
-from watchdog.models import EventHandler, Resource, Sensitive
+from watchdog.models import EventHandler, NetworkAcls, PrivateEndpoint, Resource, Sensitive
 from watchdog.redact import redact_url
 from watchdog.scope import Scope
 
@@ -51,7 +51,31 @@ def to_resource(subscription_id: str, item: Any) -> Resource:
         disable_local_auth=bool(item.disable_local_auth),
         public_network_access=item.public_network_access or "Enabled",
         provisioning_state=item.provisioning_state or "Succeeded",
+        resource_stopped=_stopped(getattr(item, "resource_stopped", None)),
+        private_endpoints=tuple(_endpoint(c) for c in getattr(item, "private_endpoint_connections", None) or ()),
+        network_acls=_acls(getattr(item, "network_ac_ls", None)),
     )
+
+
+def _stopped(value: Any) -> bool | None:
+    """resourceStopped is a string ("true"/"false") in 2024-03-01; None when absent."""
+    if value is None:
+        return None
+    return str(value).strip().lower() == "true"
+
+
+def _endpoint(conn: Any) -> PrivateEndpoint:
+    state = conn.private_link_service_connection_state
+    return PrivateEndpoint(name=conn.name or "", status=(state.status if state and state.status else "") or "")
+
+
+def _acls(acls: Any) -> NetworkAcls | None:
+    if acls is None or not acls.default_action:
+        return None
+    public = acls.public_network
+    return NetworkAcls(default_action=acls.default_action,
+                       public_allow=tuple(public.allow or ()) if public else (),
+                       public_deny=tuple(public.deny or ()) if public else ())
 
 
 def list_resources(client: Any, subscription_id: str) -> list[Resource]:
@@ -97,12 +121,15 @@ class SkuCache:
 
 
 
-def list_handlers(client: Any, resource: Resource) -> list[tuple[EventHandler, Sensitive]]:
-    """Each configured event handler, with its full URL template kept as Sensitive: the probe must
-    call the URL the service calls (an Azure Functions handler needs its ?code=), but the template
-    is never stored or logged; the model keeps only the redacted URL."""
+def list_hubs(client: Any, resource: Resource) -> tuple[tuple[str, ...], list[tuple[EventHandler, Sensitive]]]:
+    """The resource's hub settings: every hub's name (a hub with no handler too, which the hubs rule
+    judges) and each configured event handler, with its full URL template kept as Sensitive: the
+    probe must call the URL the service calls (an Azure Functions handler needs its ?code=), but the
+    template is never stored or logged; the model keeps only the redacted URL."""
+    names: list[str] = []
     handlers: list[tuple[EventHandler, Sensitive]] = []
     for hub in client.web_pub_sub_hubs.list(resource.resource_group, resource.name):
+        names.append(hub.name)
         props = hub.properties
         for h in (props.event_handlers or ()) if props else ():
             template = h.url_template or ""
@@ -116,7 +143,7 @@ def list_handlers(client: Any, resource: Resource) -> list[tuple[EventHandler, S
                 auth_type=(h.auth.type if h.auth and h.auth.type else "None"),
             )
             handlers.append((handler, Sensitive(h.url_template or "")))
-    return handlers
+    return tuple(names), handlers
 
 
 

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from watchdog.azure import AzureClients
 
 NAMESPACE = "Microsoft.SignalRService/WebPubSub"
+REPLICA_NAMESPACE = "Microsoft.SignalRService/WebPubSub/replicas"  # a batch holds one resource type
 ACTION = "Microsoft.Insights/metrics/read"
 BATCH_SIZE = 50  # the batch API's limit on resource ids per call
 CLOSE_DIMENSION = "ConnectionCloseCategory"
@@ -58,15 +59,22 @@ class Batch:
     subscription_id: str
     region: str
     resources: tuple[Resource, ...]
+    namespace: str = NAMESPACE
+
+
+def namespace_of(resource: Resource) -> str:
+    return REPLICA_NAMESPACE if "/replicas/" in resource.id.lower() else NAMESPACE
 
 
 def plan_batches(resources: Iterable[Resource]) -> list[Batch]:
-    """Group by subscription and region (the API's rule), at most BATCH_SIZE ids per batch."""
-    groups: dict[tuple[str, str], list[Resource]] = {}
+    """Group by subscription, region and resource type (the API's rule: replicas apart from
+    resources), at most BATCH_SIZE ids per batch."""
+    groups: dict[tuple[str, str, str], list[Resource]] = {}
     for r in resources:
-        groups.setdefault((r.subscription_id.lower(), r.location.replace(" ", "").lower()), []).append(r)
-    return [Batch(sub, region, tuple(members[i:i + BATCH_SIZE]))
-            for (sub, region), members in sorted(groups.items())
+        key = (r.subscription_id.lower(), r.location.replace(" ", "").lower(), namespace_of(r))
+        groups.setdefault(key, []).append(r)
+    return [Batch(sub, region, tuple(members[i:i + BATCH_SIZE]), namespace)
+            for (sub, region, namespace), members in sorted(groups.items())
             for i in range(0, len(members), BATCH_SIZE)]
 
 
@@ -140,7 +148,7 @@ def query_set(client: Any, batch: Batch, metric_set: MetricSet, window_minutes: 
     def ask(names: list[str], aggregations: list[str]) -> list[Any]:
         return client.query_resources(
             resource_ids=[r.id for r in batch.resources],
-            metric_namespace=NAMESPACE,
+            metric_namespace=batch.namespace,
             metric_names=names,
             timespan=(end - timedelta(minutes=window_minutes), end),
             granularity=timedelta(minutes=1),

@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Mapping
 
+from watchdog import tags
 from watchdog.collect import spread
 from watchdog.ledger.base import CacheEntry
 from watchdog.ledger.codec import from_iso, to_iso_or_none
@@ -33,6 +34,7 @@ class Listed:
 
     updated_on: datetime | None
     enabled: bool
+    claimed_for: str = ""  # its webpubsub-resource-id tag (lower case), whichever resource it names
 
 
 def key(uri: str, resource_id: str) -> str:
@@ -41,7 +43,9 @@ def key(uri: str, resource_id: str) -> str:
 
 def listed_of(props: Any) -> Listed:
     """`props`: a SecretProperties from list_properties_of_secrets."""
-    return Listed(updated_on=props.updated_on, enabled=props.enabled is not False)
+    target = next((v for k, v in (props.tags or {}).items() if k.lower() == tags.RESOURCE_ID), "") or ""
+    return Listed(updated_on=props.updated_on, enabled=props.enabled is not False,
+                  claimed_for=target.strip().rstrip("/").lower())
 
 
 def _expired(secret: BoundSecret, at: datetime) -> bool:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import datetime, timezone
 
 import azure.functions as func
 
@@ -15,17 +16,37 @@ log = logging.getLogger("watchdog.sweep")
 def sweep(timer: func.TimerRequest) -> None:
     # Imported here, not at module level: the host indexes functions on cold start, and the
     # Azure SDKs are the bulk of the import time.
-    from ..ledger import open_ledger
+    from ..ledger.guard import LedgerUnavailable, open_guarded
     from . import CACHES
     from ..settings import load
     from ..sweep import run_sweep
+    from ..telemetry import current
+    from .runs import LATEST, save_report
 
     if timer.past_due:
         log.warning("sweep is running late (the previous one overran or the app was cold)")
-    settings, _ = load()  # a ConfigError fails the run loudly, naming the setting
-    with open_ledger(settings) as ledger:
-        report = run_sweep(settings, mode=settings.modes(), ledger=ledger, notify=True, caches=CACHES)
-    log.info("%s", summary_line(report))
+    telemetry = current()
+    # One sweep span from here: a setting or ledger that fails is a failed sweep to the alerts.
+    try:
+        with telemetry.sweep(trigger="timer"):
+            settings, _ = load()  # a ConfigError fails the run loudly, naming the setting
+            with open_guarded(settings) as ledger:
+                report = run_sweep(settings, mode=settings.modes(), ledger=ledger, notify=True, caches=CACHES,
+                                   telemetry=telemetry)
+                # What GET /api/check answers with: the HTTP check never sweeps everything inline.
+                # Failing to keep this copy fails no more than that: GET keeps answering with the
+                # previous report, its age showing it is old.
+                try:
+                    save_report(ledger, LATEST, report, datetime.now(timezone.utc))
+                except Exception as exc:  # noqa: BLE001 - logged by type: an SDK message may carry a URL
+                    log.error("the latest report was not kept for GET /api/check: %s", type(exc).__name__)
+            log.info("%s", summary_line(report))
+            if ledger.failure is not None:
+                # Reported above; failing the invocation (and the sweep's span) makes the host's
+                # failure count and the watchdog's own alert show it.
+                raise LedgerUnavailable(ledger.failure.message)
+    finally:
+        telemetry.flush()
 
 
 SUMMARY_PREFIX = "sweep finished "

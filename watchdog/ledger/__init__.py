@@ -21,7 +21,7 @@ def open_ledger(settings: Settings) -> Ledger:
     if settings.ledger == "sqlite":
         from watchdog.ledger.sqlite import SqliteLedger
 
-        return SqliteLedger(settings.sqlite_path)
+        return SqliteLedger(settings.sqlite_path, busy_seconds=settings.sqlite_busy_seconds)
     if settings.ledger == "table":
         from watchdog.ledger.table import TableLedger
 

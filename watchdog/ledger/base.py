@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from watchdog.models import Severity
 
-ACTION_STATUSES = ("planned", "done", "skipped", "failed")
+ACTION_STATUSES = ("planned", "done", "skipped", "failed", "in-progress")
 # A cached payload's JSON text (ASCII) may be at most this long. Table Storage keeps a string
 # property in at most 64 KiB of UTF-16, i.e. 32,768 characters; both backends refuse the same.
 MAX_CACHED_CHARS = 32_000
@@ -175,14 +175,20 @@ class Ledger(Protocol):
     def put_key_fingerprints(self, record: KeyRecord) -> None: ...
 
     # --- findings and notifications --------------------------------------------------------
-    def finding_states(self) -> dict[str, FindingState]:
-        """fingerprint -> state, firing and resolved alike."""
+    def finding_states(self, open_only: bool = False) -> dict[str, FindingState]:
+        """fingerprint -> state, firing and resolved alike; `open_only`: firing ones only (what a
+        sweep needs, so its reads do not grow with history)."""
         ...
 
     def put_finding_state(self, state: FindingState) -> None: ...
 
-    def notify_states(self, target: str) -> dict[str, NotifyState]:
-        """fingerprint -> state for one target."""
+    def notify_states(self, target: str, open_only: bool = False) -> dict[str, NotifyState]:
+        """fingerprint -> state for one target; `open_only`: those last told firing, or pending."""
+        ...
+
+    def prune(self, before: datetime, limit: int) -> int:
+        """Deletes at most `limit` rows older than `before`: resolved findings, notification states
+        told resolved and not pending, audit entries. Returns how many went (WATCHDOG_RETENTION_DAYS)."""
         ...
 
     def put_notify_state(self, state: NotifyState) -> None: ...

@@ -49,12 +49,14 @@ CREATE TABLE IF NOT EXISTS leases (
 
 
 class SqliteLedger(Closing):
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, busy_seconds: float = 5) -> None:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         # Autocommit (isolation_level=None): single statements are atomic on their own, and the
-        # lease takes an explicit BEGIN IMMEDIATE. The timeout waits out other processes' locks.
-        self._db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+        # lease takes an explicit BEGIN IMMEDIATE. The timeout waits out other processes' locks,
+        # briefly (WATCHDOG_SQLITE_BUSY_SECONDS): a locked file costs seconds of the sweep's budget,
+        # then the ledger counts as unavailable (a critical blind spot), not 30 s per call.
+        self._db = sqlite3.connect(path, timeout=busy_seconds, isolation_level=None, check_same_thread=False)
         self._lock = threading.Lock()  # one connection, shared by the sweep's threads
         with self._lock:
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -143,10 +145,10 @@ class SqliteLedger(Closing):
         )
 
     # --- findings and notifications --------------------------------------------------------
-    def finding_states(self) -> dict[str, FindingState]:
+    def finding_states(self, open_only: bool = False) -> dict[str, FindingState]:
         rows = self._run(
             "SELECT fingerprint, rule, check_name, severity, resource_id, subject, summary, status, "
-            "firing_since, last_seen, resolved_at FROM findings"
+            "firing_since, last_seen, resolved_at FROM findings" + (" WHERE status = 'firing'" if open_only else "")
         )
         return {
             r[0]: FindingState(fingerprint=r[0], rule=r[1], check=r[2], severity=Severity.parse(r[3]),
@@ -164,10 +166,10 @@ class SqliteLedger(Closing):
              to_iso_or_none(state.resolved_at)),
         )
 
-    def notify_states(self, target: str) -> dict[str, NotifyState]:
+    def notify_states(self, target: str, open_only: bool = False) -> dict[str, NotifyState]:
         rows = self._run(
             "SELECT fingerprint, last_state, last_notified_at, last_delivery_id, pending "
-            "FROM notify WHERE target = ?",
+            "FROM notify WHERE target = ?" + (" AND (last_state = 'firing' OR pending = 1)" if open_only else ""),
             (target,),
         )
         return {
@@ -238,6 +240,19 @@ class SqliteLedger(Closing):
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+
+    def prune(self, before: datetime, limit: int) -> int:
+        cutoff, left = to_iso(before), limit
+        for table, where in (("findings", "status = 'resolved' AND resolved_at < ?"),
+                             ("notify", "last_state = 'resolved' AND pending = 0 AND last_notified_at < ?"),
+                             ("audit", "at < ?")):
+            if left <= 0:
+                break
+            with self._lock:
+                gone = self._db.execute(f"DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table} WHERE {where} "
+                                        "LIMIT ?)", (cutoff, left)).rowcount
+            left -= gone
+        return limit - left
 
     def release_lease(self, resource_id: str, owner: str) -> None:
         self._run("DELETE FROM leases WHERE resource_key = ? AND owner = ?", (resource_key(resource_id), owner))

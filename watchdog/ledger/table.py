@@ -20,7 +20,7 @@ from azure.data.tables import TableClient, TableServiceClient, UpdateMode
 
 from watchdog.ledger.base import AuditEntry, CacheEntry, Closing, FindingState, KeyRecord, NotifyState
 from watchdog.ledger.codec import cache_entry, cache_text, from_iso, resource_key, to_iso, to_iso_or_none
-from watchdog.models import Severity
+from watchdog.models import Sensitive, Severity
 from watchdog.config import ConfigError
 
 _KINDS = ("audit", "scaling", "keys", "findings", "notify", "leases", "cache")
@@ -40,6 +40,11 @@ def _rk(resource_id: str) -> str:
     return encode_key(resource_key(resource_id))
 
 
+# Timeouts and few retries: an unavailable account must cost the sweep seconds (then the ledger
+# counts as unavailable, a critical blind spot), not azure-core's 300 s reads and backoffs.
+CLIENT_OPTIONS = {"connection_timeout": 5, "read_timeout": 10, "retry_total": 2, "retry_backoff_max": 2}
+
+
 class TableLedger(Closing):
     def __init__(self, service: TableServiceClient, prefix: str) -> None:
         longest = max(_KINDS, key=len)
@@ -54,8 +59,9 @@ class TableLedger(Closing):
         self._tables_lock = threading.Lock()
 
     @classmethod
-    def from_connection_string(cls, connection_string: str, prefix: str) -> "TableLedger":
-        return cls(TableServiceClient.from_connection_string(connection_string), prefix)
+    def from_connection_string(cls, connection_string: Sensitive, prefix: str) -> "TableLedger":
+        # Revealed only inside the call: no frame of ours holds the key as a plain local.
+        return cls(TableServiceClient.from_connection_string(connection_string.reveal(), **CLIENT_OPTIONS), prefix)
 
     @classmethod
     def from_endpoint(cls, endpoint: str, prefix: str) -> "TableLedger":
@@ -63,7 +69,7 @@ class TableLedger(Closing):
         # developer's az login) needs Storage Table Data Contributor on the account.
         from azure.identity import DefaultAzureCredential
 
-        return cls(TableServiceClient(endpoint=endpoint, credential=DefaultAzureCredential()), prefix)
+        return cls(TableServiceClient(endpoint=endpoint, credential=DefaultAzureCredential(), **CLIENT_OPTIONS), prefix)
 
     def close(self) -> None:
         for table in self._tables.values():
@@ -156,15 +162,16 @@ class TableLedger(Closing):
         })
 
     # --- findings and notifications --------------------------------------------------------
-    def finding_states(self) -> dict[str, FindingState]:
-        # One partition: every sweep reads them all, and a single-partition query is one scan.
+    def finding_states(self, open_only: bool = False) -> dict[str, FindingState]:
+        # One partition, filtered server-side: a sweep reads the firing ones only.
+        query = "PartitionKey eq @pk" + (" and status eq 'firing'" if open_only else "")
         return {
             e["fingerprint"]: FindingState(
                 fingerprint=e["fingerprint"], rule=e["rule"], check=e["check"],
                 severity=Severity.parse(e["severity"]), resource_id=e["resource_id"], subject=e["subject"],
                 summary=e["summary"], status=e["status"], firing_since=from_iso(e["firing_since"]),
                 last_seen=from_iso(e["last_seen"]), resolved_at=from_iso(e.get("resolved_at")))
-            for e in self._query("findings", _FINDINGS_PARTITION)
+            for e in self._table("findings").query_entities(query, parameters={"pk": _FINDINGS_PARTITION})
         }
 
     def put_finding_state(self, state: FindingState) -> None:
@@ -176,14 +183,28 @@ class TableLedger(Closing):
             "last_seen": to_iso(state.last_seen), "resolved_at": to_iso_or_none(state.resolved_at),
         })
 
-    def notify_states(self, target: str) -> dict[str, NotifyState]:
+    def notify_states(self, target: str, open_only: bool = False) -> dict[str, NotifyState]:
+        query = "PartitionKey eq @pk" + (" and (last_state eq 'firing' or pending eq true)" if open_only else "")
         return {
             e["fingerprint"]: NotifyState(
                 target=e["target"], fingerprint=e["fingerprint"], last_state=e["last_state"],
                 last_notified_at=from_iso(e.get("last_notified_at")),
                 last_delivery_id=e["last_delivery_id"], pending=e["pending"])
-            for e in self._query("notify", encode_key(target))
+            for e in self._table("notify").query_entities(query, parameters={"pk": encode_key(target)})
         }
+
+    def prune(self, before: datetime, limit: int) -> int:
+        cutoff, gone = to_iso(before), 0
+        for kind, where in (("findings", "status eq 'resolved' and resolved_at lt @cutoff"),
+                            ("notify", "last_state eq 'resolved' and pending eq false and last_notified_at lt @cutoff"),
+                            ("audit", "at lt @cutoff")):
+            table = self._table(kind)
+            for entity in table.query_entities(where, parameters={"cutoff": cutoff}, results_per_page=100):
+                if gone >= limit:
+                    return gone
+                table.delete_entity(entity["PartitionKey"], entity["RowKey"])
+                gone += 1
+        return gone
 
     def put_notify_state(self, state: NotifyState) -> None:
         self._put("notify", {

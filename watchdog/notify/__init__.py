@@ -46,8 +46,13 @@ def _outcomes_by_finding(outcomes: Iterable[Outcome]) -> dict[str, Outcome]:
 
 
 def _swept(report: Report) -> set[str]:
+    """What this sweep looked at: its resources, and the subscriptions, vaults and workspaces it
+    read whole (every listed subscription when the sweep did not say: a hand-built Report)."""
     ids = {r.id.lower() for r in report.resources}
-    ids.update(f"/subscriptions/{s}".lower() for s in report.subscriptions)
+    if report.read_scopes is None:
+        ids.update(f"/subscriptions/{s}".lower() for s in report.subscriptions)
+    else:
+        ids.update(report.read_scopes)
     return ids
 
 
@@ -87,16 +92,19 @@ def notify(
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
     status_url: str = "",
+    writable: Callable[[], bool] = lambda: True,
 ) -> list[dict[str, Any]]:
     """Update finding states, send each target its one message, record what was accepted.
 
     Returns one summary dict per target that had something to send (plus one per unknown
-    target named by a watchdog-notify tag), for Report.notifications.
+    target named by a watchdog-notify tag), for Report.notifications. `writable`: False once the
+    ledger failed; nothing is sent after that, since what is sent must be recorded.
     """
     outcomes = _outcomes_by_finding(report.outcomes)
     fixed = {fp for fp, o in outcomes.items() if o.status == OutcomeStatus.DONE and o.verified}
-    previous = ledger.finding_states()
-    changed = next_finding_states(previous, report.findings, fixed, _swept(report), now)
+    previous = ledger.finding_states(open_only=True)
+    changed = next_finding_states(previous, report.findings, fixed, _swept(report), now, report.coverage,
+                                  report.deleted)
     for state in changed.values():
         ledger.put_finding_state(state)
     states = {**previous, **changed}
@@ -105,8 +113,8 @@ def notify(
 
     plans: list[tuple[_Planned, dict[str, NotifyState]]] = []
     for name, target in targets.targets.items():
-        told = ledger.notify_states(name)
-        decisions = decide(routed[name], states, told, fixed, now, targets.repeat)
+        told = ledger.notify_states(name, open_only=True)
+        decisions = decide(routed[name], states, told, fixed, now, targets.repeat, report.deleted)
         for d in decisions:
             if d.clear_pending:
                 ledger.put_notify_state(replace(told[d.fingerprint], pending=False))
@@ -117,6 +125,10 @@ def notify(
     summary: list[dict[str, Any]] = []
     deadline = clock() + targets.deadline_seconds
     for index, (planned, told) in enumerate(plans):
+        if not writable():
+            summary.append({"target": planned.target.name, "status": "not-sent",
+                            "detail": "the ledger failed: not sent, since it could not be recorded"})
+            continue
         # Share what is left fairly, so one failing target cannot starve the ones after it.
         share = (deadline - clock()) / (len(plans) - index)
         result = registry.send(planned.target, planned.message, clock() + share, session=session, clock=clock,

@@ -49,6 +49,10 @@ CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 15.0
 BASE_DELAY = 1.0
 MAX_DELAY = 30.0
+# Retry-After is honoured within [MIN_RETRY_AFTER, MAX_DELAY]: "0" must not spin a retry loop,
+# and a day-long value is the next sweep's business. Attempts per message are bounded too.
+MIN_RETRY_AFTER = 1.0
+MAX_ATTEMPTS = 5
 
 
 class DeliveryStatus(StrEnum):
@@ -141,7 +145,9 @@ def post(
         log.info("notification attempt %d: %s", attempt, detail)
         if status is DeliveryStatus.FATAL:
             return DeliveryResult(status, code, attempt, detail)
-        pause = min(MAX_DELAY, delay) if wait is None else wait
+        if attempt >= MAX_ATTEMPTS:
+            return DeliveryResult(status, code, attempt, f"{detail}; gave up after {attempt} attempts")
+        pause = min(MAX_DELAY, delay) if wait is None else min(MAX_DELAY, max(MIN_RETRY_AFTER, wait))
         if clock() + pause >= deadline:
             return DeliveryResult(status, code, attempt, f"{detail}; no time left to retry before the deadline")
         sleep(pause)

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import AbstractSet, Iterable, Mapping
 
+from watchdog.checks.registry import BLINDS, check
 from watchdog.ledger.base import FindingState, NotifyState
 from watchdog.models import Finding
 
@@ -22,10 +23,11 @@ class DecisionKind(StrEnum):
     REMINDER = "reminder"
     FIXED = "fixed"
     RESOLVED = "resolved"
+    DELETED = "deleted"  # its resource is gone (a direct GET answered 404): closed, not "resolved"
     NONE = "none"  # nothing to send
 
 
-FIRING, REMINDER, FIXED, RESOLVED, NONE = DecisionKind
+FIRING, REMINDER, FIXED, RESOLVED, DELETED, NONE = DecisionKind
 
 
 @dataclass(frozen=True)
@@ -55,18 +57,46 @@ def _at(when: datetime | None) -> str:
     return when.strftime("%Y-%m-%d %H:%M UTC") if when else "unknown"
 
 
+def observed(state: FindingState, swept: AbstractSet[str], coverage: Mapping[str, AbstractSet[str]]) -> bool:
+    """Whether this sweep saw everything `state`'s check needs on its resource: the resource (or
+    the vault, workspace or subscription a blind spot names) was looked at, and every source the
+    check `needs` was read for it (coverage; a resource without an entry counts as read whole)."""
+    rid = state.resource_id.lower()
+    if rid not in swept:
+        return False
+    seen = coverage.get(rid)
+    if seen is None:
+        return True
+    return needs(state) <= seen
+
+
+def needs(state: FindingState) -> frozenset[str]:
+    """The sources the finding's check needs; a blind spot needs the source it is about."""
+    if state.rule == "blind-spot":
+        source = next((s for s in sorted(BLINDS, key=len, reverse=True) if state.check.startswith(f"{s}-")), None)
+        return frozenset(str(s) for s in BLINDS.get(source, ())) if source else frozenset()
+    try:
+        return frozenset(str(s) for s in check(state.rule, state.check).needs)
+    except KeyError:  # a check no longer declared: resolve as before, on its resource being swept
+        return frozenset()
+
+
 def next_finding_states(
     previous: Mapping[str, FindingState],
     findings: Iterable[Finding],
     fixed: AbstractSet[str],
     swept: AbstractSet[str],
     now: datetime,
+    coverage: Mapping[str, AbstractSet[str]] | None = None,
+    deleted: AbstractSet[str] = frozenset(),
 ) -> dict[str, FindingState]:
     """The FindingStates that change this sweep (fingerprint -> new state).
 
     `fixed`: fingerprints the watchdog fixed and verified this sweep (resolved now).
-    `swept`: lower-case resource and subscription ids this sweep looked at; a firing finding
-    resolves only if its resource was looked at, so a partial sweep resolves nothing it skipped.
+    `swept`: lower-case resource, vault, workspace and subscription ids this sweep looked at;
+    `coverage`: per lower-case resource id, the sources read (watchdog/sweep/coverage.py). A
+    firing finding resolves only if it was `observed`, so a blind or partial sweep resolves
+    nothing it could not see; `deleted`: resources confirmed gone, whose findings close.
     """
     changed: dict[str, FindingState] = {}
     seen: set[str] = set()
@@ -90,8 +120,11 @@ def next_finding_states(
         if fp in fixed:
             state = replace(state, status="resolved", resolved_at=now)
         changed[fp] = state
+    coverage = coverage or {}
     for fp, prev in previous.items():
-        if fp not in seen and prev.status == "firing" and prev.resource_id.lower() in swept:
+        if fp in seen or prev.status != "firing":
+            continue
+        if prev.resource_id.lower() in deleted or observed(prev, swept, coverage):
             changed[fp] = replace(prev, status="resolved", resolved_at=now)
     return changed
 
@@ -103,17 +136,24 @@ def decide(
     fixed: AbstractSet[str],
     now: datetime,
     repeat: timedelta,
+    deleted: AbstractSet[str] = frozenset(),
 ) -> list[Decision]:
     """One Decision per fingerprint that is routed to the target now or that it was told about.
 
     `current`: this sweep's findings routed to the target (after its minimum severity).
     `states`: FindingStates after `next_finding_states`. `told`: the target's NotifyStates.
-    `repeat`: reminder interval; zero turns reminders off.
+    `repeat`: reminder interval; zero turns reminders off. `deleted`: lower-case ids of resources
+    confirmed gone: a told finding of theirs closes as DELETED, never as RESOLVED.
     """
-    return [
-        _decide_one(fp, current.get(fp), states.get(fp), told.get(fp), fp in fixed, now, repeat)
-        for fp in sorted(set(current) | set(told))
-    ]
+    out = []
+    for fp in sorted(set(current) | set(told)):
+        d = _decide_one(fp, current.get(fp), states.get(fp), told.get(fp), fp in fixed, now, repeat)
+        state = states.get(fp)
+        if d.kind is RESOLVED and state is not None and state.resource_id.lower() in deleted:
+            d = Decision(fp, DELETED, f"resource deleted (a direct GET answered 404); firing since "
+                                      f"{_at(state.firing_since)}")
+        out.append(d)
+    return out
 
 
 def _decide_one(
@@ -156,7 +196,9 @@ def _decide_one(
     still_firing = state is not None and state.status == "firing"
     if still_firing and state is not None and state.last_seen < now:
         # next_finding_states stamps last_seen=now on everything found: its resource was skipped.
-        return Decision(fp, NONE, f"not looked at this sweep; still firing since {since}")
+        # Not observed (blind, deferred or out of scope): never "resolved"; the blind-spot
+        # finding of the same sweep says what the watchdog cannot currently see.
+        return Decision(fp, NONE, f"cannot currently see it (see this sweep's blind spots); still firing since {since}")
     if told_firing:
         if still_firing:
             return Decision(fp, RESOLVED, f"{retry}no longer routed here (severity or watchdog-notify tag changed)")

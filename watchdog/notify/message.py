@@ -15,8 +15,9 @@ from watchdog.notify.lifecycle import Decision
 from watchdog.redact import scrub
 from watchdog.links import status_link
 
-GROUPS = ("firing", "fixed", "reminder", "resolved")  # the order a reader sees them in
-TITLES = {"firing": "New", "fixed": "Fixed by the watchdog", "reminder": "Still firing", "resolved": "Resolved"}
+GROUPS = ("firing", "fixed", "reminder", "resolved", "deleted")  # the order a reader sees them in
+TITLES = {"firing": "New", "fixed": "Fixed by the watchdog", "reminder": "Still firing", "resolved": "Resolved",
+          "deleted": "Closed: resource deleted"}
 PORTAL = "https://portal.azure.com/#@/resource"
 
 _MAX_TEXT = 400
@@ -140,6 +141,8 @@ def _remedy(outcome: Outcome) -> Remedy:
     change = ""
     if "from" in action.params and "to" in action.params:
         change = f" {action.params['from']} → {action.params['to']}"
+    elif "stage" in action.params:  # a rotation: the stage it is in (its reason says what it waits for)
+        change = f" at stage {action.params['stage']}"
     text = f"{action.kind}{change} on {action.subject}: {outcome.status}"
     if outcome.reason:
         text += f" ({outcome.reason})"

@@ -21,7 +21,7 @@ MAX_BYTES = 24_000
 ITEMS_PER_GROUP = 8
 
 _COLOUR = {Severity.CRITICAL: "Attention", Severity.WARNING: "Warning", Severity.INFO: "Default"}
-_GROUP_COLOUR = {"firing": None, "reminder": None, "fixed": "Good", "resolved": "Good"}
+_GROUP_COLOUR = {"firing": None, "reminder": None, "fixed": "Good", "resolved": "Good", "deleted": "Good"}
 
 
 def _text(text: str, **style: Any) -> dict[str, Any]:
@@ -29,7 +29,7 @@ def _text(text: str, **style: Any) -> dict[str, Any]:
 
 
 def _when(item: Item) -> str:
-    if item.kind in ("resolved", "fixed") and item.resolved_at:
+    if item.kind in ("resolved", "fixed", "deleted") and item.resolved_at:
         since = f"{item.firing_since:%Y-%m-%d %H:%M} UTC → " if item.firing_since else ""
         return f"{since}{item.resolved_at:%Y-%m-%d %H:%M} UTC"
     return f"since {item.firing_since:%Y-%m-%d %H:%M} UTC" if item.firing_since else ""

@@ -40,7 +40,7 @@ def _iso(when: datetime | None) -> str | None:
 
 def _alert(item: Item, message: Message) -> dict[str, Any]:
     sent_at = message.sent_at
-    resolved = item.kind in ("fixed", "resolved")
+    resolved = item.kind in ("fixed", "resolved", "deleted")
     return {
         "schemaId": "azureMonitorCommonAlertSchema",
         "data": {

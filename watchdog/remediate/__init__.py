@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Iterable, Mapping
 
 from watchdog.ledger.base import Ledger
@@ -23,10 +23,14 @@ from watchdog.remediate import registry, sizing
 
 # Each remediation module registers itself on import.
 from watchdog.remediate import secret_sync  # noqa: F401, I001
+from watchdog.remediate import consumer_refresh  # noqa: F401
+from watchdog.remediate import rotate  # noqa: F401
 from watchdog.remediate import scale  # noqa: F401
+from watchdog.remediate import alerts  # noqa: F401
 from watchdog.remediate._common import failure, outcome, planned, record
 from watchdog.remediate.guards import LEASE
 from watchdog.remediate.plan import Plan, ScaleFacts
+from watchdog.remediate.in_progress import verify_in_progress
 from watchdog.remediate.scale_plan import SCALE, SCALE_IN
 
 if TYPE_CHECKING:
@@ -49,6 +53,8 @@ def remediate(
     clients: AzureClients,
     ledger: Ledger | None,
     now: datetime,
+    *,
+    deadline: float | None = None,
 ) -> list[Outcome]:
     """Outcomes of this sweep's remediation: skipped ones (with their guard) first, then the
     planned, done or failed ones. `mode` None means the configured modes (Settings.modes()).
@@ -57,6 +63,8 @@ def remediate(
     if all(modes.get(kind, "off") == "off" for kind in registry.kinds()):
         return []
     observations = list(observations)
+    if ledger is not None and any(modes.get(kind) == "on" for kind in registry.kinds()):
+        verify_in_progress(clients, ledger, now)  # scales an earlier sweep left running
     facts = _facts(observations, settings, modes, ledger, now) if ledger is not None else {}
     the_plan = policy.plan(observations, findings, settings, modes, facts, now)
     results = list(the_plan.skipped)
@@ -66,7 +74,7 @@ def remediate(
                                           "does not act", now, guard=LEASE)
                     for a in the_plan.actions if modes.get(a.kind) == "on"]
     else:
-        results += _act(the_plan, observations, clients, ledger, settings, modes, now)
+        results += _act(the_plan, observations, clients, ledger, settings, modes, now, deadline)
     return results
 
 
@@ -90,7 +98,7 @@ def _facts(observations: list[Observation], settings: Settings, modes: Mapping[s
 
 
 def _act(the_plan: Plan, observations: list[Observation], clients: AzureClients, ledger: Ledger,
-         settings: Settings, modes: Mapping[str, str], now: datetime) -> list[Outcome]:
+         settings: Settings, modes: Mapping[str, str], now: datetime, deadline: float | None) -> list[Outcome]:
     by_id = {o.resource.id.lower(): o for o in observations}
     per_resource: dict[str, list[Action]] = {}
     for action in the_plan.actions:
@@ -103,24 +111,30 @@ def _act(the_plan: Plan, observations: list[Observation], clients: AzureClients,
         # In the registry's order: secrets first (a stale key is an outage now; a scale may take minutes).
         order = {kind: i for i, kind in enumerate(registry.kinds())}
         actions.sort(key=lambda a: order.get(a.kind, len(order)))
-        if not ledger.acquire_lease(rid, sweep_id, ttl, now):
+        # Taken now, at action time, with its own expiry: a lease dated from the sweep's start
+        # could be born expired after a long collection.
+        if not ledger.acquire_lease(rid, sweep_id, ttl, datetime.now(timezone.utc)):
             results += [outcome(a, SKIPPED, "another sweep holds this resource's lease and is acting on it",
                                 now, guard=LEASE) for a in actions]
             continue
         try:
-            results += [_run(a, by_id[rid], clients, ledger, settings, now, sweep_id) for a in actions]
+            done: list[Outcome] = []  # a later kind may build on an earlier one (refresh after sync)
+            for a in actions:
+                ctx = registry.ActContext(clients, ledger, settings, now, prior=tuple(done), deadline=deadline)
+                done.append(_run(a, by_id[rid], ctx, sweep_id))
+            results += done
         finally:
             ledger.release_lease(rid, sweep_id)
     return results
 
 
-def _run(action: Action, obs: Observation, clients: AzureClients, ledger: Ledger, settings: Settings,
-         now: datetime, sweep_id: str) -> Outcome:
+def _run(action: Action, obs: Observation, ctx: registry.ActContext, sweep_id: str) -> Outcome:
+    ledger, now = ctx.ledger, ctx.now
     entry_id = uuid.uuid4().hex
     # Recorded before acting, so a sweep that dies mid-action still leaves its intent in the trail.
     record(ledger, entry_id, sweep_id, planned(action, now))
     try:  # an unknown kind raises here (UnknownRemediation) and fails the action: never another executor
-        result = registry.run(action, obs, registry.ActContext(clients, ledger, settings, now))
+        result = registry.run(action, obs, ctx)
     except registry.UnknownRemediation as exc:
         result = outcome(action, FAILED, str(exc.args[0]), now)
     except Exception as exc:  # noqa: BLE001 - one failed action must not stop the sweep

@@ -2,11 +2,12 @@
 
 Writing a new version into Key Vault fixes nothing until the apps reading it reload it: App
 Service caches Key Vault references for about a day. For each app (site) reading the secret:
-1. plan: after secret sync wrote a version (its `done` outcome), or for a consumers/stale finding,
-   one action per site, expecting the secret's new/current version.
-2. re-check: read the site's reference status again; nothing to do when every setting already
-   resolves the expected version; never for a reference that pins a version (a refresh cannot
-   move it) or one that reads another secret now.
+1. plan: for each secret sync planned in this sweep (it runs first, in the registry's order), or
+   for a consumers/stale finding, one action per site.
+2. re-check: learn the version to expect (the one this sweep's secret sync wrote and proved, or
+   the secret's current one for a stale app); read the site's reference status again; nothing to
+   do when every setting already resolves it; never for a reference that pins a version (a
+   refresh cannot move it) or one that reads another secret now.
 3. act: POST {site}/config/configreferences/appsettings/refresh (the App Service doc's forced
    resolution). Never a config write, never `config/appsettings/list`.
 4. verify: read the status until every setting shows the expected version as Resolved (bounded
@@ -21,16 +22,36 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Callable, Iterable
 
 from watchdog.checks import consumers as rules
-from watchdog.collect.consumers import arm_call, read_consumers
+from watchdog.collect.consumers import read_consumers
+from watchdog.collect.sites import arm_call
+from watchdog.config import Setting
 from watchdog.consumers import RESOLVED, Consumer, Site
-from watchdog.models import Action, BoundSecret, Finding, Observation, Outcome
+from watchdog.models import Action, BoundSecret, Finding, Observation, Outcome, OutcomeStatus
 from watchdog.remediate._common import outcome
+from watchdog.remediate.registry import ActContext, PlanContext, Remediation, register
+from watchdog.rights import SUBSCRIPTION, Feature
 
 if TYPE_CHECKING:
     from watchdog.azure import AzureClients
-    from watchdog.settings import Settings
+    from watchdog.remediate.plan import Plan
 
-KIND = "consumer-refresh"
+KIND = rules.REMEDY
+SYNC = "secret-sync"
+SETTING = Setting("WATCHDOG_CONSUMER_REFRESH", "", "After secret sync writes a secret, refresh the Key Vault references of the apps reading it and verify they resolve the new version (and answer consumers/stale): off, plan or on. Empty: the mode of WATCHDOG_SECRET_SYNC.")
+RIGHTS = (
+    Feature(
+        "consumer-refresh", SUBSCRIPTION,
+        "After secret sync, force the apps reading the secret to resolve their Key Vault references again "
+        "(POST {site}/config/configreferences/appsettings/refresh).",
+        # UNCONFIRMED: Microsoft's operations list has no action of its own for the refresh; the
+        # config write right is the one its path falls under. It would also let the watchdog change
+        # app settings, which it never does (no PUT/PATCH of config anywhere in watchdog/).
+        actions=("Microsoft.Web/sites/config/Write",), writes=True),
+    Feature(
+        "consumer-restart", SUBSCRIPTION,
+        "Restart an app that still shows the old version after the refresh, only with WATCHDOG_CONSUMER_RESTART=on.",
+        actions=("Microsoft.Web/sites/restart/Action",), writes=True),
+)
 G_CURRENT = "already-current"
 G_PINNED = "pinned-version"
 G_GONE = "not-a-consumer"
@@ -38,18 +59,20 @@ G_NO_VERSION = "no-version"
 VERIFY_WAITS = (0.0, 2.0, 4.0, 8.0)  # seconds before each status read after a refresh or restart
 
 
-def plan(obs: Observation, findings: Iterable[Finding], synced: Iterable[Outcome] = ()) -> list[Action]:
-    """Refresh actions for `obs`'s consumers: one per site and secret written by a `done`,
-    verified secret sync in `synced`, and one per site with a consumers/stale finding. Pinned and
-    failed references are not refreshed (the findings say what a person must fix). A `planned`
-    sync (plan mode) plans its refreshes too, for display: their version is unknown (None) until
-    the sync writes it, and `execute` refuses them."""
+def plan(obs: Observation, findings: list[Finding], ctx: PlanContext, out: Plan) -> None:
+    rid = obs.resource.id.lower()
+    synced = [a.subject for a in out.actions if a.kind == SYNC and a.resource_id.lower() == rid]
+    out.actions.extend(targets(obs, findings, synced))
+
+
+def targets(obs: Observation, findings: Iterable[Finding], synced: Iterable[str] = ()) -> list[Action]:
+    """Refresh actions for `obs`'s consumers: one per site and secret in `synced` (URIs a secret
+    sync of this sweep writes; the version is learnt when it has), and one per site with a
+    consumers/stale finding (expecting the secret's current version). Pinned and failed
+    references are not refreshed (the findings say what a person must fix)."""
     if not obs.consumers:
         return []
-    written = {o.action.subject.lower(): (str(o.after.get("version") or "") if o.status == "done" else "")
-               for o in synced if o.action.kind == "secret-sync"
-               and (o.status == "planned" or (o.status == "done" and o.verified))
-               and o.action.resource_id.lower() == obs.resource.id.lower()}
+    written = {uri.lower() for uri in synced}
     stale = {f.subject.lower(): f.fingerprint for f in findings
              if f.rule == rules.RULE and f.check == rules.STALE and f.resource_id.lower() == obs.resource.id.lower()}
     current = {s.uri.lower(): s.version for s in obs.secrets}
@@ -63,67 +86,102 @@ def plan(obs: Observation, findings: Iterable[Finding], synced: Iterable[Outcome
     actions = []
     for (site_id, uri), group in groups.items():
         first = group[0]
-        expect = (written[uri] or None) if uri in written else current.get(uri)
         finding = next((stale[f"{c.site_id}/{c.setting}".lower()] for c in group
                         if f"{c.site_id}/{c.setting}".lower() in stale), None)
-        why = "secret sync wrote a new version" if uri in written else "the app still uses an older version"
+        why = "secret sync writes a new version" if uri in written else "the app still uses an older version"
         actions.append(Action(
             kind=KIND, resource_id=obs.resource.id, subject=site_id,
             reason=f"{why} of {first.secret_uri}: refresh {first.site_name}'s Key Vault references",
             params={"site": first.site_name, "kind": first.kind, "secret_uri": first.secret_uri,
-                    "settings": sorted(c.setting for c in group), "expect_version": expect},
+                    "settings": sorted(c.setting for c in group),
+                    "expect_version": None if uri in written else current.get(uri)},
             finding=finding))
     return actions
 
 
-def execute(action: Action, clients: AzureClients, settings: Settings, now: datetime,
-            sleep: Callable[[float], None] = time.sleep) -> Outcome:
-    """Re-check -> act -> verify (-> restart -> verify) for one planned action."""
-    expect = action.params["expect_version"]
-    before = {"site": action.params["site"], "expect_version": expect}
+def expected(action: Action, prior: Iterable[Outcome]) -> str | None:
+    """The version the app must resolve: the one a secret sync of this sweep wrote and proved
+    (None when it did not), else the one planned (a stale app: the secret's current version)."""
+    if action.params["expect_version"]:
+        return str(action.params["expect_version"])
+    uri = action.params["secret_uri"].lower()
+    return next((str(o.after.get("version") or "") or None for o in prior
+                 if o.action.kind == SYNC and o.action.subject.lower() == uri
+                 and o.status == OutcomeStatus.DONE and o.verified), None)
+
+
+# --- re-check -> act -> verify ----------------------------------------------------------------
+
+
+def recheck(action: Action, obs: Observation, ctx: ActContext) -> Outcome | tuple[str, list[Consumer]]:
+    """The version to expect and the site's consumers as they are now, or a `skipped` outcome
+    saying why the refresh is not needed or cannot help."""
+    expect = expected(action, ctx.prior)
     if not expect:
-        return outcome(action, "skipped", "no version to expect: the secret has not been written yet", now,
-                       guard=G_NO_VERSION, before=before)
-    consumers = recheck(action, clients, now)
+        return outcome(action, OutcomeStatus.SKIPPED, "no version to expect: secret sync did not write and prove "
+                       "one in this sweep", ctx.now, guard=G_NO_VERSION, before={"site": action.params["site"]})
+    checked = check_now(action, ctx.clients, ctx.now, expect)
+    return checked if isinstance(checked, Outcome) else (expect, checked)
+
+
+def act(action: Action, obs: Observation, ctx: ActContext, checked: tuple[str, list[Consumer]]
+        ) -> tuple[str, list[Consumer]]:
+    refresh(action, ctx.clients)
+    return checked
+
+
+def verify(action: Action, obs: Observation, ctx: ActContext, acted: tuple[str, list[Consumer]]) -> Outcome:
+    expect, consumers = acted
+    return proved(action, ctx.clients, ctx.settings.consumer_restart, ctx.now, expect, consumers)
+
+
+def execute(action: Action, clients: AzureClients, restart_allowed: bool, now: datetime, expect: str,
+            sleep: Callable[[float], None] = time.sleep) -> Outcome:
+    """Re-check -> act -> verify (-> restart -> verify) for one action, expecting `expect`
+    (also what a rotation calls, with its own lease held)."""
+    consumers = check_now(action, clients, now, expect)
     if isinstance(consumers, Outcome):
         return consumers
-    before["active_versions"] = {c.setting: c.active_version for c in consumers}
-    act(action, clients)
+    refresh(action, clients)
+    return proved(action, clients, restart_allowed, now, expect, consumers, sleep)
+
+
+def proved(action: Action, clients: AzureClients, restart_allowed: bool, now: datetime, expect: str,
+           consumers: list[Consumer], sleep: Callable[[float], None] = time.sleep) -> Outcome:
+    before = {"site": action.params["site"], "expect_version": expect,
+              "active_versions": {c.setting: c.active_version for c in consumers}}
     steps = ["refreshed"]
-    ok, seen = verify(action, clients, now, sleep)
-    if not ok and settings.consumer_restart:
+    ok, seen = poll(action, clients, now, expect, sleep)
+    if not ok and restart_allowed:
         restart(action, clients)
         steps.append("restarted")
-        ok, seen = verify(action, clients, now, sleep)
+        ok, seen = poll(action, clients, now, expect, sleep)
     after = {"statuses": {c.setting: c.status for c in seen}, "active_versions": {c.setting: c.active_version
                                                                                   for c in seen}}
     proof = "; ".join(f"{c.setting}: {c.status} {c.active_version}" for c in seen)
     if ok:
         reason = f"{' and '.join(steps)} {action.params['site']}: it resolves version {expect}"
     else:
-        hint = "" if settings.consumer_restart else " (WATCHDOG_CONSUMER_RESTART is off: not restarted)"
+        hint = "" if restart_allowed else " (WATCHDOG_CONSUMER_RESTART is off: not restarted)"
         reason = f"{' and '.join(steps)} {action.params['site']}, but it does not resolve version {expect}{hint}"
-    return outcome(action, "done", reason, now, before=before, after=after, verified=ok, proof=proof)
+    return outcome(action, OutcomeStatus.DONE, reason, now, before=before, after=after, verified=ok, proof=proof)
 
 
-def recheck(action: Action, clients: AzureClients, now: datetime) -> list[Consumer] | Outcome:
-    """The site's consumers of the secret as they are now, or a `skipped` outcome saying why the
-    refresh is not needed or cannot help."""
+def check_now(action: Action, clients: AzureClients, now: datetime, expect: str) -> list[Consumer] | Outcome:
     consumers = _read(action, clients, now)
-    expect = action.params["expect_version"]
+    site, uri = action.params["site"], action.params["secret_uri"]
     if not consumers:
-        return outcome(action, "skipped", f"{action.params['site']} no longer reads {action.params['secret_uri']}",
-                       now, guard=G_GONE)
+        return outcome(action, OutcomeStatus.SKIPPED, f"{site} no longer reads {uri}", now, guard=G_GONE)
     if any(c.pinned_version is not None for c in consumers):
-        return outcome(action, "skipped", f"{action.params['site']} pins a version of {action.params['secret_uri']}"
-                       ": a refresh cannot move it", now, guard=G_PINNED)
-    if expect and all(_current(c, expect) for c in consumers):
-        return outcome(action, "skipped", f"{action.params['site']} already resolves version {expect}", now,
-                       guard=G_CURRENT)
+        return outcome(action, OutcomeStatus.SKIPPED, f"{site} pins a version of {uri}: a refresh cannot move it",
+                       now, guard=G_PINNED)
+    if all(_current(c, expect) for c in consumers):
+        return outcome(action, OutcomeStatus.SKIPPED, f"{site} already resolves version {expect}", now,
+                       guard=G_CURRENT, after={"active_versions": {c.setting: c.active_version for c in consumers}})
     return consumers
 
 
-def act(action: Action, clients: AzureClients) -> None:
+def refresh(action: Action, clients: AzureClients) -> None:
     arm_call(clients, _subscription(action), "POST", f"{action.subject}/config/configreferences/appsettings/refresh")
 
 
@@ -131,17 +189,16 @@ def restart(action: Action, clients: AzureClients) -> None:
     arm_call(clients, _subscription(action), "POST", f"{action.subject}/restart")
 
 
-def verify(action: Action, clients: AzureClients, now: datetime,
-           sleep: Callable[[float], None] = time.sleep) -> tuple[bool, list[Consumer]]:
+def poll(action: Action, clients: AzureClients, now: datetime, expect: str,
+         sleep: Callable[[float], None] = time.sleep) -> tuple[bool, list[Consumer]]:
     """(every setting resolves the expected version, what was read last), polling a few times:
     Azure may answer the refresh before it has resolved."""
-    expect = action.params["expect_version"]
     seen: list[Consumer] = []
     for wait in VERIFY_WAITS:
         if wait:
             sleep(wait)
         seen = _read(action, clients, now)
-        if seen and expect and all(_current(c, expect) for c in seen):
+        if seen and all(_current(c, expect) for c in seen):
             return True, seen
         if seen and any(not c.usable and c.status != "Initialized" for c in seen):
             return False, seen  # failed for good (access, missing secret): waiting will not help
@@ -168,3 +225,6 @@ def _read(action: Action, clients: AzureClients, now: datetime) -> list[Consumer
 
 def _subscription(action: Action) -> str:
     return action.subject.split("/")[2]
+
+
+register(Remediation(KIND, SETTING, "consumer_refresh", 1, RIGHTS, plan, recheck, act, verify))

@@ -20,3 +20,7 @@ FOREIGN = "foreign-endpoint"
 PROOF_ACCEPTED = "proof-accepted"
 CHANGED = "changed"  # the resource changed since collection
 SECRET_CHANGED = "secret-changed"  # someone wrote the secret since collection
+CONFLICT = "conflicting-binding"  # another resource claims the secret too
+VAULT_NOT_ALLOWED = "vault-not-allowed"  # the secret's vault is not in WATCHDOG_KEY_VAULTS
+NO_SECRET = "no-secret"  # nothing bound to the resource to move between keys
+NO_ACTION_GROUP = "no-action-group"  # WATCHDOG_ALERTS_ACTION_GROUP is not set

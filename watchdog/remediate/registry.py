@@ -13,6 +13,7 @@ list it in `watchdog/remediate/__init__.py`.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Callable, Mapping
@@ -41,6 +42,15 @@ class ActContext:
     ledger: Ledger
     settings: Settings
     now: datetime
+    prior: tuple[Outcome, ...] = ()  # this sweep's outcomes so far on the same resource, in order
+    deadline: float | None = None  # time.monotonic() by which an action stops waiting (the sweep's budget)
+
+    def wait_seconds(self) -> float:
+        """How long an action may wait for a long-running operation: its timeout, within the budget."""
+        limit = float(self.settings.operation_timeout_seconds)
+        if self.deadline is not None:
+            limit = min(limit, max(0.0, self.deadline - time.monotonic()))
+        return limit
 
 
 @dataclass(frozen=True)
@@ -99,10 +109,11 @@ def run(action: Action, obs: Observation, ctx: ActContext) -> Outcome:
 
 
 def modes(configured: Mapping[str, str], requested: str | None = None) -> dict[str, str]:
-    """Mode per kind: as configured, or as a caller asks. `off` switches every kind off; `plan`
-    and `on` apply to every kind not configured `off`, so a dry run shows exactly what acting would do."""
+    """Mode per kind: as configured, or the lower of configured and what a caller asks (off <
+    plan < on). A request can lower a mode, never raise it: the app's settings are the ceiling,
+    so a caller holding a function key cannot make a kind configured `plan` write."""
     if requested is None:
         return dict(configured)
     if requested not in MODES:
         raise ValueError(f"mode {requested!r} is not one of {', '.join(MODES)}")
-    return {kind: "off" if requested == "off" or mode == "off" else requested for kind, mode in configured.items()}
+    return {kind: min(mode, requested, key=MODES.index) for kind, mode in configured.items()}

@@ -117,7 +117,8 @@ def act(action: Action, obs: Observation, ctx: ActContext, state: _State) -> _St
     poller = state.mgmt.begin_update(res.resource_group, res.name,
                                      sku_patch(state.location, action.params["sku"], action.params["to"]))
     ctx.ledger.set_last_scaled(res.id, ctx.now)
-    poller.wait(timeout=ctx.settings.operation_timeout_seconds)
+    # Within the sweep's budget: a scale still running then is recorded in progress, not waited for.
+    poller.wait(timeout=ctx.wait_seconds())
     state.finished = poller.done()
     return state
 
@@ -133,9 +134,9 @@ def verify(action: Action, obs: Observation, ctx: ActContext, state: _State) -> 
     if verified:
         return outcome(action, DONE, f"scaled {res.name} from {frm} to {to} units", now, verified=True, **common)
     if not state.finished:
-        return outcome(action, FAILED, f"the scale to {to} units did not finish within "
-                                         f"{ctx.settings.operation_timeout_seconds} s; it may still complete",
-                       now, verified=False, **common)
+        common["after"] = {**after, "target_units": to}
+        return outcome(action, OutcomeStatus.IN_PROGRESS, f"the scale to {to} units is still running at the end of "
+                       "this sweep's time; the next sweep verifies it", now, verified=None, **common)
     return outcome(action, FAILED, f"the operation finished but {res.name} has {got} unit(s), not {to}",
                    now, verified=False, **common)
 
@@ -146,6 +147,6 @@ def _sku_of(resource: Any) -> tuple[str, int]:
 
 
 register(Remediation(SCALE, Setting("WATCHDOG_SCALE", "plan", "Scale-out mode: off, plan (dry run) or on."),
-                     "scale", 1, (RIGHTS,), plan_out, recheck, act, verify))
+                     "scale", 3, (RIGHTS,), plan_out, recheck, act, verify))
 register(Remediation(SCALE_IN, Setting("WATCHDOG_SCALE_IN", "off", "Scale-in mode: off, plan or on."),
-                     "scale_in", 2, (RIGHTS,), plan_in, recheck, act, verify))
+                     "scale_in", 4, (RIGHTS,), plan_in, recheck, act, verify))

@@ -52,8 +52,22 @@ def plan(obs: Observation, findings: list[Finding], ctx: PlanContext, out: Plan)
     by_uri = {s.uri.lower(): s for s in obs.secrets}
     for f in findings:
         secret = by_uri.get(f.subject.lower()) if remedy(f) == KIND else None
-        if secret is not None:
+        if secret is not None and _may_write(obs, secret, f, ctx.settings.key_vaults, out):
             _candidate(obs, secret, f, out)
+
+
+def _may_write(obs: Observation, secret: BoundSecret, f: Finding, key_vaults: tuple[str, ...], out: Plan) -> bool:
+    """Whatever a tag says, write only a secret no other resource claims, in an allowed vault."""
+    if secret.claimed_by:
+        skip(out, _action(obs, secret, f, "primary"), guards.CONFLICT,
+             f"secret {secret.name} is also claimed by {', '.join(secret.claimed_by)}: writing it would overwrite "
+             "another resource's connection string; remove one binding first")
+        return False
+    if secret.vault_url.lower() not in {v.lower().rstrip("/") for v in key_vaults}:
+        skip(out, _action(obs, secret, f, "primary"), guards.VAULT_NOT_ALLOWED,
+             f"{secret.vault_url} is not in WATCHDOG_KEY_VAULTS: the watchdog writes only to the vaults it was given")
+        return False
+    return True
 
 
 def _candidate(obs: Observation, secret: BoundSecret, f: Finding, out: Plan) -> None:

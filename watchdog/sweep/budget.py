@@ -18,8 +18,13 @@ from watchdog.throttle import ARM_READ
 # deadline: the secret reads, proofs, probes, log queries and listKeys that follow need the rest
 # (about 140 s at 5,000 resources with warm caches).
 COLD_READ_SHARE = 0.5
-# ARM reads the first wave makes besides hubs and diagnostics (SKU lists, autoscale pages).
+# ARM reads the first wave makes besides hubs and diagnostics (SKU lists; autoscale, metric alert,
+# site pages per subscription).
 OTHER_READS = 10
+
+
+DEFERRED_MESSAGE = ("deferred to a later sweep: ARM's read budget until the sweep deadline "
+                    "(WATCHDOG_SWEEP_DEADLINE_SECONDS) went to other resources")
 
 
 @dataclass(frozen=True)
@@ -29,9 +34,8 @@ class ColdReads:
     deferred: list[tuple[str, Resource]]  # (source, resource) left to a later sweep
 
     def errors(self) -> list[ObservationError]:
-        return [ObservationError(source, ErrorKind.DEFERRED, "deferred to a later sweep: ARM's read budget until the sweep "
-                                 "deadline (WATCHDOG_SWEEP_DEADLINE_SECONDS) went to other resources",
-                                 resource_id=resource.id) for source, resource in self.deferred]
+        return [ObservationError(source, ErrorKind.DEFERRED, DEFERRED_MESSAGE, resource_id=resource.id)
+                for source, resource in self.deferred]
 
 
 def read_budget(clients: AzureClients, resources: Iterable[Resource]) -> dict[str, int] | None:
@@ -70,3 +74,25 @@ def select_cold_reads(need_hubs: Mapping[str, Resource], need_diags: Mapping[str
         deferred += [(source, resource) for source, needed in (("hubs", need_hubs), ("diagnostics", need_diags))
                      if rid in needed]
     return ColdReads(hubs, diags, deferred)
+
+
+def select_replica_reads(need: Iterable[Resource], budget: Mapping[str, int] | None,
+                         cold: ColdReads) -> tuple[list[Resource], list[ObservationError]]:
+    """Replica lists (one ARM read per Premium resource whose cache entry lacks them) within what
+    `budget` leaves after the cold hubs and diagnostics reads, in id order; the rest deferred."""
+    need = sorted(need, key=lambda r: r.id.lower())
+    if budget is None:
+        return need, []
+    left = dict(budget)
+    for r in [*cold.hubs.values(), *cold.diagnostics.values()]:
+        left[r.subscription_id.lower()] = left.get(r.subscription_id.lower(), 0) - 1
+    chosen: list[Resource] = []
+    deferred: list[ObservationError] = []
+    for r in need:
+        sub = r.subscription_id.lower()
+        if left.get(sub, 0) >= 1:
+            left[sub] -= 1
+            chosen.append(r)
+        else:
+            deferred.append(ObservationError("replicas", ErrorKind.DEFERRED, DEFERRED_MESSAGE, resource_id=r.id))
+    return chosen, deferred

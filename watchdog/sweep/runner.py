@@ -17,6 +17,7 @@ from watchdog.collect import handlers
 from watchdog.collect.errors import to_error
 from watchdog.models import ObservationError
 from watchdog.settings import Settings
+from watchdog.telemetry import active
 
 log = logging.getLogger("watchdog.sweep")
 T = TypeVar("T")
@@ -92,10 +93,11 @@ def pools(settings: Settings, errors: Errors) -> Iterator[Pools]:
 
 @contextmanager
 def stage(timings: dict[str, float], name: str) -> Iterator[None]:
-    """Times the block into timings[name] (seconds), however it ends."""
+    """Times the block into timings[name] (seconds), however it ends; a span when telemetry is on."""
     started = time.perf_counter()
     try:
-        yield
+        with active().stage(name):
+            yield
     finally:
         timings[name] = round(time.perf_counter() - started, 3)
 

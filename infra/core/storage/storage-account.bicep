@@ -1,9 +1,12 @@
-// The watchdog's own storage account: Functions host state, the deployment package, the ledger.
+// The watchdog's own storage account: Functions host state, the deployment package, the ledger,
+// Event Grid dead letters.
 // Shared-key access is disabled: everything goes through the app's managed identity.
 param location string
 param tags object = {}
 param name string
 param deploymentContainerName string
+@description('Container for Event Grid dead letters (events the events function could not take).')
+param deadLetterContainerName string = 'eventgrid-deadletter'
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   name: name
@@ -32,5 +35,13 @@ resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/con
   properties: { publicAccess: 'None' }
 }
 
+resource deadLetterContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: blobServices
+  name: deadLetterContainerName
+  properties: { publicAccess: 'None' }
+}
+
+output id string = storage.id
 output name string = storage.name
 output deploymentContainerName string = deploymentContainer.name
+output deadLetterContainerName string = deadLetterContainer.name

@@ -51,6 +51,7 @@ SPEC_PATHS = [  # (spec file, path template exactly as in its "paths")
     (WPS_SPEC, _WPS + "/{resourceName}/regenerateKey"),
     (WPS_SPEC, _WPS + "/{resourceName}/skus"),
     (WPS_SPEC, _WPS + "/{resourceName}/hubs"),
+    (WPS_SPEC, _WPS + "/{resourceName}/replicas"),
     (WPS_SPEC, _WPS + "/{resourceName}/hubs/{hubName}"),
     (AUTOSCALE_SPEC, "/subscriptions/{subscriptionId}/resourcegroups/{resourceGroupName}"
                      "/providers/Microsoft.Insights/autoscalesettings"),
@@ -154,11 +155,12 @@ def test_list_by_subscription_follows_next_links_across_pages(
     emu = emulator_factory(demo(page_size=2))
     client = WebPubSubManagementClient(DefaultAzureCredential(), SUB, raw_response_hook=recorder)
     names = [r.name for r in client.web_pub_sub.list_by_subscription()]
-    assert sorted(names) == sorted(r.name for r in emu.world.resources.values()) and len(names) == 5
+    assert sorted(names) == sorted(r.name for r in emu.world.resources.values()) and len(names) == 18
     pages = recorder.where("GET", "/providers/Microsoft.SignalRService/webPubSub")
-    assert len(pages) == 3 and all(len(p.body["value"]) <= 2 for p in pages)
+    assert len(pages) == 9 and all(len(p.body["value"]) <= 2 for p in pages)
     assert "nextLink" not in pages[-1].body and "$skipToken=" in pages[0].body["nextLink"]
-    assert [r.name for r in client.web_pub_sub.list_by_resource_group("rg-ops")] == ["presence-eu", "telemetry-eu"]
+    assert [r.name for r in client.web_pub_sub.list_by_resource_group("rg-ops")] == [
+        "feed-eu", "global-chat", "lobby-eu", "presence-eu", "private-eu", "telemetry-eu"]
 
 
 def test_get_returns_the_full_resource(emulator: Emulator, wps: WebPubSubManagementClient) -> None:
@@ -168,7 +170,7 @@ def test_get_returns_the_full_resource(emulator: Emulator, wps: WebPubSubManagem
     assert (res.sku.name, res.sku.tier, res.sku.capacity) == ("Standard_S1", "Standard", 2)
     assert (res.host_name, res.provisioning_state, res.disable_local_auth) == (
         "chat-prod.webpubsub.azure.com", "Succeeded", False)
-    assert res.tags["env"] == "prod" and res.system_data.created_at is not None
+    assert res.tags["environment"] == "prod" and res.system_data.created_at is not None
     assert wps.web_pub_sub.get("rg-ops", "telemetry-eu").disable_local_auth is True
 
 
@@ -405,3 +407,18 @@ def test_a_body_that_breaks_the_spec_fails(emulator: Emulator, wps: WebPubSubMan
     broken["properties"]["publicPort"] = "443"
     with pytest.raises(SpecMismatch):
         validate_response(WPS_SPEC, _WPS + "/{resourceName}", "GET", 200, broken)
+
+
+def test_replicas_and_network_fields_follow_the_spec(emulator: Emulator, wps: WebPubSubManagementClient,
+                                                     recorder: Recorder) -> None:
+    [rep] = wps.web_pub_sub_replicas.list("rg-ops", "global-chat")
+    assert (rep.name, rep.location, rep.sku.name, rep.sku.capacity) == ("global-chat-westus2", "westus2", "Premium_P1", 1)
+    assert rep.id.lower() == (rid(emulator, "global-chat") + "/replicas/global-chat-westus2").lower()
+    assert list(wps.web_pub_sub_replicas.list("rg-ops", "telemetry-eu")) == []
+    private = wps.web_pub_sub.get("rg-ops", "private-eu")
+    assert {c.name: c.private_link_service_connection_state.status for c in private.private_endpoint_connections} == {
+        "pe-app": "Approved", "pe-analytics": "Pending"}
+    acl = wps.web_pub_sub.get("rg-chat", "acl-chat").network_ac_ls
+    assert (acl.default_action, acl.public_network.allow) == ("Deny", ["ClientConnection", "Trace"])
+    assert wps.web_pub_sub.get("rg-chat", "stopped-qa").resource_stopped == "true"
+    assert recorder.validate() >= 5  # every body above checked against the 2024-03-01 spec
