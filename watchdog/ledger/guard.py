@@ -18,7 +18,7 @@ log = logging.getLogger("watchdog.ledger")
 
 # Method -> what it answers while the ledger is unavailable (called to build a fresh value).
 _DEFAULTS: dict[str, Callable[[], Any]] = {
-    "finding_states": dict, "notify_states": dict, "cached_all": dict, "actions": list, "put_cached": list,
+    "finding_states": dict, "notify_states": dict, "cached_all": dict, "key_records": dict, "actions": list, "put_cached": list,
     "acquire_lease": lambda: False, "prune": lambda: 0,
 }
 
