@@ -46,6 +46,19 @@ def demo_env(emulator: Emulator, state: Path) -> dict[str, str]:
     return env
 
 
+class _Tick:
+    """What the Functions host hands the timer: a tick on time."""
+
+    past_due = False
+
+
+class _Unused:
+    """The background-run queue output; a GET never queues a run."""
+
+    def set(self, value: str) -> None:
+        raise AssertionError("a GET queued a background run")
+
+
 def write_status_page(env: dict[str, str], path: Path) -> Path:
     """Ask the HTTP function for the page as a browser would (Accept: text/html) and save it."""
     import azure.functions as func
@@ -53,9 +66,11 @@ def write_status_page(env: dict[str, str], path: Path) -> Path:
     os.environ.update({**env, "WATCHDOG_LEDGER": "sqlite"})  # the CLI's ledger; the demo process ends next
     from function_app import app
 
-    check = next(f for f in app.get_functions() if f.get_function_name() == "check").get_user_function()
-    response = check(func.HttpRequest(method="GET", url="http://localhost:7071/api/check", params={}, body=b"",
-                                      headers={"Accept": "text/html"}))
+    functions = {f.get_function_name(): f.get_user_function() for f in app.get_functions()}
+    # GET /api/check answers with the timer's latest report: let the timer sweep once first.
+    functions["sweep"](_Tick())
+    response = functions["check"](func.HttpRequest(method="GET", url="http://localhost:7071/api/check", params={},
+                                                   body=b"", headers={"Accept": "text/html"}), runs=_Unused())
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(response.get_body())
     return path.resolve()

@@ -47,6 +47,8 @@ def _encode(value: Any) -> Any:
     if isinstance(value, Sensitive):
         return {"$s": None}
     if isinstance(value, enum.Enum):
+        if _TYPES.get(type(value).__name__) is not type(value):  # e.g. a notifier's DeliveryStatus: its value
+            return _encode(value.value)
         return {"$e": type(value).__name__, "v": value.value}
     if isinstance(value, datetime):
         return {"$d": value.isoformat()}
