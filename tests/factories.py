@@ -87,3 +87,17 @@ def action(kind: str = "scale", name: str = "wps-prod", **kw: Any) -> Action:
 def outcome(act: Action | None = None, status: str = "done", **kw: Any) -> Outcome:
     kw.setdefault("at", NOW)
     return Outcome(action=act or action(), status=status, **kw)
+
+
+def webhook_target_env(host: str) -> dict[str, str]:
+    """App settings for one signed webhook target `ops` that receives every finding, with a short
+    delivery deadline: the notification setup of the sweep-under-faults tests."""
+    return {
+        "WATCHDOG_NOTIFY_TARGETS": "ops",
+        "WATCHDOG_NOTIFY_DEFAULT": "ops",
+        "WATCHDOG_NOTIFY_OPS_URL": f"https://{host}/watchdog",
+        "WATCHDOG_NOTIFY_OPS_KIND": "webhook",
+        "WATCHDOG_NOTIFY_OPS_SECRET": "webhook-shared-secret-0123456789",
+        "WATCHDOG_NOTIFY_OPS_MIN_SEVERITY": "info",
+        "WATCHDOG_NOTIFY_DEADLINE_SECONDS": "5",
+    }

@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from tests.factories import webhook_target_env
 from tests.integration.sweep_helpers import settings_for
 from watchdog.ledger.sqlite import SqliteLedger
 from watchdog.sweep import run_sweep
@@ -15,13 +16,7 @@ pytestmark = pytest.mark.integration
 
 HOOK = "hooks.contoso.com"
 ENV = {
-    "WATCHDOG_NOTIFY_TARGETS": "ops",
-    "WATCHDOG_NOTIFY_DEFAULT": "ops",
-    "WATCHDOG_NOTIFY_OPS_URL": f"https://{HOOK}/watchdog",
-    "WATCHDOG_NOTIFY_OPS_KIND": "webhook",
-    "WATCHDOG_NOTIFY_OPS_SECRET": "webhook-shared-secret-0123456789",
-    "WATCHDOG_NOTIFY_OPS_MIN_SEVERITY": "info",
-    "WATCHDOG_NOTIFY_DEADLINE_SECONDS": "5",
+    **webhook_target_env(HOOK),
 }
 
 

@@ -28,6 +28,8 @@ from typing import Any
 
 import pytest
 
+from tests.factories import webhook_target_env
+
 from tests.integration.sweep_helpers import settings_for
 from tests.ledger_faults import sqlite_locked
 from watchdog.ledger.guard import open_guarded
@@ -43,13 +45,7 @@ HOOK = "hooks.contoso.com"
 HANDLER = "events.fabrikam.com"
 BUDGET = 30
 ENV = {
-    "WATCHDOG_NOTIFY_TARGETS": "ops",
-    "WATCHDOG_NOTIFY_DEFAULT": "ops",
-    "WATCHDOG_NOTIFY_OPS_URL": f"https://{HOOK}/watchdog",
-    "WATCHDOG_NOTIFY_OPS_KIND": "webhook",
-    "WATCHDOG_NOTIFY_OPS_SECRET": "webhook-shared-secret-0123456789",
-    "WATCHDOG_NOTIFY_OPS_MIN_SEVERITY": "info",
-    "WATCHDOG_NOTIFY_DEADLINE_SECONDS": "5",
+    **webhook_target_env(HOOK),
     "WATCHDOG_SWEEP_BUDGET_SECONDS": str(BUDGET),
     "WATCHDOG_SWEEP_DEADLINE_SECONDS": "30",
     "WATCHDOG_CONNECT_TIMEOUT_SECONDS": "2",
