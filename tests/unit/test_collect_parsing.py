@@ -164,7 +164,7 @@ def test_metric_batches_group_by_subscription_and_region():
     batches = metrics.plan_batches(rs)
     assert [(b.region, len(b.resources)) for b in batches] == [("eastus", 50), ("eastus", 50), ("eastus", 20),
                                                                  ("westeurope", 10)]
-    assert metrics.owner_of(f"{RID}1/providers/Microsoft.Insights/metrics/ServerLoad".upper(), [RID, f"{RID}1"]) == f"{RID}1"
+    assert metrics.owner_of(f"{RID}1/providers/Microsoft.Insights/metrics/ServerLoad".upper(), metrics.owners([RID, f"{RID}1"])) == f"{RID}1"
 
 
 @pytest.mark.parametrize("uri, parsed", [

@@ -2,6 +2,11 @@
 
 Results carry no resource id: each Metric.id is "<resource id>/providers/Microsoft.Insights/
 metrics/<name>", so results are mapped back by that prefix.
+
+The call goes through the SDK's MetricsClient (its pipeline: credential, retries, timeouts,
+logging) with `send_request`, and the body is folded as JSON: `query_resources` would build a model
+object per data point (about 6,000 a call, 240,000 a 1,000-resource sweep), the largest CPU cost of
+a steady sweep (bench/README.md), for values read once and dropped.
 """
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ import threading
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 from watchdog.collect.calls import Calls
 from watchdog.collect.errors import to_error
@@ -22,7 +27,9 @@ NAMESPACE = "Microsoft.SignalRService/WebPubSub"
 REPLICA_NAMESPACE = "Microsoft.SignalRService/WebPubSub/replicas"  # a batch holds one resource type
 ACTION = "Microsoft.Insights/metrics/read"
 BATCH_SIZE = 50  # the batch API's limit on resource ids per call
+API_VERSION = "2024-02-01"  # metrics:getBatch, the version MetricsClient speaks
 CLOSE_DIMENSION = "ConnectionCloseCategory"
+METRIC_ID_TAIL = "/providers/microsoft.insights/metrics/"  # a metric's id: <resource id><tail><name>
 
 
 @dataclass(frozen=True)
@@ -78,22 +85,27 @@ def plan_batches(resources: Iterable[Resource]) -> list[Batch]:
             for i in range(0, len(members), BATCH_SIZE)]
 
 
-def owner_of(metric_id: str, ids: Sequence[str]) -> str | None:
-    """The resource id among `ids` that `metric_id` starts with (case-insensitively)."""
-    lowered = metric_id.lower()
-    for rid in ids:
-        if lowered.startswith(rid.lower().rstrip("/") + "/"):
-            return rid
-    return None
+def owners(ids: Sequence[str]) -> dict[str, str]:
+    return {rid.lower().rstrip("/"): rid for rid in ids}
 
 
-def _value(point: Any, aggregation: str) -> float | None:
-    return getattr(point, aggregation.lower(), None)
+def owner_of(metric_id: str, by_lower: Mapping[str, str]) -> str | None:
+    """The resource id (of `by_lower`, from owners()) that `metric_id` names, case-insensitively."""
+    return by_lower.get(metric_id.lower().rsplit(METRIC_ID_TAIL, 1)[0])
 
 
-def _dimension(values: dict[str, str], name: str) -> str | None:
+def _dimension(values: Iterable[dict[str, Any]], name: str) -> str | None:
     # The service lower-cases dimension names in metadatavalues; match either way.
-    return next((v for k, v in values.items() if k.lower() == name.lower()), None)
+    return next((v.get("value") for v in values if (v.get("name") or {}).get("value", "").lower() == name.lower()),
+                None)
+
+
+def _stamp(text: str, stamps: dict[str, datetime]) -> datetime:
+    """One datetime per distinct timestamp (every resource's series has the same minutes)."""
+    at = stamps.get(text)
+    if at is None:
+        at = stamps[text] = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return at
 
 
 @dataclass
@@ -102,29 +114,31 @@ class _Accumulator:
     close_counts: dict[str, float]
 
 
-def fold(results: Iterable[Any], metric_set: MetricSet, ids: Sequence[str],
-         into: dict[str, _Accumulator], stamps: dict[datetime, datetime] | None = None) -> None:
-    """Add one call's results (MetricsQueryResult list) to the accumulators (by lower-case id).
-    `stamps`: timestamps seen so far, so that points of the same minute share one datetime
-    (every resource's series has the same minutes)."""
+def fold(body: dict[str, Any], metric_set: MetricSet, ids: Sequence[str], into: dict[str, _Accumulator],
+         stamps: dict[str, datetime] | None = None) -> None:
+    """Add one getBatch response body (metricBatch.json's MetricResults) to the accumulators (by
+    lower-case id). `stamps`: timestamps parsed so far, shared between calls."""
     stamps = {} if stamps is None else stamps
-    for result in results:
-        for metric in result.metrics:
-            rid = owner_of(metric.id or "", ids)
-            aggregation = metric_set.aggregation_of(metric.name or "")
+    by_lower = owners(ids)
+    for result in body.get("values") or ():
+        for metric in result.get("value") or ():
+            name = (metric.get("name") or {}).get("value") or ""
+            rid = owner_of(metric.get("id") or "", by_lower)
+            aggregation = metric_set.aggregation_of(name)
             if rid is None or aggregation is None:
                 continue
+            field_ = aggregation[0].lower() + aggregation[1:]  # the point's property: maximum, total, ...
             acc = into.setdefault(rid.lower(), _Accumulator({}, {}))
             if metric_set.filter:
-                for ts in metric.timeseries:
-                    category = _dimension(ts.metadata_values or {}, CLOSE_DIMENSION) or "Unknown"
-                    total = sum(v for p in ts.data if (v := _value(p, aggregation)) is not None)
+                for ts in metric.get("timeseries") or ():
+                    category = _dimension(ts.get("metadatavalues") or (), CLOSE_DIMENSION) or "Unknown"
+                    total = sum(v for p in ts.get("data") or () if (v := p.get(field_)) is not None)
                     acc.close_counts[category] = acc.close_counts.get(category, 0.0) + total
                 continue
-            points = tuple(MetricPoint(stamps.setdefault(p.timestamp, p.timestamp), _value(p, aggregation))
-                           for ts in metric.timeseries for p in ts.data)
+            points = tuple(MetricPoint(_stamp(p["timeStamp"], stamps), p.get(field_))
+                           for ts in metric.get("timeseries") or () for p in ts.get("data") or ())
             if points:
-                acc.series[f"{metric.name}:{aggregation}"] = points
+                acc.series[f"{name}:{aggregation}"] = points
 
 
 def to_metrics(acc: _Accumulator | None, window_minutes: int) -> ResourceMetrics:
@@ -134,35 +148,42 @@ def to_metrics(acc: _Accumulator | None, window_minutes: int) -> ResourceMetrics
                            window_minutes=window_minutes)
 
 
+def _iso(at: datetime) -> str:
+    return at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
 def query_set(client: Any, batch: Batch, metric_set: MetricSet, window_minutes: int,
-              now: datetime | None = None) -> list[Any]:
-    """One getBatch call (`client`: the MetricsClient of the batch's region).
+              now: datetime | None = None) -> list[dict[str, Any]]:
+    """One getBatch call (`client`: the MetricsClient of the batch's region); the response bodies.
 
     UNCONFIRMED whether Azure serves an aggregation outside a metric's documented ones (Total of
     a percentage) when several are asked at once; if it refuses such a call with 400, the set is
     asked once per aggregation instead, so either answer works (at one more call)."""
     from azure.core.exceptions import HttpResponseError
+    from azure.core.rest import HttpRequest
 
     end = (now or datetime.now(timezone.utc)).replace(second=0, microsecond=0)
 
-    def ask(names: list[str], aggregations: list[str]) -> list[Any]:
-        return client.query_resources(
-            resource_ids=[r.id for r in batch.resources],
-            metric_namespace=batch.namespace,
-            metric_names=names,
-            timespan=(end - timedelta(minutes=window_minutes), end),
-            granularity=timedelta(minutes=1),
-            aggregations=aggregations,
-            filter=metric_set.filter,
-        )
+    def ask(names: list[str], aggregations: list[str]) -> dict[str, Any]:
+        params = {"api-version": API_VERSION, "starttime": _iso(end - timedelta(minutes=window_minutes)),
+                  "endtime": _iso(end), "interval": "PT1M", "metricnamespace": batch.namespace,
+                  # MetricsClient's own encoding of a comma inside a metric name
+                  "metricnames": ",".join(n.replace(",", "%2") for n in names),
+                  "aggregation": ",".join(aggregations)}
+        if metric_set.filter:
+            params["filter"] = metric_set.filter
+        response = client.send_request(HttpRequest(
+            "POST", f"/subscriptions/{batch.subscription_id}/metrics:getBatch", params=params,
+            json={"resourceids": [r.id for r in batch.resources]}, headers={"Accept": "application/json"}))
+        response.raise_for_status()
+        return response.json()
 
     try:
-        return ask(metric_set.names, metric_set.aggregations)
+        return [ask(metric_set.names, metric_set.aggregations)]
     except HttpResponseError as exc:
         if exc.status_code != 400 or len(metric_set.aggregations) < 2:
             raise
-    return [result for agg in metric_set.aggregations
-            for result in ask([n for n, a in metric_set.metrics if a == agg], [agg])]
+    return [ask([n for n, a in metric_set.metrics if a == agg], [agg]) for agg in metric_set.aggregations]
 
 
 # -- in the sweep --------------------------------------------------------------------------------
@@ -175,7 +196,7 @@ class Folding:
 
     calls: list[tuple[Batch, Future[Exception | None]]] = field(default_factory=list)
     acc: dict[str, _Accumulator] = field(default_factory=dict)  # by lower-case id
-    stamps: dict[datetime, datetime] = field(default_factory=dict)  # shared timestamps
+    stamps: dict[str, datetime] = field(default_factory=dict)  # shared timestamps
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -187,11 +208,12 @@ def submit(calls: Calls, clients: AzureClients, resources: list[Resource], windo
         for metric_set in METRIC_SETS:
             def call(batch: Batch = batch, metric_set: MetricSet = metric_set) -> Exception | None:
                 try:
-                    results = query_set(clients.metrics(batch.region), batch, metric_set, window_minutes, now)
+                    bodies = query_set(clients.metrics(batch.region), batch, metric_set, window_minutes, now)
                 except Exception as exc:  # noqa: BLE001 - reported per resource of the batch by collect()
                     return exc
                 with folding.lock:
-                    fold(results, metric_set, [r.id for r in batch.resources], folding.acc, folding.stamps)
+                    for body in bodies:
+                        fold(body, metric_set, [r.id for r in batch.resources], folding.acc, folding.stamps)
                 return None
             folding.calls.append((batch, calls.spawn(call)))
     return folding
