@@ -5,10 +5,12 @@ collect/spread.py) then falls due as it would between real timer sweeps; the cal
 budget (refilled before each sweep, harness._fresh_budget) and the sweep itself are real.
 Secrets in the scenario are dated a day back, as in an estate nobody wrote to during the run.
 
-Moving the past back equals moving the clock forward only if every time the sweep compares with
-its clock moves: a probe's or a proof's record keeps its next slot ("due_at", spread.next_slot),
-moved back with the rest. (Before records kept it, the slot was computed from the moved check time,
-and a record just re-checked at its slot met that slot again: up to twice the due probes.)"""
+Known flaw (found in the 2026-12-02 runs): moving the past back is not the same as moving the clock
+forward for what falls due at absolute slots (spread.py): a record just re-checked at its slot sees
+that slot again in the 5 minutes it was moved back, so slot-due probes and proofs are counted up to
+twice. With these very keys a forward clock gives 172-187 of 1,092 handlers per sweep (1/6); this
+model gave 430-550. The fix: records keep their next due time (moved back with them), or the child's
+clock runs ahead."""
 from __future__ import annotations
 
 import json
@@ -19,7 +21,6 @@ from pathlib import Path
 from emulator.world import World
 
 TIMER = timedelta(minutes=5)
-MOVED = ("started", "due_at")  # times inside cache payloads: an activity-log mark's start, a next slot
 
 
 def _earlier(text: str | None, by: timedelta) -> str | None:
@@ -34,9 +35,8 @@ def pass_interval(ledger_path: Path, by: timedelta = TIMER) -> None:
             rows = db.execute("SELECT kind, key, payload, fetched_at FROM cache").fetchall()
             for kind, key, payload, fetched_at in rows:
                 data = json.loads(payload)
-                for name in MOVED:
-                    if isinstance(data, dict) and name in data:
-                        data[name] = _earlier(data[name], by)
+                if kind == "activity-log":
+                    data["started"] = _earlier(data["started"], by)
                 db.execute("UPDATE cache SET payload = ?, fetched_at = ? WHERE kind = ? AND key = ?",
                            (json.dumps(data, sort_keys=True, separators=(",", ":")), _earlier(fetched_at, by),
                             kind, key))

@@ -60,35 +60,3 @@ def test_handlers_whose_hub_shows_log_errors_leave_the_reused_probes_to_be_probe
     extra = probe_cache.with_log_errors(plan, found, errors)
     assert [h for h, _ in extra["r"]] == [h1]
     assert [p.handler for p in plan.reused["r"]] == [h2]
-
-
-def test_next_slot_is_the_first_slot_after_a_check_and_due_agrees_with_it():
-    for i in range(200):
-        key = f"k{i}"
-        last = T0 + timedelta(seconds=37 * i)
-        slot = spread.next_slot(key, last, INTERVAL)
-        assert last < slot <= last + INTERVAL
-        assert not spread.due(key, last, slot - timedelta(microseconds=1), INTERVAL)
-        assert spread.due(key, last, slot, INTERVAL)
-
-
-def test_a_record_moved_back_in_time_with_its_kept_slot_falls_due_as_with_the_clock_moved_forward():
-    """The benchmark's timer model moves a record's times back rather than the clock forward: with
-    the slot kept in the record, a record just re-checked at its slot does not meet that slot again."""
-    moved = timedelta(minutes=5)
-    for i in range(300):
-        key = f"/subscriptions/s/wps-{i}|hub|https://h/{i}"
-        checked = T0 + timedelta(seconds=11 * i)
-        slot = spread.next_slot(key, checked, INTERVAL)
-        forward = spread.due(key, checked, checked + moved, INTERVAL, slot)
-        backward = spread.due(key, checked - moved, checked, INTERVAL, slot - moved)
-        assert forward == backward
-
-
-def test_probe_and_proof_records_keep_their_next_slot():
-    h = EventHandler(hub="chat", url_redacted="https://h/a", host="h")
-    entry = probe_cache.to_entry("/subscriptions/s/x", HandlerProbe(h, ok=True), ("198.51.100.10",), T0, INTERVAL)
-    slot = spread.next_slot(entry.key, T0, INTERVAL)
-    assert datetime.fromisoformat(entry.payload["due_at"]) == slot
-    assert probe_cache.why_probe(entry, False, ("198.51.100.10",), slot - timedelta(seconds=1), INTERVAL) is None
-    assert probe_cache.why_probe(entry, False, ("198.51.100.10",), slot, INTERVAL) == "probe interval slot"

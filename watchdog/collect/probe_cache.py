@@ -23,7 +23,6 @@ from urllib.parse import urlsplit
 
 from watchdog.collect import netguard, spread
 from watchdog.ledger.base import CacheEntry
-from watchdog.ledger.codec import from_iso, to_iso
 from watchdog.models import EventHandler, HandlerLogError, HandlerProbe, Sensitive
 
 KIND = "handler-probe"  # per "<lower-case resource id>|<hub>|<redacted url>|<pattern>"
@@ -54,17 +53,15 @@ def why_probe(record: CacheEntry | None, settings_reread: bool, resolved: tuple[
         return "resource settings re-read"
     if tuple(record.payload["addresses"]) != resolved:
         return "host resolves differently"
-    if spread.due(record.key, record.fetched_at, now, interval, from_iso(record.payload.get("due_at"))):
+    if spread.due(record.key, record.fetched_at, now, interval):
         return "probe interval slot"
     return None
 
 
-def to_entry(resource_id: str, probe: HandlerProbe, resolved: tuple[str, ...], at: datetime,
-             interval: timedelta) -> CacheEntry:
-    k = key(resource_id, probe.handler)
-    return CacheEntry(KIND, k, {"ok": probe.ok, "cause": probe.cause, "status": probe.status, "detail": probe.detail,
-                                "addresses": list(resolved),
-                                "due_at": to_iso(spread.next_slot(k, at, interval))}, at)
+def to_entry(resource_id: str, probe: HandlerProbe, resolved: tuple[str, ...], at: datetime) -> CacheEntry:
+    return CacheEntry(KIND, key(resource_id, probe.handler),
+                      {"ok": probe.ok, "cause": probe.cause, "status": probe.status, "detail": probe.detail,
+                       "addresses": list(resolved)}, at)
 
 
 def from_entry(handler: EventHandler, record: CacheEntry) -> HandlerProbe:
@@ -79,7 +76,6 @@ class Plan:
     due: dict[str, list[Pair]] = field(default_factory=dict)
     reused: dict[str, list[HandlerProbe]] = field(default_factory=dict)
     resolved: dict[str, tuple[str, ...]] = field(default_factory=dict)  # by lower-case host
-    interval: timedelta = timedelta(0)
 
 
 def plan(store: Any, found: Mapping[str, Sequence[Pair]], settings_reread: set[str],
@@ -89,7 +85,7 @@ def plan(store: Any, found: Mapping[str, Sequence[Pair]], settings_reread: set[s
     by lower-case host (resolve_all)."""
     records: dict[str, CacheEntry] = store.cached_all(KIND)
     hosts = {h.host.lower(): h.url_redacted for pairs in found.values() for h, _ in pairs}
-    out = Plan(resolved=resolve(hosts.items()), interval=interval)
+    out = Plan(resolved=resolve(hosts.items()))
     for rid, pairs in found.items():
         for h, t in pairs:
             record = records.get(key(rid, h))
@@ -119,7 +115,7 @@ def with_log_errors(p: Plan, found: Mapping[str, Sequence[Pair]],
 def keep(store: Any, p: Plan, fresh: Mapping[str, Sequence[HandlerProbe]], now: datetime) -> None:
     """Record this sweep's probes in one batched write. A probe cut by the sweep deadline is not a
     probe: it never reaches `fresh`, and the old record (if any) stays."""
-    store.put_cached(*(to_entry(rid, probe, p.resolved.get(probe.handler.host.lower(), ()), now, p.interval)
+    store.put_cached(*(to_entry(rid, probe, p.resolved.get(probe.handler.host.lower(), ()), now)
                        for rid, probes in fresh.items() for probe in probes))
 
 

@@ -19,7 +19,7 @@ from typing import Any, Mapping
 from watchdog import tags
 from watchdog.collect import spread
 from watchdog.ledger.base import CacheEntry
-from watchdog.ledger.codec import from_iso, to_iso, to_iso_or_none
+from watchdog.ledger.codec import from_iso, to_iso_or_none
 from watchdog.models import BoundSecret, DataPlaneProof, Resource
 
 KIND = "secret-proof"  # per "<secret uri>|<lower-case resource id>"
@@ -80,7 +80,7 @@ def why_read(record: CacheEntry | None, listed: Listed | None, resource: Resourc
         return f"last proof {kept.proof.outcome}"
     if record.payload["local_auth_disabled"] != resource.disable_local_auth:
         return "local auth switched since the last proof"
-    if spread.due(record.key, record.fetched_at, now, interval, from_iso(record.payload.get("due_at"))):
+    if spread.due(record.key, record.fetched_at, now, interval):
         return "proof interval slot"
     return None
 
@@ -96,8 +96,7 @@ def drop_changed(store: Any, changed: Mapping[str, datetime], clock_margin: time
             store.drop_cached(KIND, entry.key)
 
 
-def to_entry(secret: BoundSecret, resource: Resource, listed: Listed | None, proved_at: datetime,
-             interval: timedelta) -> CacheEntry:
+def to_entry(secret: BoundSecret, resource: Resource, listed: Listed | None, proved_at: datetime) -> CacheEntry:
     """The record of a secret read and judged at `proved_at`. `listed_updated_on` is what the list
     said before the read (the read itself may not say, e.g. for a disabled secret): a write between
     the list and the read makes the next sweep read again, never the other way round."""
@@ -113,9 +112,7 @@ def to_entry(secret: BoundSecret, resource: Resource, listed: Listed | None, pro
         "key_fingerprint": secret.key_fingerprint, "parse_error": secret.parse_error, "has_value": secret.has_value,
         "proof": None if proof is None else {"status": proof.status, "outcome": proof.outcome, "detail": proof.detail},
     }
-    k = key(secret.uri, resource.id)
-    payload["due_at"] = to_iso(spread.next_slot(k, proved_at, interval))
-    return CacheEntry(KIND, k, payload, proved_at)
+    return CacheEntry(KIND, key(secret.uri, resource.id), payload, proved_at)
 
 
 def from_payload(record: CacheEntry) -> BoundSecret:

@@ -119,7 +119,7 @@ def collect(reading: Reading) -> dict[str, list[BoundSecret]]:
 
 
 def keep_proofs(ledger: Ledger, by_id: Mapping[str, Resource], reading: Reading,
-                listed: Mapping[str, proofs.Listed], now: datetime, proof_interval_minutes: int) -> None:
+                listed: Mapping[str, proofs.Listed], now: datetime) -> None:
     """Record the secrets read this sweep (one batched write); a secret that could not be read
     loses its record, so the next sweep reads it again rather than trusting an old proof."""
     kept = []
@@ -131,6 +131,5 @@ def keep_proofs(ledger: Ledger, by_id: Mapping[str, Resource], reading: Reading,
             if (secret := future.result()) is None:
                 ledger.drop_cached(proofs.KIND, k)
             else:
-                kept.append(proofs.to_entry(secret, by_id[rid], listed.get(b.uri.lower()), now,
-                                            timedelta(minutes=proof_interval_minutes)))
+                kept.append(proofs.to_entry(secret, by_id[rid], listed.get(b.uri.lower()), now))
     ledger.put_cached(*kept)

@@ -5,14 +5,11 @@ Re-checking everything "every interval since it was last checked" puts every ite
 interval, from a stable hash of its key, and falls due once the clock crosses one of its slots
 (phase + k * interval) after its last check: with sweeps 5 minutes apart and a 30-minute interval,
 about 1/6 of the items fall due each sweep, and none waits longer than one interval.
-
-A record keeps its next slot (`next_slot`, as "due_at"): what is due then reads from the record
-alone, so a record whose times are moved (the benchmark's timer model) falls due as it would have.
 """
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 
 def phase(key: str, interval: timedelta) -> float:
@@ -21,18 +18,10 @@ def phase(key: str, interval: timedelta) -> float:
     return int.from_bytes(digest, "big") / 2 ** 64 * interval.total_seconds()
 
 
-def next_slot(key: str, after: datetime, interval: timedelta) -> datetime:
-    """The first of `key`'s slots after `after`: when an item checked at `after` falls due."""
+def due(key: str, last: datetime, now: datetime, interval: timedelta) -> bool:
+    """True when one of `key`'s slots lies in (last, now], or a whole interval has passed."""
     span = interval.total_seconds()
-    if span <= 0:
-        return after
-    offset = phase(key, interval)
-    return datetime.fromtimestamp(offset + ((after.timestamp() - offset) // span + 1) * span, timezone.utc)
-
-
-def due(key: str, last: datetime, now: datetime, interval: timedelta, due_at: datetime | None = None) -> bool:
-    """True when one of `key`'s slots lies in (last, now] (`due_at`: the record's kept next slot, else
-    computed), or a whole interval has passed (the interval may have been shortened since)."""
-    if interval.total_seconds() <= 0 or now - last >= interval:
+    if span <= 0 or now - last >= interval:
         return True
-    return now >= (due_at or next_slot(key, last, interval))
+    offset = phase(key, interval)
+    return (now.timestamp() - offset) // span > (last.timestamp() - offset) // span

@@ -156,7 +156,7 @@ def collect(pools: Pools, clients: AzureClients, settings: Settings, resources: 
     apps = consumers.submit(runner, clients, by_id, got.secrets, caches.sites, now, fresh_sites)
     ages = key_age.submit(runner, clients, settings, by_id, got.secrets, ledger, now)  # only while rotation is on
     if ledger is not None:
-        secret_reads.keep_proofs(ledger, by_id, reading, listed, now, settings.proof_interval_minutes)
+        secret_reads.keep_proofs(ledger, by_id, reading, listed, now)
     got.log_errors = logs.collect(querying, got.handlers)
     replica_metrics = metrics.collect(runner, replica_folding, settings.window_minutes)
     got.log_signals = logs.collect_signals(querying)
