@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import sys
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
+
+from watchdog import clock
 from typing import TYPE_CHECKING
 
 from . import report as report_mod
@@ -22,7 +24,7 @@ def rotate(settings: Settings, ledger: Ledger, resource: str, plan: bool, fmt: s
     from .remediate import rotate as executor
     from .sweep import observe, run_sweep
 
-    now = now or datetime.now(timezone.utc)
+    now = now or clock.now()
     settings = replace(settings, rotate="plan" if plan else "on")
     scope = Scope(resources=(resource,))
     with AzureClients(settings) as clients:

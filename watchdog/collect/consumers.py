@@ -12,7 +12,7 @@ import threading
 from concurrent.futures import Future
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from watchdog.collect import sites
 from watchdog.collect.errors import to_error

@@ -28,6 +28,7 @@ import re
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable, Sequence
 
+from watchdog import clock
 from watchdog.collect.errors import scrub
 from watchdog.models_logs import LifetimeCluster, LogSignals, TokenAge
 
@@ -166,7 +167,7 @@ def read(client: Any, workspace_id: str, resource_ids: Iterable[str], window_min
          idle_timeouts: Sequence[int], now: datetime | None = None) -> tuple[dict[str, LogSignals], str | None]:
     """Run the query against a workspace (its ARM id) with `LogsQueryClient.query_resource`.
     Returns the signals and, for a partial result, the (scrubbed) partial error; a failure raises."""
-    end = now or datetime.now(timezone.utc)
+    end = now or clock.now()
     start = end - timedelta(minutes=lookback_minutes(window_minutes))
     result = client.query_resource(workspace_id, build_query(window_minutes, idle_timeouts), timespan=(start, end))
     partial_error = None

@@ -10,9 +10,10 @@ import re
 import threading
 from concurrent.futures import Future
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
+from watchdog import clock
 from watchdog.collect import log_signals
 from watchdog.collect.calls import Calls
 from watchdog.collect.errors import brief
@@ -112,7 +113,7 @@ def query_workspace(client: Any, workspace_id: str, window_minutes: int, now: da
     """Run the query against the workspace's ARM id; `only`: resource ids to keep the rows of (a
     check of a few resources reads their rows alone). Returns the rows and, for a partial result,
     the (scrubbed) partial error; a full failure raises."""
-    end = now or datetime.now(timezone.utc)
+    end = now or clock.now()
     query = QUERY
     if only:
         query += "\n| where _ResourceId in~ (" + ", ".join(json.dumps(rid) for rid in only) + ")"

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
+from watchdog import clock
 from watchdog.collect.calls import Calls
 from watchdog.collect.errors import to_error
 from watchdog.models import MetricPoint, Resource, ResourceMetrics
@@ -162,7 +163,7 @@ def query_set(client: Any, batch: Batch, metric_set: MetricSet, window_minutes: 
     from azure.core.exceptions import HttpResponseError
     from azure.core.rest import HttpRequest
 
-    end = (now or datetime.now(timezone.utc)).replace(second=0, microsecond=0)
+    end = (now or clock.now()).replace(second=0, microsecond=0)
 
     def ask(names: list[str], aggregations: list[str]) -> dict[str, Any]:
         params = {"api-version": API_VERSION, "starttime": _iso(end - timedelta(minutes=window_minutes)),

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Mapping
 from urllib.parse import urlsplit
 
-from watchdog import tags
+from watchdog import clock as wall_clock, tags
 from watchdog.azure import AzureClients
 from watchdog.collect.inventory import list_resources
 from watchdog.collect.secrets import parse_uri
@@ -46,7 +46,7 @@ def handle(doc: Mapping[str, Any], settings: Settings, ledger: Ledger, *, client
            caches: Any = None, now: Callable[[], datetime] | None = None, sweep: Callable[..., Report] | None = None
            ) -> Handled:
     """`now`: the clock (default UTC wall time); `sweep`: run_sweep (a parameter for unit tests)."""
-    clock = now or (lambda: datetime.now(timezone.utc))
+    clock = now or wall_clock.now
     parsed = parse(doc, tuple(s.lower() for s in settings.subscriptions), vaults_of(settings), clock())
     if isinstance(parsed, Ignored):
         return Handled(IGNORED, parsed.reason)

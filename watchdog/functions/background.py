@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime, timezone
 
 import azure.functions as func
+
+from .. import clock
 
 bp = func.Blueprint()
 log = logging.getLogger("watchdog.check_run")
@@ -42,17 +43,17 @@ def check_background(message: func.QueueMessage) -> None:
         run = get_run(ledger, run_id)
         if run is None or run.status in ("done", "failed"):  # a redelivered message runs nothing twice
             return
-        now = datetime.now(timezone.utc)
+        now = clock.now()
         run = replace(run, status="running", started_at=now)
         put_run(ledger, run, now)
         try:
             report = run_sweep(settings, Scope(), settings.modes(run.mode), ledger=ledger, caches=CACHES)
-            save_report(ledger, f"run/{run.id}", report, datetime.now(timezone.utc))
+            save_report(ledger, f"run/{run.id}", report, clock.now())
         except Exception as exc:  # noqa: BLE001 - the run's state says it failed, and why, without a secret
             reason = f"{type(exc).__name__}: {scrub(str(exc), 300)}"
             log.error("check run %s failed: %s", run.id, reason)
-            put_run(ledger, replace(run, status="failed", finished_at=datetime.now(timezone.utc), reason=reason),
-                    datetime.now(timezone.utc))
+            put_run(ledger, replace(run, status="failed", finished_at=clock.now(), reason=reason),
+                    clock.now())
             return
-        done = datetime.now(timezone.utc)
+        done = clock.now()
         put_run(ledger, replace(run, status="done", finished_at=done), done)

@@ -12,11 +12,12 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import timezone
 from urllib.parse import urlsplit
 
 import azure.functions as func
 
+from .. import clock
 from ..scope import Scope
 from . import background
 from .http_params import BadParameter, Query, parse
@@ -106,7 +107,7 @@ def _one_resource(query: Query, settings, ledger) -> func.HttpResponse:  # noqa:
 def _start_run(req: func.HttpRequest, query: Query, ledger, runs: func.Out[str]) -> func.HttpResponse:  # noqa: ANN001
     from .runs import new_run
 
-    run = new_run(ledger, query.mode or "off", datetime.now(timezone.utc))
+    run = new_run(ledger, query.mode or "off", clock.now())
     if ledger.failure is not None:  # a run nobody could poll: not queued
         return _unavailable(ledger, "no background check was started")
     runs.set(json.dumps({"id": run.id}))
@@ -140,7 +141,7 @@ def _render(report, query: Query, status_url: str | None, latest: bool = False) 
     from ..report import render
     from ..status_page import CONTENT_SECURITY_POLICY, render_status_page
 
-    now = datetime.now(timezone.utc)
+    now = clock.now()
     finished = report.finished_at or report.started_at
     age = max(int((now - finished).total_seconds()), 0)
     headers = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
@@ -189,7 +190,7 @@ def check_run(req: func.HttpRequest) -> func.HttpResponse:
             return _unavailable(ledger, f"check run {run_id} cannot be read")
         if run is None:
             return error(404, "id", f"no check run {run_id} (runs are kept for a day)", code="RunNotFound")
-        status = run.effective_status(datetime.now(timezone.utc))
+        status = run.effective_status(clock.now())
         if status in ("queued", "running"):
             location = run_location(req.url, run.id)
             return func.HttpResponse(json.dumps({**run.payload(), "location": location}), status_code=202,

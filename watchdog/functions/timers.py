@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime, timezone
 
 import azure.functions as func
+
+from .. import clock
 
 bp = func.Blueprint()
 log = logging.getLogger("watchdog.sweep")
@@ -37,7 +38,7 @@ def sweep(timer: func.TimerRequest) -> None:
                 # Failing to keep this copy fails no more than that: GET keeps answering with the
                 # previous report, its age showing it is old.
                 try:
-                    save_report(ledger, LATEST, report, datetime.now(timezone.utc))
+                    save_report(ledger, LATEST, report, clock.now())
                 except Exception as exc:  # noqa: BLE001 - logged by type: an SDK message may carry a URL
                     log.error("the latest report was not kept for GET /api/check: %s", type(exc).__name__)
             log.info("%s", summary_line(report))

@@ -23,6 +23,7 @@ from typing import Callable, Mapping
 
 import requests
 
+from watchdog import clock
 from watchdog.redact import redact_url, scrub
 
 log = logging.getLogger(__name__)
@@ -82,7 +83,7 @@ def retry_after(value: str | None, now: datetime | None = None) -> float | None:
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - (now or datetime.now(timezone.utc))).total_seconds())
+    return max(0.0, (when - (now or clock.now())).total_seconds())
 
 
 def _body_hint(response: requests.Response) -> str:

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import TYPE_CHECKING, Iterable, Mapping
 
+from watchdog import clock
 from watchdog.ledger.base import Ledger
 from watchdog.models import Action, Finding, Observation, Outcome, OutcomeStatus
 from watchdog.remediate import plan as policy
@@ -113,7 +114,7 @@ def _act(the_plan: Plan, observations: list[Observation], clients: AzureClients,
         actions.sort(key=lambda a: order.get(a.kind, len(order)))
         # Taken now, at action time, with its own expiry: a lease dated from the sweep's start
         # could be born expired after a long collection.
-        if not ledger.acquire_lease(rid, sweep_id, ttl, datetime.now(timezone.utc)):
+        if not ledger.acquire_lease(rid, sweep_id, ttl, clock.now()):
             results += [outcome(a, SKIPPED, "another sweep holds this resource's lease and is acting on it",
                                 now, guard=LEASE) for a in actions]
             continue

@@ -10,13 +10,14 @@ import time
 import uuid
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any, Mapping
 
+from watchdog import clock
 from watchdog.azure import AzureClients
 from watchdog.checks import diagnose, sort_key
 from watchdog.checks.blind_spots import check_errors
-from watchdog.collect import inventory, lookup
+from watchdog.collect import lookup
 from watchdog.collect.caches import Caches
 from watchdog.ledger.base import Ledger
 from watchdog.ledger.guard import Guarded
@@ -86,7 +87,7 @@ def notification_stage(ctx: SweepContext) -> list[Mapping[str, Any]]:
     # now, for as long as sending and recording may take.
     owner = uuid.uuid4().hex
     ttl = int((config.deadline_seconds if config is not None else 60) + NOTIFY_RESERVE + RECORD_RESERVE)
-    if not ledger.acquire_lease(NOTIFY_LEASE, owner, ttl, datetime.now(timezone.utc)):
+    if not ledger.acquire_lease(NOTIFY_LEASE, owner, ttl, clock.now()):
         return [{"target": "*", "status": "not-sent", "detail": "another sweep is sending notifications now (it "
                  "holds the notification lease); what it does not send, the next sweep does"}]
     telemetry = active()
@@ -120,7 +121,7 @@ def observe(settings: Settings, scope: Scope | None = None, *, clients: AzureCli
     """Discover and collect, on bounded pools. Stage durations go into `timings`; `caches`: what
     this process keeps between sweeps (default: none kept)."""
     scope = scope or Scope()
-    now = now or datetime.now(timezone.utc)
+    now = now or clock.now()
     timings = timings if timings is not None else {}
     caches = caches if caches is not None else Caches()
     subscriptions = tuple(s.lower() for s in scope.subscriptions_of(settings.subscriptions))
@@ -152,7 +153,7 @@ def run_sweep(
     what the process keeps between sweeps (a long-lived process passes the same one each time);
     `telemetry`: where spans, events and metrics go (default: the process's, watchdog/telemetry.py)."""
     scope = scope or Scope()
-    now = now or datetime.now(timezone.utc)
+    now = now or clock.now()
     mode = dict(mode) if mode is not None else {kind: "off" for kind in settings.modes()}
     if ledger is not None and not isinstance(ledger, Guarded):
         ledger = Guarded(ledger)
@@ -162,7 +163,7 @@ def run_sweep(
             if clients is None:
                 clients = stack.enter_context(AzureClients(settings))
             report = _sweep(settings, scope, mode, clients, ledger, notify, now, caches)
-        report.finished_at = datetime.now(timezone.utc)
+        report.finished_at = clock.now()
         telemetry.record(report)
     return report
 
