@@ -74,7 +74,7 @@ def _fresh_budget(emu: Emulator) -> None:
 def measure(subject: Subject, emu: Emulator, env: dict[str, str], run_dir: Path) -> dict[str, Any]:
     run_dir.mkdir(parents=True, exist_ok=True)
     _fresh_budget(emu)
-    result = child.run(subject.command(run_dir), env, run_dir, CHILD_TIMEOUT_S)
+    result = child.run(subject.command(run_dir), timer.clocked_env(env), run_dir, CHILD_TIMEOUT_S)
     counted = calls.count(emu.journal)
     out: dict[str, Any] = {"exit_code": result.exit_code, "wall_s": result.wall_s, "cpu_s": result.cpu_s,
                            "peak_rss_mb": result.peak_rss_mb, "timed_out": result.timed_out,
@@ -108,7 +108,7 @@ def run_size(n: int, seed: int, baselines: bool, c7n: bool, log: Log,
         _log_run(log, n, "watchdog_first", runs["watchdog_first"])
         warmup = (_warm_up(emu, env, state, runs["watchdog_first"], n, log) if n <= WARMUP_MAX_SIZE
                   else {"sweeps": 0, "settled": False, "skipped": f"no warm-up above {WARMUP_MAX_SIZE:,} resources"})
-        timer.pass_interval(state / "ledger.sqlite3")
+        timer.pass_interval()
         plan = [("watchdog_steady", WATCHDOG, {})]
         if baselines:
             plan.append(("per_resource", PER_RESOURCE, {}))
@@ -124,7 +124,7 @@ def run_size(n: int, seed: int, baselines: bool, c7n: bool, log: Log,
             if label == "watchdog_steady":
                 runs["watchdog_one"] = measure(_one_resource(world), emu, env, state / "watchdog_one")
                 _log_run(log, n, "watchdog_one", runs["watchdog_one"])
-        timer.pass_interval(state / "ledger.sqlite3")
+        timer.pass_interval()
         profile = _profile(emu, env, state / "watchdog_profile")
     for label, r in runs.items():
         if label.startswith("watchdog") and r["ok"]:
@@ -149,8 +149,8 @@ def _profile(emu: Emulator, env: dict[str, str], run_dir: Path) -> dict[str, Any
     run_dir.mkdir(parents=True, exist_ok=True)
     _fresh_budget(emu)
     out = run_dir / "profile.pstats"
-    result = child.run([sys.executable, "-m", "bench.profiled", str(out), "--", "check", "--format", "json"], env,
-                       run_dir, CHILD_TIMEOUT_S)
+    result = child.run([sys.executable, "-m", "bench.profiled", str(out), "--", "check", "--format", "json"],
+                       timer.clocked_env(env), run_dir, CHILD_TIMEOUT_S)
     if not out.exists():
         return {"error": result.stderr[-500:]}
     return {"wall_s": result.wall_s, "cpu_s": result.cpu_s, "cumulative": profiled.top(out, "cumulative"),
@@ -178,7 +178,7 @@ def _warm_up(emu: Emulator, env: dict[str, str], state: Path, first: dict[str, A
     walls: list[float] = []
     last, started = first, time.perf_counter()
     while not _settled(last) and len(walls) < WARMUP_MAX_SWEEPS and time.perf_counter() - started < WARMUP_MAX_S:
-        timer.pass_interval(state / "ledger.sqlite3")
+        timer.pass_interval()
         last = measure(WATCHDOG, emu, env, state / f"warmup_{len(walls) + 1}")
         walls.append(last["wall_s"])
         log(f"  {n:>5} resources: warm-up sweep {len(walls)}: {last['wall_s']:.1f} s, "
@@ -227,7 +227,7 @@ def run(sizes: tuple[int, ...], seed: int, baselines_max: int, c7n: bool, cold: 
                      "watchdog_command": "python -m watchdog check --format json (report only, SQLite ledger)",
                      "concurrency": int(os.environ.get("WATCHDOG_CONCURRENCY", "16")),
                      "baselines_max": baselines_max, "stale_ratio": stale_ratio,
-                     "timer": "ledger times moved 5 minutes back before each later sweep (bench/timer.py)",
+                     "timer": "emulator's and watchdog's clocks moved 5 minutes forward before each later sweep (bench/timer.py)",
                      "load_at_start": os.getloadavg()},
     }
     if c7n and any(n <= baselines_max for n in sizes):

@@ -1,4 +1,4 @@
-"""python -m bench.profiled PROFILE_OUT -- ARGS...: `python -m watchdog ARGS` under cProfile in
+"""python -m bench.profiled PROFILE_OUT -- ARGS...: `python -m bench.clocked ARGS` under cProfile in
 every thread (the sweep works on thread pools; cProfile alone sees only the main thread waiting),
 the threads' statistics merged into PROFILE_OUT (pstats format). `top` reads it back."""
 from __future__ import annotations
@@ -25,6 +25,10 @@ def main(argv: list[str]) -> int:
         profile.enable()
 
     from watchdog import cli
+
+    from . import timer
+
+    timer.apply_offset()
 
     threading.setprofile(start)
     main_profile = cProfile.Profile()
