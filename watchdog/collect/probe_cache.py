@@ -15,6 +15,8 @@ redacted URL, never the template's query string) and the host's addresses at pro
 """
 from __future__ import annotations
 
+import logging
+from collections import Counter
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -24,6 +26,8 @@ from urllib.parse import urlsplit
 from watchdog.collect import netguard, spread
 from watchdog.ledger.base import CacheEntry
 from watchdog.models import EventHandler, HandlerLogError, HandlerProbe, Sensitive
+
+log = logging.getLogger("watchdog.sweep")
 
 KIND = "handler-probe"  # per "<lower-case resource id>|<hub>|<redacted url>|<pattern>"
 Pair = tuple[EventHandler, Sensitive]
@@ -76,6 +80,7 @@ class Plan:
     due: dict[str, list[Pair]] = field(default_factory=dict)
     reused: dict[str, list[HandlerProbe]] = field(default_factory=dict)
     resolved: dict[str, tuple[str, ...]] = field(default_factory=dict)  # by lower-case host
+    reasons: Counter[str] = field(default_factory=Counter)  # why the due ones are due, for the log
 
 
 def plan(store: Any, found: Mapping[str, Sequence[Pair]], settings_reread: set[str],
@@ -94,6 +99,10 @@ def plan(store: Any, found: Mapping[str, Sequence[Pair]], settings_reread: set[s
                 out.reused.setdefault(rid, []).append(from_entry(h, record))
             else:
                 out.due.setdefault(rid, []).append((h, t))
+                out.reasons[why or "no record"] += 1
+    log.info("handler probes: %d due (%s), %d records reused", sum(out.reasons.values()),
+             ", ".join(f"{why}: {n}" for why, n in out.reasons.most_common()) or "none",
+             sum(len(v) for v in out.reused.values()))
     return out
 
 
@@ -109,6 +118,8 @@ def with_log_errors(p: Plan, found: Mapping[str, Sequence[Pair]],
             taken = {probe.handler for probe in reused if probe.handler.hub in hubs}
             if pairs := [(h, t) for h, t in found.get(rid, ()) if h in taken]:
                 extra[rid] = pairs
+    if extra:
+        log.info("handler probes: %d more, their hubs failing in the logs", sum(len(v) for v in extra.values()))
     return extra
 
 
