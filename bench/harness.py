@@ -225,7 +225,7 @@ def run(sizes: tuple[int, ...], seed: int, baselines_max: int, c7n: bool, cold: 
         "code": code_version(),
         "settings": {"latency_ms": LATENCY, "arm_throttling": True, "page_size": PAGE_SIZE,
                      "watchdog_command": "python -m watchdog check --format json (report only, SQLite ledger)",
-                     "concurrency": int(os.environ.get("WATCHDOG_CONCURRENCY", "16")),
+                     "concurrency": int(os.environ.get("WATCHDOG_CONCURRENCY", "32")),
                      "baselines_max": baselines_max, "stale_ratio": stale_ratio,
                      "timer": "emulator's and watchdog's clocks moved 5 minutes forward before each later sweep (bench/timer.py)",
                      "load_at_start": os.getloadavg()},

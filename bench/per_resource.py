@@ -2,7 +2,7 @@
 
 List the Web PubSub resources, then one ARM metrics call (`azure-mgmt-monitor` `metrics.list`)
 per resource for the connection metrics, and flag those over a threshold. Threads give it the
-same concurrency as the watchdog (WATCHDOG_CONCURRENCY, default 16), which is kinder than the
+same concurrency as the watchdog (WATCHDOG_CONCURRENCY, default 32), which is kinder than the
 sequential loop most scripts have: its wall time is then bounded by ARM's read budget, not by
 latency. It also raises the SDK's status retries: with azure-core's default (3 retries on a
 throttled status) 16 threads meet a 429 they give up on after about 500 calls, and the script
@@ -30,7 +30,7 @@ PER_UNIT = {"Free_F1": 20}  # every other SKU: 1,000 connections per unit
 
 def main() -> int:
     subscription = os.environ["AZURE_SUBSCRIPTION_ID"]
-    workers = int(os.environ.get("WATCHDOG_CONCURRENCY", "16"))
+    workers = int(os.environ.get("WATCHDOG_CONCURRENCY", "32"))
     credential = DefaultAzureCredential()
     resources = list(WebPubSubManagementClient(credential, subscription, **RETRIES).web_pub_sub.list_by_subscription())
     monitor = MonitorManagementClient(credential, subscription, **RETRIES)

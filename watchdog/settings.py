@@ -32,7 +32,7 @@ _SWEEP = (
     Setting("WATCHDOG_WINDOW_MINUTES", "30", "Metrics and logs window of a sweep, in minutes."),
 )
 _COLLECTION = (
-    Setting("WATCHDOG_CONCURRENCY", "16", "Most Azure calls in flight at once."),
+    Setting("WATCHDOG_CONCURRENCY", "32", "Most Azure calls in flight at once (ARM calls are paced by its limits besides, log queries by their own limit of 5)."),
     Setting("WATCHDOG_PROBE_TIMEOUT_SECONDS", "5", "Wall-clock deadline of an event-handler OPTIONS probe, connection and answer together."),
     Setting("WATCHDOG_MAX_LIST_KEYS", "50", "Most listKeys calls per sweep (each spends one of ARM's 200 write tokens per subscription); the rest wait for the next sweeps, judged by the data-plane proof meanwhile."),
     Setting("WATCHDOG_PROOF_INTERVAL_MINUTES", "60", "A bound secret nothing says has changed (its version, its resource's activity log) is read and proven on the data plane again within this many minutes, each secret at its own slot so re-proofs spread over the sweeps; sweeps in between reuse the last proof, a rejected one included."),
@@ -119,7 +119,7 @@ class Settings:
     capacity_crit_pct: int = 90
     server_load_warn_pct: int = 70
     secret_expiry_days: int = 30
-    concurrency: int = 16
+    concurrency: int = 32
     probe_timeout_seconds: int = 5
     max_list_keys: int = 50
     proof_interval_minutes: int = 60

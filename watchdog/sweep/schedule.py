@@ -1,10 +1,11 @@
 """The collect stage in waves: each call starts as soon as what it needs is known.
 
 Wave 1 needs only the inventory (SKUs, the activity log, cold hubs and diagnostics within ARM's
-budget, autoscale lists, metrics, the vault lists); probes start as soon as the handlers are known
-and overlap the rest; the sites, metric alert and Premium replicas lists ask ARM's limiter once the
-planned cold reads are done, so they never take one of their tokens. Wave 2 needs
-wave 1 (workspaces to query, secrets to read, the replicas' metrics). Wave 3 lists keys,
+budget, autoscale lists, the log queries once the diagnostics name the workspaces, the vault lists,
+metrics: the slowest first); probes start as soon as the handlers are known and overlap the rest; the
+sites, metric alert and Premium replicas lists ask ARM's limiter once the planned cold reads are
+done, so they never take one of their tokens. Wave 2 needs wave 1 (secrets to read, the replicas'
+metrics). Wave 3 lists keys,
 only where the bound secrets say they are needed (listKeys spends ARM writes); beside it, the
 apps reading the bound secrets (one sites list per subscription, after the secrets are known).
 """
@@ -95,8 +96,13 @@ def collect(pools: Pools, clients: AzureClients, settings: Settings, resources: 
     scales = {sub: runner.submit(lambda sub=sub: autoscale.list_in_subscription(clients.monitor(sub)), "autoscale",
                                  subject=f"/subscriptions/{sub}", action=autoscale.ACTION)
               for sub in sorted({r.subscription_id for r in resources})}
-    folding = metrics.submit(runner, clients, resources, settings.window_minutes, now)
+    # The slowest calls first, once what they need is known: the log queries need the workspaces
+    # (the diagnostics: cached in a steady sweep; after the cold reads, which ARM's limiter paces
+    # anyway, in a first one), then the vault lists (the secrets wait on them), then the metrics.
+    got.diagnostics = {rid: e.diagnostics for rid, e in cached.items()} | results(diags)
+    querying = logs.submit(runner, clients, got.diagnostics, settings.window_minutes, settings.idle_timeouts, now)
     listing = secret_reads.submit_bindings(runner, clients, settings.key_vaults, resources, ledger)
+    folding = metrics.submit(runner, clients, resources, settings.window_minutes, now)
 
     for future in skus:
         future.result()
@@ -112,7 +118,6 @@ def collect(pools: Pools, clients: AzureClients, settings: Settings, resources: 
                                now, timedelta(minutes=settings.probe_interval_minutes))
     probes = handlers.submit(pools.probes, pools.probe_session, clients, settings.probe_per_host,
                              settings.probe_timeout_seconds, by_id, probing.due)
-    got.diagnostics = {rid: e.diagnostics for rid, e in cached.items()} | results(diags)
     listing_sites = _submit_sites(runner, clients, caches, by_id, got.handlers, now)
     # The cold reads were planned to fit before the sweep deadline: the lists rules add (metric alerts,
     # replicas) ask ARM's limiter only now, so they never take a planned read's token and split a
@@ -142,11 +147,9 @@ def collect(pools: Pools, clients: AzureClients, settings: Settings, resources: 
     got.metrics = metrics.collect(runner, folding, settings.window_minutes)
     bindings, listed = listing.result()
 
-    # Wave 2: what needs wave 1 (workspaces to query, secrets to read, replicas' metrics); probes are under way.
+    # Wave 2: what needs wave 1 (secrets to read, replicas' metrics); probes and log queries are under way.
     replica_folding = metrics.submit(runner, clients, [rep for reps in got.replicas.values() for rep in reps],
                                      settings.window_minutes, now)
-    querying = logs.submit(runner, clients, got.diagnostics, settings.window_minutes, settings.idle_timeouts,
-                           now)
     reading = secret_reads.submit_reads(runner, clients, settings.proof_interval_minutes, by_id, bindings, ledger,
                                         listed, now)
     got.secrets = bindings_mod.annotate(secret_reads.collect(reading), bindings_mod.claims(bindings, listed))
