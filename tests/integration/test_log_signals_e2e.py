@@ -18,7 +18,7 @@ from emulator.runtime import Emulator
 from tests.log_rows import NAMES, REST_IP, STORM_IPS, TOKEN, scenario
 from tests.specs import SPECS_DIR, validate_response
 from watchdog.checks import connectivity
-from watchdog.collect import log_signals
+from watchdog.collect import log_signals, logs
 from watchdog.models import Observation, Resource, Severity
 from watchdog.settings import Settings
 
@@ -40,9 +40,10 @@ def test_each_rule_fires_on_its_resource_through_the_real_client(emulator_factor
     workspace = next(w for w in emu.world.workspaces.values() if w.name == "law-logs")
     ids = {n: emu.world.resource_by_name(n).id for n in NAMES}
     client = LogsQueryClient(DefaultAzureCredential())
-    signals, partial = log_signals.read(client, workspace.id, ids.values(), SETTINGS.window_minutes,
-                                        SETTINGS.idle_timeouts)
-    assert partial is None and set(signals) == {i.lower() for i in ids.values()}
+    answer = logs.read_workspace(client, workspace.id, list(ids.values()), SETTINGS.window_minutes,
+                                 SETTINGS.idle_timeouts)
+    signals = answer.signals
+    assert answer.partial_error is None and set(signals) == {i.lower() for i in ids.values()}
     assert TOKEN not in repr(signals)
     # The activity log showed api-stale's key regenerated before its 401s began.
     regen = signals[ids["api-stale"].lower()].rest_first - timedelta(minutes=30)
@@ -84,7 +85,7 @@ def test_the_answer_matches_the_spec_with_log_analytics_column_types(emulator_fa
     emu = emulator_factory(scenario())
     workspace = next(w for w in emu.world.workspaces.values() if w.name == "law-logs")
     token = DefaultAzureCredential().get_token("https://api.loganalytics.io/.default").token
-    query = log_signals.build_query(SETTINGS.window_minutes, SETTINGS.idle_timeouts)
+    query = logs.workspace_query(SETTINGS.window_minutes, SETTINGS.idle_timeouts)
     response = requests.post(f"https://api.loganalytics.io/v1/workspaces/{workspace.customer_id}/query",
                              json={"query": query, "timespan": "PT3H"}, headers={"Authorization": "Bearer " + token},
                              timeout=30)
@@ -108,10 +109,11 @@ def test_a_partial_answer_is_kept_and_a_forbidden_workspace_raises(emulator_fact
     locked = next(w for w in emu.world.workspaces.values() if w.name == "law-locked")
     ids = [emu.world.resource_by_name(n).id for n in NAMES]
     client = LogsQueryClient(DefaultAzureCredential())
-    signals, partial = log_signals.read(client, flaky.id, ids, 30, SETTINGS.idle_timeouts)
-    assert partial is not None and partial.startswith("PartialError") and "abc" not in partial
-    assert signals[ids[1].lower()].lifetime_clusters  # the rows that came back still count
+    answer = logs.read_workspace(client, flaky.id, ids, 30, SETTINGS.idle_timeouts)
+    assert answer.partial_error is not None and answer.partial_error.startswith("PartialError")
+    assert "abc" not in answer.partial_error
+    assert answer.signals[ids[1].lower()].lifetime_clusters  # the rows that came back still count
     emu.deny("logs", locked.id)
     with pytest.raises(HttpResponseError) as denied:
-        log_signals.read(client, locked.id, ids, 30, SETTINGS.idle_timeouts)
+        logs.read_workspace(client, locked.id, ids, 30, SETTINGS.idle_timeouts)
     assert denied.value.status_code == 403

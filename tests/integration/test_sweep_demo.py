@@ -95,8 +95,8 @@ def test_report_on_demo_counts_calls_and_holds_no_secret(emulator, monkeypatch):
     journal = Counter(e.service for e in emulator.journal if e.status < 400 or e.service != "keyvault")
     # 2 regions x 2 metric sets, and 2 for global-chat's replica (its own resource type and region)
     assert report.api_calls["metrics"] == journal["metrics"] == 6
-    # 3 workspaces, per workspace: handler errors and connectivity signals
-    assert report.api_calls["logs"] == journal["logs"] == 6
+    # 3 workspaces, one query each (handler errors and connectivity signals together)
+    assert report.api_calls["logs"] == journal["logs"] == 3
     assert report.api_calls["arm-write"] == 3  # listKeys: only the 3 resources with bound secrets
     assert report.api_calls["dataplane"] == 3 and report.api_calls["probe"] == 9  # one per handler
     assert report.api_calls["arm-read"] == journal["arm"] - 3
@@ -133,7 +133,7 @@ def test_scope_by_name_collects_one_resource(emulator, monkeypatch):
     settings = settings_for(emulator, monkeypatch)
     report = run_sweep(settings, Scope(resources=("presence-eu",)))
     assert [r.name for r in report.resources] == ["presence-eu"]
-    assert report.api_calls["metrics"] == 2 and report.api_calls["logs"] == 2
+    assert report.api_calls["metrics"] == 2 and report.api_calls["logs"] == 1
 
 
 def test_ignore_tag_skips_a_resource(emulator, monkeypatch):
@@ -163,7 +163,7 @@ def test_revoked_permissions_become_errors_and_the_sweep_completes(emulator, mon
     assert ("metrics-forbidden", "chat-prod") in blind and ("secrets-forbidden", "chat-prod") in blind
     # Everything else was still collected and judged.
     assert any(f.rule == "upstream" for f in report.findings)
-    assert report.api_calls["logs"] == 6
+    assert report.api_calls["logs"] == 3
     assert not any("AccessKey" in e.message for e in report.errors)
 
 

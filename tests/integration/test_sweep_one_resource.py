@@ -26,13 +26,13 @@ def test_a_resource_by_id_is_fetched_directly_with_its_own_metrics_and_a_filtere
     assert with_errors  # the demo has handler errors in its logs: the filtered query must still see them
     target = with_errors[0].resource
     filters: list[tuple[str, ...]] = []
-    real = logs.query_workspace
+    real = logs.read_workspace
 
-    def spied(client, workspace_id, window_minutes, now=None, only=()):  # noqa: ANN001, ANN202
+    def spied(client, workspace_id, resource_ids, window_minutes, idle_timeouts, now=None, only=()):  # noqa: ANN001, ANN202
         filters.append(tuple(only))
-        return real(client, workspace_id, window_minutes, now, only)
+        return real(client, workspace_id, resource_ids, window_minutes, idle_timeouts, now, only)
 
-    monkeypatch.setattr(logs, "query_workspace", spied)
+    monkeypatch.setattr(logs, "read_workspace", spied)
     mark = len(emulator.journal)
     report = run_sweep(settings, Scope(resources=(target.id,)))
     assert [r.name for r in report.resources] == [target.name]

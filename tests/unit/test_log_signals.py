@@ -117,5 +117,5 @@ def test_the_readme_documents_every_log_query_as_sent():
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     section = readme.split("<!-- section: log-queries -->", 1)[1].split("<!-- /section -->", 1)[0]
     defaults = Settings(subscriptions=("x",))
-    for query in (logs.QUERY, log_signals.build_query(defaults.window_minutes, defaults.idle_timeouts)):
-        assert f"```kusto\n{query}\n```" in section
+    query = logs.workspace_query(defaults.window_minutes, defaults.idle_timeouts)
+    assert f"```kusto\n{query}\n```" in section

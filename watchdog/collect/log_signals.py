@@ -1,6 +1,7 @@
-"""Connectivity signals from the resource logs: one query per workspace per sweep, every figure
-aggregated by Log Analytics per `_ResourceId` (a union of summarized subqueries told apart by a
-`Kind` column), so a sweep reads a few rows per resource, never the raw log.
+"""Connectivity signals from the resource logs: legs of the workspace's one query per sweep
+(logs.py adds the handler failures' leg), every figure aggregated by Log Analytics per
+`_ResourceId` (a union of summarized subqueries told apart by a `Kind` column), so a sweep reads a
+few rows per resource, never the raw log.
 
 What the query relies on (docs "Troubleshoot with resource logs", the WebPubSubConnectivity and
 WebPubSubHttpRequest table references):
@@ -25,10 +26,9 @@ from __future__ import annotations
 import json
 import math
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any, Iterable, Sequence
 
-from watchdog import clock
 from watchdog.collect.errors import scrub
 from watchdog.models_logs import LifetimeCluster, LogSignals, TokenAge
 
@@ -60,9 +60,10 @@ def _refusals(since: str) -> str:
     )
 
 
-def build_query(window_minutes: int, idle_timeouts: Sequence[int]) -> str:
-    """The one query: `window_minutes` bounds every signal; lifetimes look back far enough to see
-    the start of a connection closed in the window; token ages look back TOKEN_LOOKBACK_MINUTES."""
+def build_query(window_minutes: int, idle_timeouts: Sequence[int], extra: Sequence[str] = ()) -> str:
+    """The signals' legs in one union, with `extra` legs (each a parenthesised subquery with a Kind):
+    `window_minutes` bounds every signal; lifetimes look back far enough to see the start of a
+    connection closed in the window; token ages look back TOKEN_LOOKBACK_MINUTES."""
     window = f"ago({window_minutes}m)"
     pairs_since = f"ago({window_minutes + math.ceil((max(idle_timeouts, default=0) + TOLERANCE_SECONDS) / 60) + 1}m)"
     clusters = ", ".join(
@@ -113,7 +114,8 @@ def build_query(window_minutes: int, idle_timeouts: Sequence[int]) -> str:
         f" by _ResourceId, AgeMinutes = bin((FirstRefusal - FirstConnect) / 1m, {TokenAge.BIN_MINUTES})"
         ' | extend Kind = "token-age")'
     )
-    legs = ",\n".join("  " + leg.replace(" | ", "\n    | ") for leg in (rest, refusals, by_ip, lifetimes, token_age))
+    legs = ",\n".join("  " + leg.replace(" | ", "\n    | ")
+                        for leg in (rest, refusals, by_ip, lifetimes, token_age, *extra))
     return "union isfuzzy=true\n" + legs
 
 
@@ -161,24 +163,6 @@ def parse(columns: Sequence[str], rows: Iterable[Sequence[Any]], resource_ids: I
         ages = tuple(sorted(out.pop("ages", []), key=lambda a: a.age_minutes))
         signals[rid] = LogSignals(window_minutes=window_minutes, refusals_by_ip=tuple(by_ip), token_ages=ages, **out)
     return signals
-
-
-def read(client: Any, workspace_id: str, resource_ids: Iterable[str], window_minutes: int,
-         idle_timeouts: Sequence[int], now: datetime | None = None) -> tuple[dict[str, LogSignals], str | None]:
-    """Run the query against a workspace (its ARM id) with `LogsQueryClient.query_resource`.
-    Returns the signals and, for a partial result, the (scrubbed) partial error; a failure raises."""
-    end = now or clock.now()
-    start = end - timedelta(minutes=lookback_minutes(window_minutes))
-    result = client.query_resource(workspace_id, build_query(window_minutes, idle_timeouts), timespan=(start, end))
-    partial_error = None
-    tables = getattr(result, "tables", None)
-    if tables is None:  # LogsQueryPartialResult
-        tables = result.partial_data or []
-        error = result.partial_error
-        partial_error = scrub(f"{getattr(error, 'code', '')}: {getattr(error, 'message', '')}")
-    columns = list(tables[0].columns) if tables else []
-    rows = [list(r) for t in tables for r in t.rows]
-    return parse(columns, rows, resource_ids, window_minutes, idle_timeouts), partial_error
 
 
 def _int(value: Any) -> int:

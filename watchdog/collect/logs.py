@@ -1,7 +1,10 @@
-"""Event-handler failures in the resource logs: one query per workspace per sweep.
+"""The resource logs: one query per workspace per sweep, for event-handler failures and the
+connectivity signals (log_signals.py) together, each leg's rows told apart by a `Kind` column.
 
-The tables have no Hub column and no error-kind column: failures appear only in Message text
-(AZURE-FACTS "Resource logs"), so they are parsed here. URLs inside messages are redacted.
+The tables have no Hub column and no error-kind column: handler failures appear only in Message
+text (AZURE-FACTS "Resource logs"), so they are parsed here. URLs inside messages are redacted.
+Log Analytics allows 5 concurrent queries per user: one query per workspace, not one per question,
+lets a sweep of 4 regions ask everything at once.
 """
 from __future__ import annotations
 
@@ -33,13 +36,26 @@ MISSING_ORIGIN = "AbuseProtectionResponseMissingAllowedOrigin"
 INVALID_STATUS = "AbuseProtectionResponseInvalidStatusCode"
 UNKNOWN_HUB = "(unknown)"
 
-# Only rows that can be handler failures leave the workspace; grouping happens here, where the
-# Message text is parsed.
-QUERY = (
-    f"union isfuzzy=true {', '.join(LOG_TABLES)}\n"
-    '| where Message has "status code" or Message has "Abuse protection"\n'
-    "| project TimeGenerated, _ResourceId, Message"
-)
+HANDLER_KIND = "handler-error"
+
+
+def handler_leg(window_minutes: int) -> str:
+    """The handler-failure leg: only rows that can be failures leave the workspace; grouping
+    happens here, where the Message text is parsed."""
+    return (f"(union isfuzzy=true {', '.join(LOG_TABLES)}"
+            f" | where TimeGenerated > ago({window_minutes}m)"
+            ' and (Message has "status code" or Message has "Abuse protection")'
+            f' | project TimeGenerated, _ResourceId, Message | extend Kind = "{HANDLER_KIND}")')
+
+
+def workspace_query(window_minutes: int, idle_timeouts: Sequence[int], only: Sequence[str] = ()) -> str:
+    """The workspace's one query; `only`: resource ids to keep the rows of (a check of a few
+    resources reads their rows alone)."""
+    query = log_signals.build_query(window_minutes, idle_timeouts, extra=(handler_leg(window_minutes),))
+    if only:
+        query += "\n| where _ResourceId in~ (" + ", ".join(json.dumps(rid) for rid in only) + ")"
+    return query
+
 
 _UNEXPECTED = re.compile(
     r"hub:(?P<hub>[^,\s]+),\s*event:(?P<event>[^,\s]+).*?unexpected response with status code (?P<status>\d{3})",
@@ -108,30 +124,48 @@ def group_rows(rows: Iterable[tuple[datetime | None, str, str]],
     return {rid: tuple(errors) for rid, errors in out.items()}
 
 
-def query_workspace(client: Any, workspace_id: str, window_minutes: int, now: datetime | None = None,
-                    only: Sequence[str] = ()) -> tuple[list[tuple[datetime | None, str, str]], str | None]:
-    """Run the query against the workspace's ARM id; `only`: resource ids to keep the rows of (a
-    check of a few resources reads their rows alone). Returns the rows and, for a partial result,
-    the (scrubbed) partial error; a full failure raises."""
+Rows = list[tuple[datetime | None, str, str]]
+
+
+@dataclass(frozen=True)
+class WorkspaceLogs:
+    """One workspace's answer: the handler-failure rows (TimeGenerated, _ResourceId, Message), the
+    connectivity signals of its resources, and for a partial result the (scrubbed) partial error."""
+
+    handler_rows: Rows
+    signals: dict[str, LogSignals]
+    partial_error: str | None = None
+
+
+def read_workspace(client: Any, workspace_id: str, resource_ids: Sequence[str], window_minutes: int,
+                   idle_timeouts: Sequence[int], now: datetime | None = None,
+                   only: Sequence[str] = ()) -> WorkspaceLogs:
+    """Run the workspace's query against its ARM id (`LogsQueryClient.query_resource`); a failure
+    raises. `resource_ids`: the resources whose signals it answers for (all zeros when quiet)."""
     end = now or clock.now()
-    query = QUERY
-    if only:
-        query += "\n| where _ResourceId in~ (" + ", ".join(json.dumps(rid) for rid in only) + ")"
-    result = client.query_resource(workspace_id, query, timespan=(end - timedelta(minutes=window_minutes), end))
+    start = end - timedelta(minutes=log_signals.lookback_minutes(window_minutes))
+    result = client.query_resource(workspace_id, workspace_query(window_minutes, idle_timeouts, only),
+                                   timespan=(start, end))
     partial_error = None
     tables = getattr(result, "tables", None)
     if tables is None:  # LogsQueryPartialResult
         tables = result.partial_data or []
         error = result.partial_error
         partial_error = brief(f"{getattr(error, 'code', '')}: {getattr(error, 'message', '')}")
-    rows = []
+    columns = list(tables[0].columns) if tables else []
+    index = {name: i for i, name in enumerate(columns)}
+    handler_rows: Rows = []
+    signal_rows = []
     for table in tables:
-        columns = list(table.columns)
-        at_i, rid_i, msg_i = (columns.index(c) for c in ("TimeGenerated", "_ResourceId", "Message"))
         for row in table.rows:
-            at = row[at_i]
-            rows.append((at if isinstance(at, datetime) else None, str(row[rid_i] or ""), str(row[msg_i] or "")))
-    return rows, partial_error
+            if "Kind" in index and row[index["Kind"]] == HANDLER_KIND:
+                at = row[index["TimeGenerated"]]
+                handler_rows.append((at if isinstance(at, datetime) else None, str(row[index["_ResourceId"]] or ""),
+                                     str(row[index["Message"]] or "")))
+            else:
+                signal_rows.append(list(row))
+    signals = log_signals.parse(columns, signal_rows, resource_ids, window_minutes, idle_timeouts)
+    return WorkspaceLogs(handler_rows, signals, partial_error)
 
 
 def assign_workspaces(diagnostics: dict[str, tuple[str, ...]]) -> dict[str, list[str]]:
@@ -146,45 +180,31 @@ def assign_workspaces(diagnostics: dict[str, tuple[str, ...]]) -> dict[str, list
 
 # -- in the sweep --------------------------------------------------------------------------------
 
-Rows = list[tuple[datetime | None, str, str]]
-
 
 @dataclass
 class Querying:
-    calls: dict[str, Future[Rows | None]]  # by workspace
+    calls: dict[str, Future[WorkspaceLogs | None]]  # by workspace
     members: dict[str, list[str]]  # workspace -> lower-case resource ids
-    signals: dict[str, Future[dict[str, LogSignals] | None]]  # by workspace (watchdog/collect/log_signals.py)
 
 
 def submit(calls: Calls, clients: AzureClients, diagnostics: Mapping[str, Diagnostics], window_minutes: int,
            idle_timeouts: Sequence[int], now: datetime) -> Querying:
-    """Per workspace the resources send their logs to, the handler-error query and the aggregated
-    connectivity query (log_signals.py), at most QUERY_CONCURRENCY queries at once."""
+    """One query per workspace the resources send their logs to, at most QUERY_CONCURRENCY at once."""
     members = assign_workspaces({rid: d.workspace_ids for rid, d in diagnostics.items()})
     narrow = len(diagnostics) <= NARROW_MAX
     gate = threading.BoundedSemaphore(QUERY_CONCURRENCY)
 
-    def partial(workspace: str, error: str | None) -> None:
-        if error:
-            calls.report(ObservationError("logs", ErrorKind.ERROR, f"partial result: {error}", subject=workspace))
-
-    def query(workspace: str) -> Rows:
+    def query(workspace: str) -> WorkspaceLogs:
         with gate:
-            rows, error = query_workspace(clients.logs(), workspace, window_minutes, now,
-                                          members[workspace] if narrow else ())
-        partial(workspace, error)
-        return rows
-
-    def signals(workspace: str) -> dict[str, LogSignals]:
-        with gate:
-            found, error = log_signals.read(clients.logs(), workspace, members[workspace], window_minutes,
-                                            idle_timeouts, now)
-        partial(workspace, error)
+            found = read_workspace(clients.logs(), workspace, members[workspace], window_minutes, idle_timeouts, now,
+                                   members[workspace] if narrow else ())
+        if found.partial_error:
+            calls.report(ObservationError("logs", ErrorKind.ERROR, f"partial result: {found.partial_error}",
+                                          subject=workspace))
         return found
 
     return Querying({ws: calls.submit(lambda ws=ws: query(ws), "logs", subject=ws, action=ACTION) for ws in members},
-                    members,
-                    {ws: calls.submit(lambda ws=ws: signals(ws), "logs", subject=ws, action=ACTION) for ws in members})
+                    members)
 
 
 def collect(querying: Querying, handlers: Mapping[str, Sequence[tuple[EventHandler, Any]]],
@@ -192,17 +212,16 @@ def collect(querying: Querying, handlers: Mapping[str, Sequence[tuple[EventHandl
     """Handler errors by lower-case id, for the resources of every workspace that answered."""
     out: dict[str, tuple[HandlerLogError, ...]] = {}
     for workspace, future in querying.calls.items():
-        rows = future.result()
-        if rows is not None:
+        if (found := future.result()) is not None:
             members = {rid: [h for h, _ in handlers.get(rid, ())] for rid in querying.members[workspace]}
-            out.update(group_rows(rows, members))
+            out.update(group_rows(found.handler_rows, members))
     return out
 
 
 def collect_signals(querying: Querying) -> dict[str, LogSignals]:
     """Connectivity signals by lower-case id, for the resources of every workspace that answered."""
     out: dict[str, LogSignals] = {}
-    for future in querying.signals.values():
+    for future in querying.calls.values():
         if (found := future.result()) is not None:
-            out.update(found)
+            out.update(found.signals)
     return out
