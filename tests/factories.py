@@ -7,9 +7,10 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from watchdog.models import (
-    Action, BoundSecret, DataPlaneProof, Diagnostics, Finding, KeyFingerprints, MetricPoint, Observation, Outcome,
-    Resource, ResourceMetrics, Severity,
+    Action, BoundSecret, DataPlaneProof, Finding, KeyFingerprints, MetricPoint, Observation, Outcome, ResourceMetrics,
+    Severity,
 )
+from watchdog.models_resource import Diagnostics, Resource
 from watchdog.settings import Settings
 
 SUB = "00000000-0000-0000-0000-000000000001"  # the unit tests' subscription

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Iterable, Mapping
 
-from watchdog.models import WebSite
+from watchdog.models_resource import WebSite
 
 RESOLVED = "Resolved"
 INITIALIZED = "Initialized"

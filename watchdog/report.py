@@ -11,7 +11,8 @@ from dataclasses import fields
 from datetime import datetime
 from typing import Any, Mapping
 
-from watchdog.models import Finding, Outcome, Report, Resource, Sensitive, Severity
+from watchdog.models import Finding, Outcome, Report, Sensitive, Severity
+from watchdog.models_resource import Resource
 
 # Exit codes (documented in the README's CLI section). Info-only findings count as healthy.
 EXIT_HEALTHY = 0

@@ -21,7 +21,8 @@ from watchdog.checks import capacity, tiers
 from watchdog.checks._common import series
 from watchdog.checks.capacity import CONNECTIONS, QUOTA
 from watchdog.links import status_link
-from watchdog.models import EventHandler, Finding, HandlerProbe, Observation, Report, Resource, Severity
+from watchdog.models import Finding, HandlerProbe, Observation, Report, Severity
+from watchdog.models_resource import EventHandler, Resource
 from watchdog.redact import scrub
 from watchdog.report import status
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from watchdog.ledger.sqlite import SqliteLedger
-from watchdog.models import NetworkAcls, PrivateEndpoint
+from watchdog.models_resource import NetworkAcls, PrivateEndpoint
 from watchdog.sweep import Caches, run_sweep
 
 from .sweep_helpers import observe_by_name, settings_for

@@ -19,7 +19,8 @@ from tests.log_rows import NAMES, REST_IP, STORM_IPS, TOKEN, scenario
 from tests.specs import SPECS_DIR, validate_response
 from watchdog.checks import connectivity
 from watchdog.collect import log_signals, logs
-from watchdog.models import Observation, Resource, Severity
+from watchdog.models import Observation, Severity
+from watchdog.models_resource import Resource
 from watchdog.settings import Settings
 
 pytestmark = pytest.mark.integration

@@ -15,7 +15,8 @@ import jsonschema
 import pytest
 
 from watchdog.ledger.sqlite import SqliteLedger
-from watchdog.models import Action, Finding, Outcome, Report, Resource, Severity
+from watchdog.models import Action, Finding, Outcome, Report, Severity
+from watchdog.models_resource import Resource
 from watchdog.notify import notify
 from watchdog.notify.targets import load_notify_config
 

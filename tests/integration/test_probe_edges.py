@@ -14,7 +14,8 @@ import pytest
 from emulator.runtime import child_env
 from watchdog.azure import SweepDeadline
 from watchdog.collect import handlers
-from watchdog.models import EventHandler, Sensitive
+from watchdog.models import Sensitive
+from watchdog.models_resource import EventHandler
 
 from .sweep_helpers import observe_by_name, settings_for
 

@@ -13,7 +13,8 @@ from requests.structures import CaseInsensitiveDict
 
 from tests.unit.test_notify_signing import SPEC_BODY, SPEC_ID, SPEC_KEY, SPEC_SIGNATURE, SPEC_TIMESTAMP, SPEC_WRONG
 from watchdog.ledger.sqlite import SqliteLedger
-from watchdog.models import Finding, Report, Resource, Severity
+from watchdog.models import Finding, Report, Severity
+from watchdog.models_resource import Resource
 from watchdog.notify import notify
 from watchdog.notify.targets import load_notify_config
 

@@ -6,7 +6,8 @@ from dataclasses import replace
 from tests.factories import NOW, resource
 from watchdog.collect.cache import Entry, from_payload, to_payload
 from watchdog.collect.replicas import to_payload as replicas_payload
-from watchdog.models import Diagnostics, EventHandler, Sensitive
+from watchdog.models import Sensitive
+from watchdog.models_resource import Diagnostics, EventHandler
 
 DIAG = Diagnostics(("/ws",), ("ConnectivityLogs",))
 HANDLER = EventHandler(hub="chat", url_redacted="https://h/api", host="h", system_events=("connect",))

@@ -6,7 +6,8 @@ import pytest
 from tests.factories import NOW, SETTINGS, observation, resource
 from watchdog.checks import alert_coverage, posture
 from watchdog.collect.alerts import covers
-from watchdog.models import AlertCriterion, MetricAlertRule, Severity
+from watchdog.models import Severity
+from watchdog.models_resource import AlertCriterion, MetricAlertRule
 from watchdog.remediate.alerts import plan, rule_name
 from watchdog.remediate.plan import Plan, ScaleFacts
 from watchdog.remediate.registry import PlanContext

@@ -4,7 +4,7 @@ import pytest
 from tests.factories import NOW, SETTINGS, observation, resource
 from watchdog.checks import upstream
 from watchdog.collect.sites import from_arm, hosting
-from watchdog.models import EventHandler, WebSite
+from watchdog.models_resource import EventHandler, WebSite
 
 SITE_ID = "/subscriptions/s/resourceGroups/g/providers/Microsoft.Web/sites/{}"
 

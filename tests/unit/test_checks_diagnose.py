@@ -6,9 +6,8 @@ import pytest
 from tests.factories import NOW, SETTINGS, keys, metrics, observation, resource, secret
 from watchdog import checks, connstr
 from watchdog.checks import registry
-from watchdog.models import (
-    DataPlaneProof, Diagnostics, EventHandler, HandlerLogError, HandlerProbe, ObservationError, Severity,
-)
+from watchdog.models import DataPlaneProof, HandlerLogError, HandlerProbe, ObservationError, Severity
+from watchdog.models_resource import Diagnostics, EventHandler
 
 PLANTED = "PLANTEDk3yZZ0123456789abcdefghijklmnopqrstuv"
 

@@ -3,7 +3,8 @@ import pytest
 
 from tests.factories import NOW, SETTINGS, metrics, observation, resource
 from watchdog.checks import hubs
-from watchdog.models import EventHandler, Severity
+from watchdog.models import Severity
+from watchdog.models_resource import EventHandler
 
 CONNECTED = {"TotalConnectionCount:Maximum": [0, 12, 40]}
 IDLE = {"TotalConnectionCount:Maximum": [0, 0, 0]}

@@ -3,7 +3,8 @@ import pytest
 
 from tests.factories import NOW, SETTINGS, observation, resource
 from watchdog.checks import network
-from watchdog.models import NetworkAcls, PrivateEndpoint, Severity
+from watchdog.models import Severity
+from watchdog.models_resource import NetworkAcls, PrivateEndpoint
 
 ALL = ("ClientConnection", "ServerConnection", "RESTAPI", "Trace")
 

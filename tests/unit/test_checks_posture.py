@@ -4,7 +4,8 @@ import pytest
 
 from tests.factories import NOW, SETTINGS, SUB, observation, resource
 from watchdog.checks import posture
-from watchdog.models import Diagnostics, Severity
+from watchdog.models import Severity
+from watchdog.models_resource import Diagnostics
 
 TAGGED = {"environment": "prod", "team": "chat", "cost-center": "cc-1"}
 

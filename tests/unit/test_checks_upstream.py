@@ -4,7 +4,8 @@ import pytest
 
 from tests.factories import NOW, SETTINGS, metrics, observation
 from watchdog.checks import upstream
-from watchdog.models import EventHandler, HandlerLogError, HandlerProbe, Severity
+from watchdog.models import HandlerLogError, HandlerProbe, Severity
+from watchdog.models_resource import EventHandler
 
 HANDLER = EventHandler(hub="chat", url_redacted="https://api.contoso.com/eventhandler", host="api.contoso.com",
                        system_events=("connect",))

@@ -12,7 +12,8 @@ from watchdog.collect.errors import brief, to_error
 from watchdog.collect.inventory import ignored
 from watchdog.collect.secrets import parse_uri
 from watchdog.ledger.base import KeyRecord
-from watchdog.models import BoundSecret, DataPlaneProof, EventHandler, Resource
+from watchdog.models import BoundSecret, DataPlaneProof
+from watchdog.models_resource import EventHandler, Resource
 from watchdog.redact import redact_url
 
 NOW = datetime(2025, 1, 1, tzinfo=timezone.utc)

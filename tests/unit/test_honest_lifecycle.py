@@ -7,7 +7,8 @@ from datetime import timedelta
 
 from tests.factories import NOW, metrics, observation, resource, resource_id
 from watchdog.ledger.base import FindingState, NotifyState
-from watchdog.models import Diagnostics, ObservationError, Severity
+from watchdog.models import ObservationError, Severity
+from watchdog.models_resource import Diagnostics
 from watchdog.notify.lifecycle import DecisionKind, decide, next_finding_states
 from watchdog.sweep.coverage import covered
 from watchdog.sweep.seen import read_scopes

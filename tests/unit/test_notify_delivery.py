@@ -10,7 +10,8 @@ import requests
 
 from watchdog.ledger.sqlite import SqliteLedger
 from tests.factories import finding, resource, resource_id
-from watchdog.models import Report, Resource, Severity
+from watchdog.models import Report, Severity
+from watchdog.models_resource import Resource
 from watchdog.notify import notify
 from watchdog.notify.delivery import post, retry_after
 from watchdog.notify.targets import load_notify_config

@@ -6,7 +6,8 @@ from datetime import datetime, timedelta, timezone
 
 from watchdog.collect import probe_cache, spread
 from watchdog.ledger.base import CacheEntry
-from watchdog.models import EventHandler, HandlerLogError, HandlerProbe, Sensitive
+from watchdog.models import HandlerLogError, HandlerProbe, Sensitive
+from watchdog.models_resource import EventHandler
 
 T0 = datetime(2026, 12, 1, 12, 0, 7, tzinfo=timezone.utc)
 INTERVAL = timedelta(minutes=30)

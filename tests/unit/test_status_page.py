@@ -13,7 +13,8 @@ from tests.factories import NOW, SETTINGS, keys, metrics, observation, resource,
 from tests.unit.test_checks_diagnose import PLANTED, _leaky_world
 from tests.unit.test_report import make_report
 from watchdog import checks
-from watchdog.models import EventHandler, HandlerProbe, ObservationError, Report
+from watchdog.models import HandlerProbe, ObservationError, Report
+from watchdog.models_resource import EventHandler
 from watchdog.settings import ConfigError, Settings
 from watchdog.links import status_link
 from watchdog.status_page import CONTENT_SECURITY_POLICY, render_status_page

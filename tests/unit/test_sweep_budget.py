@@ -2,7 +2,8 @@
 a pure function of what is needed and what each subscription can afford."""
 from __future__ import annotations
 
-from watchdog.models import ErrorKind, Resource
+from watchdog.models import ErrorKind
+from watchdog.models_resource import Resource
 from watchdog.sweep.budget import ColdReads, select_cold_reads, select_replica_reads
 
 SUB_A = "00000000-0000-0000-0000-00000000000a"

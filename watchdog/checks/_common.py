@@ -10,7 +10,8 @@ from datetime import datetime
 from typing import Any, Mapping
 
 from watchdog.checks.registry import Check
-from watchdog.models import Finding, Resource, ResourceMetrics, Sensitive, Severity
+from watchdog.models import Finding, ResourceMetrics, Sensitive, Severity
+from watchdog.models_resource import Resource
 from watchdog.redact import scrub
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from watchdog.checks.tiers import connection_cap
-from watchdog.models import AlertCriterion, MetricAlertRule, Resource
+from watchdog.models_resource import AlertCriterion, MetricAlertRule, Resource
 
 NAMESPACE = "microsoft.signalrservice/webpubsub"
 ABOVE = ("greaterthan", "greaterthanorequal")

@@ -8,7 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from watchdog.checks._common import series
-from watchdog.models import Observation, Resource
+from watchdog.models import Observation
+from watchdog.models_resource import Resource
 
 CONNECTIONS = "TotalConnectionCount:Maximum"
 QUOTA = "ConnectionQuotaUtilization:Maximum"

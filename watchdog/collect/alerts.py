@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from watchdog.models import AlertCriterion, MetricAlertRule, Resource
+from watchdog.models_resource import AlertCriterion, MetricAlertRule, Resource
 
 ACTION = "Microsoft.Insights/MetricAlerts/Read"
 

@@ -33,7 +33,8 @@ from watchdog.collect import proofs, replicas
 from watchdog.collect.calls import Calls
 from watchdog.ledger.base import CacheEntry, Ledger
 from watchdog.ledger.codec import from_iso, to_iso
-from watchdog.models import Diagnostics, EventHandler, Resource, Sensitive
+from watchdog.models import Sensitive
+from watchdog.models_resource import Diagnostics, EventHandler, Resource
 
 if TYPE_CHECKING:
     from watchdog.azure import AzureClients

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping
 from watchdog.collect import sites
 from watchdog.collect.errors import to_error
 from watchdog.consumers import Consumer, Site, consumers_from_references, parse_reference, site_from_listed
-from watchdog.models import BoundSecret, ErrorKind, ObservationError, Resource, WebSite
+from watchdog.models import BoundSecret, ErrorKind, ObservationError
+from watchdog.models_resource import Resource, WebSite
 
 if TYPE_CHECKING:
     from watchdog.azure import AzureClients

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from watchdog.models import Diagnostics
+from watchdog.models_resource import Diagnostics
 
 ACTION = "Microsoft.Insights/diagnosticSettings/read"
 

@@ -18,7 +18,8 @@ from watchdog.azure import USER_AGENT
 from watchdog.collect import netguard, probe_http
 from watchdog.collect.calls import Calls
 from watchdog.collect.errors import brief
-from watchdog.models import EventHandler, HandlerProbe, Resource, Sensitive
+from watchdog.models import HandlerProbe, Sensitive
+from watchdog.models_resource import EventHandler, Resource
 from watchdog.throttle import PROBE, SweepDeadline
 
 if TYPE_CHECKING:

@@ -8,7 +8,8 @@ from urllib.parse import urlsplit
 
 from watchdog import tags
 from watchdog.collect.calls import Calls, results
-from watchdog.models import EventHandler, NetworkAcls, PrivateEndpoint, Resource, Sensitive
+from watchdog.models import Sensitive
+from watchdog.models_resource import EventHandler, NetworkAcls, PrivateEndpoint, Resource
 from watchdog.redact import redact_url
 from watchdog.scope import Scope
 

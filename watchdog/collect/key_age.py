@@ -13,7 +13,8 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Mapping
 
 from watchdog import rotation
-from watchdog.models import BoundSecret, Resource
+from watchdog.models import BoundSecret
+from watchdog.models_resource import Resource
 from watchdog.rotation import Observed, Rotation
 from watchdog.tags import rotate_days
 

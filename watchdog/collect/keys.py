@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from watchdog.collect.calls import Calls, results
 from watchdog.ledger.base import KeyRecord, Ledger
-from watchdog.models import BoundSecret, ErrorKind, KeyFingerprints, ObservationError, Resource, Sensitive
+from watchdog.models import BoundSecret, ErrorKind, KeyFingerprints, ObservationError, Sensitive
+from watchdog.models_resource import Resource
 
 if TYPE_CHECKING:
     from watchdog.azure import AzureClients

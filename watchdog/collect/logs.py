@@ -20,7 +20,8 @@ from watchdog import clock
 from watchdog.collect import log_signals
 from watchdog.collect.calls import Calls
 from watchdog.collect.errors import brief
-from watchdog.models import Diagnostics, ErrorKind, EventHandler, HandlerLogError, ObservationError
+from watchdog.models import ErrorKind, HandlerLogError, ObservationError
+from watchdog.models_resource import Diagnostics, EventHandler
 from watchdog.models_logs import LogSignals
 from watchdog.permissions import LOG_TABLES
 from watchdog.redact import redact_url

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from watchdog.collect import cache, inventory
 from watchdog.collect.calls import Calls, results
-from watchdog.models import Resource
+from watchdog.models_resource import Resource
 from watchdog.scope import Scope
 
 if TYPE_CHECKING:

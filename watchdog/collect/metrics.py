@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 from watchdog import clock
 from watchdog.collect.calls import Calls
 from watchdog.collect.errors import to_error
-from watchdog.models import MetricPoint, Resource, ResourceMetrics
+from watchdog.models import MetricPoint, ResourceMetrics
+from watchdog.models_resource import Resource
 
 if TYPE_CHECKING:
     from watchdog.azure import AzureClients

@@ -25,7 +25,8 @@ from urllib.parse import urlsplit
 
 from watchdog.collect import netguard, spread
 from watchdog.ledger.base import CacheEntry
-from watchdog.models import EventHandler, HandlerLogError, HandlerProbe, Sensitive
+from watchdog.models import HandlerLogError, HandlerProbe, Sensitive
+from watchdog.models_resource import EventHandler
 
 log = logging.getLogger("watchdog.sweep")
 

@@ -20,7 +20,8 @@ from watchdog import tags
 from watchdog.collect import spread
 from watchdog.ledger.base import CacheEntry
 from watchdog.ledger.codec import from_iso, to_iso_or_none
-from watchdog.models import BoundSecret, DataPlaneProof, Resource
+from watchdog.models import BoundSecret, DataPlaneProof
+from watchdog.models_resource import Resource
 
 KIND = "secret-proof"  # per "<secret uri>|<lower-case resource id>"
 # Key Vault's times are to the second: a write in the same second as (or, clocks differing, just

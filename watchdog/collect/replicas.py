@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from watchdog.models import Resource
+from watchdog.models_resource import Resource
 
 ACTION = "Microsoft.SignalRService/WebPubSub/replicas/read"
 

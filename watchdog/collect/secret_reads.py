@@ -14,7 +14,8 @@ from watchdog.collect.calls import Calls, done
 from watchdog.collect.secrets import Binding
 from watchdog.ledger.base import CacheEntry, Ledger
 from watchdog.ledger.codec import from_iso
-from watchdog.models import BoundSecret, ErrorKind, ObservationError, Resource
+from watchdog.models import BoundSecret, ErrorKind, ObservationError
+from watchdog.models_resource import Resource
 
 if TYPE_CHECKING:
     from watchdog.azure import AzureClients

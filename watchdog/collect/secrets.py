@@ -15,7 +15,8 @@ from typing import Any, Callable, Iterable
 from watchdog import connstr, tags
 from watchdog.collect import dataplane, proofs
 from watchdog.collect.proofs import Listed
-from watchdog.models import BoundSecret, Resource, Sensitive
+from watchdog.models import BoundSecret, Sensitive
+from watchdog.models_resource import Resource
 
 GET_ACTION = "Microsoft.KeyVault/vaults/secrets/getSecret/action"
 LIST_ACTION = "Microsoft.KeyVault/vaults/secrets/readMetadata/action"

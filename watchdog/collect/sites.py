@@ -12,7 +12,7 @@ import threading
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping
 
-from watchdog.models import WebSite
+from watchdog.models_resource import WebSite
 
 if TYPE_CHECKING:
     from watchdog.azure import AzureClients

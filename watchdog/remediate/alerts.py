@@ -19,7 +19,8 @@ from watchdog.checks import alert_coverage
 from watchdog.checks.registry import remedy
 from watchdog.collect import alerts
 from watchdog.config import Setting
-from watchdog.models import Action, Finding, Observation, Outcome, OutcomeStatus, Resource
+from watchdog.models import Action, Finding, Observation, Outcome, OutcomeStatus
+from watchdog.models_resource import Resource
 from watchdog.remediate import guards
 from watchdog.remediate._common import WATCHDOG, outcome, skip
 from watchdog.remediate.registry import ActContext, PlanContext, Remediation, register

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from typing import Iterable, Mapping
 
 from watchdog.azure import AzureClients
-from watchdog.models import ErrorKind, ObservationError, Resource
+from watchdog.models import ErrorKind, ObservationError
+from watchdog.models_resource import Resource
 from watchdog.throttle import ARM_READ
 
 # Cold hubs and diagnostics reads get at most this share of the time left before the sweep

@@ -27,9 +27,10 @@ from watchdog.consumers import Consumer
 from watchdog.rotation import Observed as RotationObserved
 from watchdog.ledger.base import Ledger
 from watchdog.models import (
-    BoundSecret, Diagnostics, EventHandler, HandlerLogError, HandlerProbe, KeyFingerprints, MetricAlertRule,
-    Observation, ObservationError, ReplicaObservation, Resource, ResourceMetrics, Sensitive, WebSite,
+    BoundSecret, HandlerLogError, HandlerProbe, KeyFingerprints, Observation, ObservationError, ReplicaObservation,
+    ResourceMetrics, Sensitive,
 )
+from watchdog.models_resource import Diagnostics, EventHandler, MetricAlertRule, Resource, WebSite
 from watchdog.models_logs import LogSignals
 from watchdog.settings import Settings
 from watchdog.sweep.budget import read_budget, select_cold_reads, select_replica_reads
