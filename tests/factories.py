@@ -102,3 +102,19 @@ def webhook_target_env(host: str) -> dict[str, str]:
         "WATCHDOG_NOTIFY_OPS_MIN_SEVERITY": "info",
         "WATCHDOG_NOTIFY_DEADLINE_SECONDS": "5",
     }
+
+
+class ManualClock:
+    """A monotonic clock for code that takes `clock` and `sleep` callables (delivery deadlines,
+    ARM's limiter): time moves only when the code under test sleeps, and every sleep is kept."""
+
+    def __init__(self) -> None:
+        self.t = 0.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.t
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.t += seconds

@@ -14,6 +14,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from tests.factories import ManualClock
 from watchdog.ledger.sqlite import SqliteLedger
 from watchdog.models import Action, Finding, Outcome, Report, Severity
 from watchdog.models_resource import Resource
@@ -65,17 +66,6 @@ FIX_CAP = Outcome(Action("scale", GAME.id, "capacity", "near cap", {"from": 1, "
                   verified=True, proof="SKU re-read: 2 units", at=T0)
 
 
-class Clock:
-    """Monotonic time for the delivery deadline; retries wait on it instead of the wall clock."""
-
-    def __init__(self) -> None:
-        self.t = 0.0
-
-    def __call__(self) -> float:
-        return self.t
-
-    def sleep(self, seconds: float) -> None:
-        self.t += seconds
 
 
 @dataclass
@@ -87,7 +77,7 @@ class Harness:
     def sweep(self, at: datetime, findings: list[Finding], outcomes: list[Outcome] = ()) -> list[dict]:
         report = Report(started_at=at, subscriptions=(SUB,), resources=[CHAT, GAME], findings=findings,
                         outcomes=list(outcomes))
-        clock = Clock()
+        clock = ManualClock()
         summary = notify(report, self.ledger, load_notify_config(ENV), at, clock=clock, sleep=clock.sleep)
         self.summaries.append(summary)
         return summary

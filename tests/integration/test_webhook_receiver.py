@@ -12,6 +12,7 @@ import pytest
 from requests.structures import CaseInsensitiveDict
 
 from tests.unit.test_notify_signing import SPEC_BODY, SPEC_ID, SPEC_KEY, SPEC_SIGNATURE, SPEC_TIMESTAMP, SPEC_WRONG
+from tests.factories import ManualClock
 from watchdog.ledger.sqlite import SqliteLedger
 from watchdog.models import Finding, Report, Severity
 from watchdog.models_resource import Resource
@@ -42,15 +43,6 @@ def readme_receiver() -> dict:
     return namespace
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.t = 0.0
-
-    def __call__(self) -> float:
-        return self.t
-
-    def sleep(self, seconds: float) -> None:
-        self.t += seconds
 
 
 def _send(emulator, ledger, secret: str, findings: list[Finding], at: datetime) -> None:  # noqa: ANN001
@@ -58,7 +50,7 @@ def _send(emulator, ledger, secret: str, findings: list[Finding], at: datetime) 
                                  "WATCHDOG_NOTIFY_PLATFORM_URL": f"https://{HOOK}/watchdog",
                                  "WATCHDOG_NOTIFY_PLATFORM_KIND": "webhook",
                                  "WATCHDOG_NOTIFY_PLATFORM_SECRET": secret})
-    clock = Clock()
+    clock = ManualClock()
     report = Report(started_at=at, subscriptions=(SUB,), resources=[CHAT], findings=findings)
     notify(report, ledger, config, at, clock=clock, sleep=clock.sleep)
 

@@ -4,44 +4,34 @@ from __future__ import annotations
 import pytest
 
 from watchdog.azure import ARM_READ, ARM_WRITE, ArmRateLimiter, Bucket, SweepDeadline, arm_subscription
+from tests.factories import ManualClock
 
 SUB = "6f1c2d3e-4b5a-4c6d-8e7f-9a0b1c2d3e4f"
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.t = 0.0
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.t
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.t += seconds
 
 
-def limiter(clock: Clock) -> ArmRateLimiter:
+def limiter(clock: ManualClock) -> ArmRateLimiter:
     return ArmRateLimiter({ARM_READ: Bucket(10, 5.0), ARM_WRITE: Bucket(5, 1.0)}, share=0.8,
                           clock=clock, sleep=clock.sleep)
 
 
 def test_a_burst_of_80_percent_then_80_percent_of_the_refill_rate():
-    clock = Clock()
+    clock = ManualClock()
     lim = limiter(clock)
     for _ in range(8):
         lim.acquire(SUB, ARM_READ)
-    assert clock.slept == []
+    assert clock.sleeps == []
     lim.acquire(SUB, ARM_READ)
-    assert clock.slept == [pytest.approx(1 / 4.0)]  # 4 tokens/s = 80 % of 5
+    assert clock.sleeps == [pytest.approx(1 / 4.0)]  # 4 tokens/s = 80 % of 5
     lim.acquire(SUB.upper(), ARM_READ)  # same subscription, any case
-    assert clock.slept[-1] == pytest.approx(1 / 4.0)
+    assert clock.sleeps[-1] == pytest.approx(1 / 4.0)
     lim.acquire(SUB, ARM_WRITE)  # writes have their own bucket
-    assert len(clock.slept) == 2
+    assert len(clock.sleeps) == 2
 
 
 def test_the_remaining_header_lowers_the_tokens_to_keep_the_headroom():
-    clock = Clock()
+    clock = ManualClock()
     lim = limiter(clock)
     lim.observe(SUB, ARM_READ, 3)  # someone else spent the bucket: 3 left, headroom 2
     assert lim.affordable(SUB, ARM_READ, 0) == 1
@@ -49,16 +39,16 @@ def test_the_remaining_header_lowers_the_tokens_to_keep_the_headroom():
     assert lim.affordable(SUB, ARM_READ, 0) == 1
     lim.acquire(SUB, ARM_READ)
     lim.acquire(SUB, ARM_READ)
-    assert clock.slept == [pytest.approx(1 / 4.0)]
+    assert clock.sleeps == [pytest.approx(1 / 4.0)]
 
 
 def test_no_token_before_the_deadline_raises_and_takes_nothing():
-    clock = Clock()
+    clock = ManualClock()
     lim = limiter(clock)
     lim.observe(SUB, ARM_READ, 0)  # a 429: 2 below zero
     with pytest.raises(SweepDeadline):
         lim.acquire(SUB, ARM_READ, deadline=0.5)
-    assert clock.slept == [] and lim.affordable(SUB, ARM_READ, 1.0) == 2
+    assert clock.sleeps == [] and lim.affordable(SUB, ARM_READ, 1.0) == 2
 
 
 def test_the_subscription_of_an_arm_url():

@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from watchdog.ledger.sqlite import SqliteLedger
-from tests.factories import finding, resource, resource_id
+from tests.factories import ManualClock, finding, resource, resource_id
 from watchdog.models import Report, Severity
 from watchdog.models_resource import Resource
 from watchdog.notify import notify
@@ -29,17 +29,6 @@ class Response:
         pass
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.t = 0.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.t
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.t += seconds
 
 
 class Session:
@@ -61,7 +50,7 @@ class Session:
 
 
 def deliver(script: list, deadline: float = 60.0):
-    clock = Clock()
+    clock = ManualClock()
     session = Session({"prod.westeurope.logic.azure.com": script})
     result = post(URL, b"{}", {}, deadline=deadline, session=session, clock=clock, sleep=clock.sleep)
     assert SIG not in result.detail
@@ -150,7 +139,7 @@ def ledger(tmp_path):
 
 def sweep(ledger, session, findings, at):
     report = Report(started_at=at, subscriptions=(CHAT.subscription_id,), resources=[CHAT], findings=list(findings))
-    clock = Clock()
+    clock = ManualClock()
     return notify(report, ledger, CONFIG, at, session=session, clock=clock, sleep=clock.sleep)
 
 
