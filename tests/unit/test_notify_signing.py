@@ -73,13 +73,14 @@ def test_an_id_with_a_dot_is_refused():
 
 def test_each_attempt_is_signed_at_its_own_time_with_the_same_id():
     """The spec: the timestamp is the attempt's; the id stays the same across retries."""
-    from tests.unit.test_notify_delivery import Clock, Response, Session
+    from tests.factories import ManualClock
+    from tests.unit.test_notify_delivery import Response, Session
 
     from watchdog.notify.delivery import post
 
     wall = iter([1_700_000_000, 1_700_000_031])
     session = Session({"hooks.example.com": [Response(503, {"Retry-After": "30"}), Response(200)]})
-    clock = Clock()
+    clock = ManualClock()
     result = post("https://hooks.example.com/x", b"{}", lambda: signing.headers("d1", b"{}", Sensitive(SPEC_KEY),
                                                                                clock=lambda: next(wall)),
                   deadline=60, session=session, clock=clock, sleep=clock.sleep)
