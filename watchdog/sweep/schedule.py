@@ -138,6 +138,14 @@ def collect(pools: Pools, clients: AzureClients, settings: Settings, resources: 
     # A cached entry that lacked its replicas (stored before they were kept) gains them, keeping its age.
     resource_cache.put({rid: replace(cached[rid], replicas=got.replicas[rid]) for rid in replica_lists
                         if rid in cached and rid in got.replicas})
+    bindings, listed = listing.result()
+
+    # Wave 2: what needs wave 1 (secrets to read, replicas' metrics), submitted before waiting on the
+    # rest of wave 1; probes and log queries are under way.
+    reading = secret_reads.submit_reads(runner, clients, settings.proof_interval_minutes, by_id, bindings, ledger,
+                                        listed, now)
+    replica_folding = metrics.submit(runner, clients, [rep for reps in got.replicas.values() for rep in reps],
+                                     settings.window_minutes, now)
     for sub, future in scales.items():
         targets = future.result()
         if targets is not None:
@@ -146,13 +154,6 @@ def collect(pools: Pools, clients: AzureClients, settings: Settings, resources: 
     got.alert_rules = results(alerting)
     got.sites, fresh_sites = _collect_sites(caches, listing_sites, now)
     got.metrics = metrics.collect(runner, folding, settings.window_minutes)
-    bindings, listed = listing.result()
-
-    # Wave 2: what needs wave 1 (secrets to read, replicas' metrics); probes and log queries are under way.
-    replica_folding = metrics.submit(runner, clients, [rep for reps in got.replicas.values() for rep in reps],
-                                     settings.window_minutes, now)
-    reading = secret_reads.submit_reads(runner, clients, settings.proof_interval_minutes, by_id, bindings, ledger,
-                                        listed, now)
     got.secrets = bindings_mod.annotate(secret_reads.collect(reading), bindings_mod.claims(bindings, listed))
     # The apps reading those secrets: overlaps the logs and the keys.
     # Consumers need today's apps (a new app reading a bound secret must be refreshed after sync):
