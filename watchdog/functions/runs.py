@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Mapping
 
-from watchdog import consumers, models, models_logs
+from watchdog import consumers, models, models_logs, models_resource
 from watchdog.ledger.base import MAX_CACHED_CHARS, CacheEntry, Ledger
 from watchdog.models import Report, Sensitive
 
@@ -37,7 +37,7 @@ KEEP_RUNS = timedelta(days=1)
 _PART = MAX_CACHED_CHARS - 100  # base64 is plain ASCII: no JSON escaping can make it longer
 
 _TYPES: dict[str, type] = {
-    name: value for module in (models, models_logs, consumers) for name, value in vars(module).items()
+    name: value for module in (models, models_resource, models_logs, consumers) for name, value in vars(module).items()
     if isinstance(value, type) and value.__module__ == module.__name__
     and (dataclasses.is_dataclass(value) or issubclass(value, enum.Enum))
 }
