@@ -119,3 +119,20 @@ def test_the_readme_documents_every_log_query_as_sent():
     defaults = Settings(subscriptions=("x",))
     query = logs.workspace_query(defaults.window_minutes, defaults.idle_timeouts)
     assert f"```kusto\n{query}\n```" in section
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_query_narrowed_to_one_resource_answers_for_it_as_the_whole_query_does(name):
+    """`only` filters every table before anything is summarized: the resource's rows and figures
+    are the same as in the workspace-wide query, and no other resource's row comes back."""
+    from watchdog.collect import logs
+
+    def rows(only: tuple[str, ...]) -> list[tuple]:
+        result = run(logs.workspace_query(30, TIMEOUTS, only), workspace(), NOW)
+        columns = [c for c, _ in result.columns]
+        return sorted((tuple(sorted((c, repr(cell(r.get(c)))) for c in columns if r.get(c) is not None))
+                       for r in result.rows if r.get("_ResourceId") == IDS[name] or only), key=repr)
+
+    narrowed = rows((IDS[name],))
+    assert narrowed == rows(())
+    assert all(dict(r)["_ResourceId"] == repr(IDS[name]) for r in narrowed)

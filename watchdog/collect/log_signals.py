@@ -47,23 +47,32 @@ _PATH = (r'replace_regex(replace_regex(replace_regex(replace_regex(replace_regex
          r'@"/permissions/[^/]+", @"/permissions/{permission}")')
 
 
-def _refusals(since: str) -> str:
+def scope_clause(only: Sequence[str]) -> str:
+    """The condition keeping `only` these resources' rows, to start a `where` on each table with
+    (rows are dropped before any aggregation, in Log Analytics and the emulator alike); "" for all."""
+    return f"_ResourceId in~ ({', '.join(json.dumps(rid) for rid in only)}) and " if only else ""
+
+
+def _refusals(since: str, scope: str) -> str:
     """Client connection refusals: TimeGenerated, _ResourceId, CallerIpAddress, Auth (bool)."""
     return (
         "union isfuzzy=true"
-        f" (WebPubSubHttpRequest | where TimeGenerated > {since} and {_CLIENT_HTTP}"
+        f" (WebPubSubHttpRequest | where {scope}TimeGenerated > {since} and {_CLIENT_HTTP}"
         ' and StatusCode in ("401", "403", "429") | extend Auth = StatusCode != "429"),'
-        f" (WebPubSubConnectivity | where TimeGenerated > {since} and {_AUTH_MESSAGE} | extend Auth = true),"
-        f' (WebPubSubConnectivity | where TimeGenerated > {since} and OperationName == "ConnectionAborted"'
+        f" (WebPubSubConnectivity | where {scope}TimeGenerated > {since} and {_AUTH_MESSAGE} | extend Auth = true),"
+        f' (WebPubSubConnectivity | where {scope}TimeGenerated > {since} and OperationName == "ConnectionAborted"'
         ' and Message has "limit" | extend Auth = false)'
         " | project TimeGenerated, _ResourceId, CallerIpAddress, Auth"
     )
 
 
-def build_query(window_minutes: int, idle_timeouts: Sequence[int], extra: Sequence[str] = ()) -> str:
+def build_query(window_minutes: int, idle_timeouts: Sequence[int], extra: Sequence[str] = (),
+                only: Sequence[str] = ()) -> str:
     """The signals' legs in one union, with `extra` legs (each a parenthesised subquery with a Kind):
     `window_minutes` bounds every signal; lifetimes look back far enough to see the start of a
-    connection closed in the window; token ages look back TOKEN_LOOKBACK_MINUTES."""
+    connection closed in the window; token ages look back TOKEN_LOOKBACK_MINUTES. `only`: resource
+    ids whose rows alone each table keeps (scope_clause)."""
+    scope = scope_clause(only)
     window = f"ago({window_minutes}m)"
     pairs_since = f"ago({window_minutes + math.ceil((max(idle_timeouts, default=0) + TOLERANCE_SECONDS) / 60) + 1}m)"
     clusters = ", ".join(
@@ -71,7 +80,7 @@ def build_query(window_minutes: int, idle_timeouts: Sequence[int], extra: Sequen
         f"C{t} = countif(Lifetime between ({t - TOLERANCE_SECONDS}.0 .. {t + TOLERANCE_SECONDS}.0)"
         " and ServerClosed == 0)" for t in idle_timeouts)
     rest = (
-        f"(WebPubSubHttpRequest | where TimeGenerated > {window} and StatusCode in (\"401\", \"403\")"
+        f"(WebPubSubHttpRequest | where {scope}TimeGenerated > {window} and StatusCode in (\"401\", \"403\")"
         ' and Url contains "/api/"'
         f" | extend Path = {_PATH}"
         " | summarize Count = count(), Unauthorized = countif(StatusCode == \"401\"), First = min(TimeGenerated),"
@@ -80,17 +89,17 @@ def build_query(window_minutes: int, idle_timeouts: Sequence[int], extra: Sequen
         ' | extend Kind = "rest")'
     )
     refusals = (
-        f"({_refusals(window)}"
+        f"({_refusals(window, scope)}"
         " | summarize Count = count(), AuthRefusals = countif(Auth), DistinctIps = dcount(CallerIpAddress)"
         ' by _ResourceId | extend Kind = "refusals")'
     )
     by_ip = (
-        f"({_refusals(window)}"
+        f"({_refusals(window, scope)}"
         " | summarize Count = count() by _ResourceId, CallerIp = CallerIpAddress"
         f' | where Count >= {MIN_IP_REFUSALS} | extend Kind = "refusal-ip")'
     )
     lifetimes = (
-        f"(WebPubSubConnectivity | where TimeGenerated > {pairs_since}"
+        f"(WebPubSubConnectivity | where {scope}TimeGenerated > {pairs_since}"
         ' and OperationName in ("ConnectionStarted", "ConnectionEnded", "ConnectionAborted")'
         ' | summarize Start = minif(TimeGenerated, OperationName == "ConnectionStarted"),'
         ' End = maxif(TimeGenerated, OperationName != "ConnectionStarted"),'
@@ -103,9 +112,9 @@ def build_query(window_minutes: int, idle_timeouts: Sequence[int], extra: Sequen
     )
     token_age = (
         "(union isfuzzy=true"
-        ' (WebPubSubConnectivity | where OperationName == "ConnectionStarted" | extend Refused = false),'
-        f" (WebPubSubConnectivity | where {_AUTH_MESSAGE} | extend Refused = true),"
-        f' (WebPubSubHttpRequest | where {_CLIENT_HTTP} and StatusCode in ("401", "403") | extend Refused = true)'
+        f' (WebPubSubConnectivity | where {scope}OperationName == "ConnectionStarted" | extend Refused = false),'
+        f" (WebPubSubConnectivity | where {scope}{_AUTH_MESSAGE} | extend Refused = true),"
+        f' (WebPubSubHttpRequest | where {scope}{_CLIENT_HTTP} and StatusCode in ("401", "403") | extend Refused = true)'
         " | summarize FirstConnect = minif(TimeGenerated, not(Refused)), FirstRefusal = minif(TimeGenerated, Refused),"
         " Refusals = countif(Refused) by _ResourceId, CallerIpAddress"
         " | where Refusals >= 2 and isnotnull(FirstConnect) and FirstRefusal > FirstConnect"

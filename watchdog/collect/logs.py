@@ -8,7 +8,6 @@ lets a sweep of 4 regions ask everything at once.
 """
 from __future__ import annotations
 
-import json
 import re
 import threading
 from concurrent.futures import Future
@@ -40,22 +39,20 @@ UNKNOWN_HUB = "(unknown)"
 HANDLER_KIND = "handler-error"
 
 
-def handler_leg(window_minutes: int) -> str:
+def handler_leg(window_minutes: int, scope: str = "") -> str:
     """The handler-failure leg: only rows that can be failures leave the workspace; grouping
-    happens here, where the Message text is parsed."""
+    happens here, where the Message text is parsed. `scope`: log_signals.scope_clause."""
     return (f"(union isfuzzy=true {', '.join(LOG_TABLES)}"
-            f" | where TimeGenerated > ago({window_minutes}m)"
+            f" | where {scope}TimeGenerated > ago({window_minutes}m)"
             ' and (Message has "status code" or Message has "Abuse protection")'
             f' | project TimeGenerated, _ResourceId, Message | extend Kind = "{HANDLER_KIND}")')
 
 
 def workspace_query(window_minutes: int, idle_timeouts: Sequence[int], only: Sequence[str] = ()) -> str:
     """The workspace's one query; `only`: resource ids to keep the rows of (a check of a few
-    resources reads their rows alone)."""
-    query = log_signals.build_query(window_minutes, idle_timeouts, extra=(handler_leg(window_minutes),))
-    if only:
-        query += "\n| where _ResourceId in~ (" + ", ".join(json.dumps(rid) for rid in only) + ")"
-    return query
+    resources reads their rows alone, each table filtered to them before anything is summarized)."""
+    return log_signals.build_query(window_minutes, idle_timeouts,
+                                   extra=(handler_leg(window_minutes, log_signals.scope_clause(only)),), only=only)
 
 
 _UNEXPECTED = re.compile(
