@@ -25,6 +25,7 @@ is ignored and re-read this sweep (correctness first), and the next sweep reads 
 from __future__ import annotations
 
 import threading
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
@@ -188,16 +189,28 @@ class ResourceCache:
                                             entry.read_at) for rid, entry in entries.items()))
 
 
+Reads = Mapping[str, "Future[dict[str, datetime] | None]"]  # by lower-case subscription id
+
+
+def read_changes(calls: Calls, clients: AzureClients, cache: ResourceCache, subscriptions: Iterable[str],
+                 now: datetime) -> dict[str, Future[dict[str, datetime] | None]]:
+    """One activity-log read per subscription with a record, from its mark to `now`. They need no
+    inventory, so a sweep starts them before discovery and they run beside it."""
+    since = {sub: checked for sub in subscriptions if (checked := cache.last_checked(sub)) is not None}
+    return {sub: calls.submit(lambda sub=sub: changed_resources(clients.monitor(sub), sub, since[sub] - OVERLAP, now),
+                              "activity-log", subject=f"/subscriptions/{sub}", action=ACTION)
+            for sub in since}
+
+
 def refresh(calls: Calls, clients: AzureClients, cache: ResourceCache, ledger: Ledger | None,
-            resources: Iterable[Resource], now: datetime) -> None:
+            resources: Iterable[Resource], now: datetime, started: Reads | None = None) -> None:
     """Drop cached hubs/diagnostics, and the ledger's secret proofs, of resources the activity log
     shows changed (a write, a regenerateKey) since the last check by any process (one read per
-    subscription with a record to keep up to date)."""
+    subscription with a record to keep up to date). `started`: reads already under way
+    (read_changes); the other subscriptions' are made now."""
     subs = sorted({r.subscription_id for r in resources})
-    since = {sub: checked for sub in subs if (checked := cache.last_checked(sub)) is not None}
-    reads = {sub: calls.submit(lambda sub=sub: changed_resources(clients.monitor(sub), sub, since[sub] - OVERLAP, now),
-                               "activity-log", subject=f"/subscriptions/{sub}", action=ACTION)
-             for sub in since}
+    reads = {**read_changes(calls, clients, cache, [s for s in subs if s not in (started or {})], now),
+             **(started or {})}
     for sub in subs:
         changed = reads[sub].result() if sub in reads else None
         if changed is None:  # no record yet, or the log could not be read: nothing cached is trusted

@@ -17,7 +17,7 @@ from watchdog import clock
 from watchdog.azure import AzureClients
 from watchdog.checks import diagnose, sort_key
 from watchdog.checks.blind_spots import check_errors
-from watchdog.collect import lookup
+from watchdog.collect import cache, lookup
 from watchdog.collect.caches import Caches
 from watchdog.ledger.base import Ledger
 from watchdog.ledger.guard import Guarded
@@ -128,9 +128,14 @@ def observe(settings: Settings, scope: Scope | None = None, *, clients: AzureCli
     errors = Errors()
     with pools(settings, errors) as running:
         with stage(timings, "discover"):
+            # The activity log needs no inventory: read beside discovery (a check of resources by id
+            # reads the subscriptions their ids name alone: Scope.subscriptions_of).
+            changes = cache.read_changes(running.azure, clients,
+                                         cache.ResourceCache(ledger) if ledger is not None else caches.resources,
+                                         subscriptions, now)
             resources = lookup.discover(running.azure, clients, subscriptions, scope, ledger)
         with stage(timings, "collect"):
-            observations = collect(running, clients, settings, resources, ledger, caches, now)
+            observations = collect(running, clients, settings, resources, ledger, caches, now, changes)
     return Observed(observations, list(errors.general))
 
 
