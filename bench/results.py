@@ -14,8 +14,8 @@ SUMMARY_BEGIN, SUMMARY_END = "<!-- bench-summary -->", "<!-- /bench-summary -->"
 SUMMARY_LABELS = {"watchdog_first": "watchdog, first (cold caches)", "watchdog_steady": "watchdog, steady state",
                   "watchdog_one": "watchdog, one resource", "per_resource": "per-resource script",
                   "c7n": "Cloud Custodian"}
-RUN_LABELS = {"watchdog_first": "watchdog, first sweep", "watchdog_steady": "watchdog, steady state",
-              "watchdog_one": "watchdog, one resource (`--resource`)",
+RUN_LABELS = {"watchdog_first": "watchdog, first sweep", "watchdog_steady": "watchdog, steady state (median run)",
+              "watchdog_one": "watchdog, one resource (`--resource`, median run)",
               "per_resource": "per-resource script", "c7n": "Cloud Custodian"}
 
 
@@ -50,7 +50,8 @@ def _run(result: dict[str, Any], size: int, label: str) -> dict[str, Any] | None
 
 
 def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
-    """Issue 7's targets, each with the measured figure and met / missed / not measured."""
+    """Issues 7's and 17's targets, each with the measured figure (of the median run where a run was
+    repeated) and met / missed / not measured."""
     out: list[dict[str, Any]] = []
 
     def check(name: str, run: dict[str, Any] | None, value: Any, ok: bool) -> None:
@@ -118,6 +119,12 @@ def markdown(result: dict[str, Any]) -> str:
                          f"| {c['log_queries']:,} | {c['keyvault']:,} | {c['dataplane']:,} | {c['handler_probes']:,} "
                          f"| {r['throttled_429']:,} | {r.get('unhandled_429', '')} "
                          f"| {'' if r.get('probe_share') is None else format(r['probe_share'], '.0%')} |")
+    repeated = [f"{e['size']:,} {RUN_LABELS[label].split(' (')[0].removeprefix('watchdog, ')}: "
+                + ", ".join(f"{x['wall_s']:.1f}" for x in r["repeats"]) + " s"
+                for e in result["sizes"] for label, r in e["runs"].items() if r.get("repeats")]
+    if repeated:
+        lines += ["", "Repeated runs (latency is drawn per call, so one run is one draw; the table shows the median "
+                      "run), wall times: " + "; ".join(repeated) + "."]
     warmups = [f"{e['size']:,}: {w['sweeps']} sweep(s) ({', '.join(f'{x:.0f} s' for x in w['wall_s'])})"
                + ("" if w["settled"] else " — not settled") for e in result["sizes"]
                if (w := e.get("warmup")) and not w.get("skipped")]

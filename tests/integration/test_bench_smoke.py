@@ -35,6 +35,10 @@ def test_every_measurement_runs_and_reports_every_field(run: dict) -> None:
     # Warm-up runs until the caches and key records are full; then the steady sweep lists no keys.
     assert size["warmup"]["settled"] and len(size["warmup"]["wall_s"]) == size["warmup"]["sweeps"]
     assert size["runs"]["watchdog_steady"]["calls"]["list_keys"] == 0
+    # The steady sweep and the one-resource check are repeated (one run is one latency draw).
+    assert len(size["runs"]["watchdog_steady"]["repeats"]) == harness.STEADY_RUNS
+    assert len(size["runs"]["watchdog_one"]["repeats"]) == harness.ONE_RUNS
+    assert size["runs"]["watchdog_one"]["wall_s"] in [r["wall_s"] for r in size["runs"]["watchdog_one"]["repeats"]]
     for label, measured in size["runs"].items():
         assert measured["ok"], (label, measured.get("error"), measured.get("stderr_tail"))
         assert RUN_FIELDS <= set(measured), label
@@ -63,8 +67,9 @@ def test_results_file_and_table(run: dict, tmp_path: Path, monkeypatch: pytest.M
     assert "OLD" not in main.read_text() and "| 4 | watchdog, one resource |" in main.read_text()
     text = readme.read_text()
     assert text.startswith("before\n") and text.endswith("after\n") and "PREVIOUS-TABLE" not in text
-    assert "| 4 | watchdog, steady state |" in text and "| target | measured | verdict |" in text
-    assert "| 4 | watchdog, one resource (`--resource`) |" in text and "top 10 by cumulative time" in text
+    assert "| 4 | watchdog, steady state (median run) |" in text and "| target | measured | verdict |" in text
+    assert "Repeated runs" in text
+    assert "| 4 | watchdog, one resource (`--resource`, median run) |" in text and "top 10 by cumulative time" in text
 
 
 def test_calls_are_counted_by_kind() -> None:
