@@ -13,7 +13,7 @@ import pytest
 
 from emulator.runtime import child_env
 from watchdog.azure import SweepDeadline
-from watchdog.collect import handlers
+from watchdog.collect import handlers, probe_http
 from watchdog.models import Sensitive
 from watchdog.models_resource import EventHandler
 
@@ -98,6 +98,30 @@ def test_a_flooding_handler_is_read_no_further_than_the_cap(emulator_factory):
     assert result.ok and result.status == 200
     assert took < 3  # reading the whole gibibyte through TLS and the proxy takes far longer
     assert len(emulator.deliveries("flood.fabrikam.com")) == 1
+
+
+def test_probes_of_one_host_share_a_connection_and_a_flood_is_hung_up_on(emulator_factory, monkeypatch):
+    """A complete answer hands its connection back to the pool: the host's next probe reuses it
+    (no new TCP, proxy CONNECT and TLS handshake); a 1 GiB answer's connection is closed instead."""
+    emulator = emulator_factory(_scenario({"orders.fabrikam.com": {"behaviour": "ok"},
+                                           "flood.fabrikam.com": {"behaviour": "flood"}}))
+    handler, template = _handler("https://orders.fabrikam.com/api/{event}")
+    flood, flood_template = _handler("https://flood.fabrikam.com/api/{event}")
+    opened: list[str] = []  # each connect() of the probe's connection class: TCP, proxy CONNECT and TLS
+    connect = probe_http.GuardedHTTPSConnection.connect
+
+    def counted(self):  # noqa: ANN001, ANN202
+        opened.append(getattr(self, "_tunnel_host", None) or self.host)  # through the proxy: the tunnel's target
+        return connect(self)
+
+    monkeypatch.setattr(probe_http.GuardedHTTPSConnection, "connect", counted)
+    with handlers.new_session(2) as session:
+        for _ in range(3):
+            assert handlers.probe(handler, template, "probe-me.webpubsub.azure.com", 5, session).ok
+            assert handlers.probe(flood, flood_template, "probe-me.webpubsub.azure.com", 20, session).ok
+    assert opened.count("orders.fabrikam.com") == 1
+    assert opened.count("flood.fabrikam.com") == 3
+    assert [e.host for e in emulator.journal if e.service == "customer"].count("orders.fabrikam.com") == 3
 
 
 class _Counting(BaseHTTPRequestHandler):
