@@ -107,8 +107,6 @@ def collect(pools: Pools, clients: AzureClients, settings: Settings, resources: 
     listing = secret_reads.submit_bindings(runner, clients, settings.key_vaults, resources, ledger)
     folding = metrics.submit(runner, clients, resources, settings.window_minutes, now)
 
-    for future in skus:
-        future.result()
     read_hubs = results(hubs)
     got.handlers = ({rid: e.handlers for rid, e in cached.items() if e.handlers is not None}
                     | {rid: found for rid, (_, found) in read_hubs.items()})
@@ -182,6 +180,8 @@ def collect(pools: Pools, clients: AzureClients, settings: Settings, resources: 
     got.consumers = consumers.fold(runner, apps, by_id)
     got.rotation = key_age.fold(ages)
 
+    for future in skus:  # the unit counts the observations carry; nothing before needs them
+        future.result()
     return [observation(r, got, caches, _errors_of(runner.errors, r, got), now, replica_metrics) for r in resources]
 
 
