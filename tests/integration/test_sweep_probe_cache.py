@@ -109,21 +109,3 @@ def test_every_handler_is_probed_once_per_interval_spread_over_the_sweeps(world)
         fresh_process_sweep(settings, path, now=now + timedelta(minutes=minutes))
         per_sweep.append(probed(emulator, OK, mark))
     assert sorted(r for sweep in per_sweep for r in sweep) == [str(i) for i in range(6)]  # each exactly once
-
-
-def test_handlers_the_cache_knows_are_probed_while_discovery_still_lists(world):
-    """A steady sweep probes what the cache holds beside discovery, not after the subscription's
-    list (20 pages, seconds, at 1,000 resources): here the list answers late and the probes of the
-    failing handler, due every sweep, are done before it."""
-    emulator, settings, path = world
-    now = quiet_start(emulator)
-    fresh_process_sweep(settings, path, now=now)
-    emulator.faults.add(service="arm", operation="listBySubscription", latency_ms=1500)
-    mark = len(emulator.journal)
-    report = fresh_process_sweep(settings, path, now=now + timedelta(minutes=1))
-    entries = list(emulator.journal)[mark:]
-    (listed,) = [e for e in entries if e.op == "arm.listBySubscription"]
-    probes = [e for e in entries if e.service == "customer" and e.method == "OPTIONS"]
-    assert [e.host for e in probes] == [BROKEN]  # the passing handlers' records stand in
-    assert all(p.at < listed.at for p in probes)
-    assert "wps-6" in handler_findings(report)  # and its probe is the one the sweep judges

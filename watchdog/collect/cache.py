@@ -25,6 +25,7 @@ is ignored and re-read this sweep (correctness first), and the next sweep reads 
 from __future__ import annotations
 
 import threading
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
@@ -61,7 +62,6 @@ class Entry:
     read_at: datetime
     hubs: tuple[str, ...] | None = None  # every hub's name; None: not known (an entry stored before they were)
     replicas: tuple[Resource, ...] | None = None  # a Premium resource's replicas; None: not read
-    host_name: str | None = None  # the resource's; None: an entry stored before it was (no early probes)
 
 
 def changed_resources(monitor: Any, subscription_id: str, since: datetime, until: datetime) -> dict[str, datetime]:
@@ -94,7 +94,6 @@ def to_payload(entry: Entry) -> dict[str, Any]:
         if storable else None,
         "hubs": None if entry.hubs is None else list(entry.hubs),
         "replicas": None if entry.replicas is None else replicas.to_payload(entry.replicas),
-        "host_name": entry.host_name,
     }
 
 
@@ -109,7 +108,7 @@ def from_payload(payload: Mapping[str, Any], read_at: datetime) -> Entry:
     return Entry(handlers, Diagnostics(workspace_ids=tuple(diagnostics["workspace_ids"]),
                                        log_categories=tuple(diagnostics["log_categories"])), read_at,
                  None if hubs is None else tuple(hubs),
-                 None if stored_replicas is None else replicas.from_payload(stored_replicas), payload.get("host_name"))
+                 None if stored_replicas is None else replicas.from_payload(stored_replicas))
 
 
 # -- where entries live ------------------------------------------------------------------------
@@ -170,14 +169,13 @@ class ResourceCache:
         else:
             self._store.put_cached(CacheEntry(MARK_KIND, mark.key, mark.payload, until))
 
-    def load(self, resource_ids: Iterable[str] | None, now: datetime) -> dict[str, Entry]:
-        """Usable entries of these (lower-case) ids, or of every id stored (None): read since
-        their subscription's record started and younger than MAX_AGE. One read of each kind,
-        whatever the number of ids."""
+    def load(self, resource_ids: Iterable[str], now: datetime) -> dict[str, Entry]:
+        """Usable entries of these (lower-case) ids: read since their subscription's record
+        started and younger than MAX_AGE. One read of each kind, whatever the number of ids."""
         started = {sub: from_iso(mark.payload["started"]) for sub, mark in self._store.cached_all(MARK_KIND).items()}
         stored = self._store.cached_all(RESOURCE_KIND)
         out = {}
-        for rid in stored if resource_ids is None else resource_ids:
+        for rid in resource_ids:
             item = stored.get(rid)
             begun = started.get(rid.split("/")[2]) if rid.count("/") >= 2 else None
             if item is None or begun is None or item.fetched_at < begun or now - item.fetched_at >= MAX_AGE:
@@ -191,17 +189,28 @@ class ResourceCache:
                                             entry.read_at) for rid, entry in entries.items()))
 
 
+Reads = Mapping[str, "Future[dict[str, datetime] | None]"]  # by lower-case subscription id
+
+
+def read_changes(calls: Calls, clients: AzureClients, cache: ResourceCache, subscriptions: Iterable[str],
+                 now: datetime) -> dict[str, Future[dict[str, datetime] | None]]:
+    """One activity-log read per subscription with a record, from its mark to `now`. They need no
+    inventory, so a sweep starts them before discovery and they run beside it."""
+    since = {sub: checked for sub in subscriptions if (checked := cache.last_checked(sub)) is not None}
+    return {sub: calls.submit(lambda sub=sub: changed_resources(clients.monitor(sub), sub, since[sub] - OVERLAP, now),
+                              "activity-log", subject=f"/subscriptions/{sub}", action=ACTION)
+            for sub in since}
+
+
 def refresh(calls: Calls, clients: AzureClients, cache: ResourceCache, ledger: Ledger | None,
-            subscriptions: Iterable[str], now: datetime) -> None:
+            resources: Iterable[Resource], now: datetime, started: Reads | None = None) -> None:
     """Drop cached hubs/diagnostics, and the ledger's secret proofs, of resources the activity log
     shows changed (a write, a regenerateKey) since the last check by any process (one read per
-    subscription with a record to keep up to date). It needs no inventory: a sweep does it while
-    discovery pages through the subscriptions."""
-    subs = sorted(set(subscriptions))
-    since = {sub: checked for sub in subs if (checked := cache.last_checked(sub)) is not None}
-    reads = {sub: calls.submit(lambda sub=sub: changed_resources(clients.monitor(sub), sub, since[sub] - OVERLAP, now),
-                               "activity-log", subject=f"/subscriptions/{sub}", action=ACTION)
-             for sub in since}
+    subscription with a record to keep up to date). `started`: reads already under way
+    (read_changes); the other subscriptions' are made now."""
+    subs = sorted({r.subscription_id for r in resources})
+    reads = {**read_changes(calls, clients, cache, [s for s in subs if s not in (started or {})], now),
+             **(started or {})}
     for sub in subs:
         changed = reads[sub].result() if sub in reads else None
         if changed is None:  # no record yet, or the log could not be read: nothing cached is trusted

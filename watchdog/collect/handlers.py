@@ -11,7 +11,7 @@ import http.client
 import itertools
 import threading
 from concurrent.futures import Future
-from typing import TYPE_CHECKING, Any, Mapping, NamedTuple, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 from urllib.parse import urlsplit
 
 from watchdog.azure import USER_AGENT
@@ -154,32 +154,19 @@ def probe(handler: EventHandler, template: Sensitive, resource_host: str, timeou
 # -- in the sweep --------------------------------------------------------------------------------
 
 
-class Origin(NamedTuple):
-    """Whose handler a probe calls: the resource's id (for its errors) and host name (the
-    WebHook-Request-Origin the service sends)."""
-
-    resource_id: str
-    host_name: str
-
-
-def origins_of(by_id: Mapping[str, Resource]) -> dict[str, Origin]:
-    return {rid: Origin(r.id, r.host_name) for rid, r in by_id.items()}
-
-
 def submit(calls: Calls, session: Any, clients: AzureClients, per_host: int, timeout: float,
-           origins: Mapping[str, Origin], found: Mapping[str, Sequence[tuple[EventHandler, Sensitive]]],
+           by_id: Mapping[str, Resource], found: Mapping[str, Sequence[tuple[EventHandler, Sensitive]]],
            ) -> dict[str, list[Future[HandlerProbe | None]]]:
     """One probe per handler (`calls`: the probe pool; `session`: new_session's), at most
-    `per_host` (WATCHDOG_PROBE_PER_HOST) in flight per host. `origins`: per lower-case resource id
-    in `found`, its id and host name (origins_of)."""
+    `per_host` (WATCHDOG_PROBE_PER_HOST) in flight per host."""
     gate = HostGate(per_host)
 
-    def run(handler: EventHandler, template: Sensitive, origin: Origin) -> HandlerProbe:
+    def run(handler: EventHandler, template: Sensitive, resource: Resource) -> HandlerProbe:
         with gate(handler.host):
             # Probes end by the sweep deadline, so collection never waits on them past it.
             budget = None if clients.deadline is None else clients.deadline - clients.limiter.now()
             clients.counter.add(PROBE)
-            return probe(handler, template, origin.host_name, timeout, session, budget)
+            return probe(handler, template, resource.host_name, timeout, session, budget)
 
     # Submitted host by host in turn, so the pool's threads spread over hosts instead of queueing
     # behind one host's gate.
@@ -190,8 +177,8 @@ def submit(calls: Calls, session: Any, clients: AzureClients, per_host: int, tim
     out: dict[str, list[Future[HandlerProbe | None]]] = {rid: [] for rid in found}
     for turn in itertools.zip_longest(*by_host.values()):
         for rid, h, t in filter(None, turn):
-            out[rid].append(calls.submit(lambda h=h, t=t, o=origins[rid]: run(h, t, o), "handlers",
-                                         resource_id=origins[rid].resource_id, subject=h.url_redacted))
+            out[rid].append(calls.submit(lambda h=h, t=t, r=by_id[rid]: run(h, t, r), "handlers",
+                                         resource_id=by_id[rid].id, subject=h.url_redacted))
     return out
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import Future
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 from urllib.parse import urlsplit
 
 from watchdog import tags
@@ -148,15 +148,10 @@ def list_hubs(client: Any, resource: Resource) -> tuple[tuple[str, ...], list[tu
 
 
 
-def discover(calls: Calls, clients: AzureClients, subscriptions: Sequence[str],
-             scope: Scope) -> Callable[[], list[Resource]]:
-    """Lists every subscription; the returned call waits for them and gives the resources `scope`
-    includes, in id order."""
+def discover(calls: Calls, clients: AzureClients, subscriptions: Sequence[str], scope: Scope) -> list[Resource]:
+    """The resources of every subscription that `scope` includes, in id order."""
     futures = {sub: calls.submit(lambda sub=sub: list_resources(clients.webpubsub(sub), sub), "inventory",
                                  subject=f"/subscriptions/{sub}", action=READ_ACTION)
                for sub in subscriptions}
-
-    def found() -> list[Resource]:
-        listed = [r for page in results(futures).values() for r in page]
-        return sorted((r for r in listed if scope.includes(r.id, r.name)), key=lambda r: r.id.lower())
-    return found
+    found = [r for listed in results(futures).values() for r in listed]
+    return sorted((r for r in found if scope.includes(r.id, r.name)), key=lambda r: r.id.lower())

@@ -5,7 +5,7 @@ ledger's cache knows (collect/cache.py); a name it does not know, or knows in se
 groups, falls back to the list, as does a sweep of everything."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from watchdog.collect import cache, inventory
 from watchdog.collect.calls import Calls, results
@@ -39,9 +39,8 @@ def ids_of(scope: Scope, subscriptions: Sequence[str], known: Iterable[str]) -> 
 
 
 def discover(calls: Calls, clients: AzureClients, subscriptions: Sequence[str], scope: Scope,
-             store: Any | None) -> Callable[[], list[Resource]]:
-    """Starts discovery; the returned call waits for it and gives the resources `scope` includes,
-    in id order (the caller works beside it meanwhile). `store`: the ledger (or None), for names."""
+             store: Any | None) -> list[Resource]:
+    """The resources `scope` includes, in id order. `store`: the ledger (or None), for names."""
     known = store.cached_all(cache.RESOURCE_KIND) if scope.resources and store is not None else {}
     ids = ids_of(scope, subscriptions, known) if scope.resources else None
     if ids is None:
@@ -49,4 +48,4 @@ def discover(calls: Calls, clients: AzureClients, subscriptions: Sequence[str], 
     # subject, not resource_id: a resource that cannot be read has no observation to carry the error.
     futures = {rid: calls.submit(lambda rid=rid: get_resource(clients.webpubsub(rid.split("/")[2].lower()), rid),
                                  "inventory", subject=rid, action=inventory.READ_ACTION) for rid in ids}
-    return lambda: sorted(results(futures).values(), key=lambda r: r.id.lower())
+    return sorted(results(futures).values(), key=lambda r: r.id.lower())

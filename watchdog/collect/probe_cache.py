@@ -20,7 +20,7 @@ from collections import Counter
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Callable, Container, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 from urllib.parse import urlsplit
 
 from watchdog.collect import netguard, spread
@@ -105,14 +105,6 @@ def plan(store: Any, found: Mapping[str, Sequence[Pair]], settings_reread: set[s
              ", ".join(f"{why}: {n}" for why, n in out.reasons.most_common()) or "none",
              sum(len(v) for v in out.reused.values()))
     return out
-
-
-def joined(first: Plan, second: Plan, wanted: Container[str]) -> Plan:
-    """Two plans of one sweep, for different resources (the probes started beside discovery and
-    the rest), as one, keeping the resources in `wanted` (those discovery returned)."""
-    return Plan(due={rid: v for rid, v in (first.due | second.due).items() if rid in wanted},
-                reused={rid: v for rid, v in (first.reused | second.reused).items() if rid in wanted},
-                resolved=first.resolved | second.resolved, reasons=first.reasons + second.reasons)
 
 
 def with_log_errors(p: Plan, found: Mapping[str, Sequence[Pair]],

@@ -26,7 +26,7 @@ from watchdog.remediate import remediate
 from watchdog.scope import Scope
 from watchdog.settings import Settings
 from watchdog.sweep import seen
-from watchdog.sweep.schedule import collect, probe_cached
+from watchdog.sweep.schedule import collect
 from watchdog.sweep.runner import Errors, delta, pools, stage
 from watchdog.telemetry import Telemetry, active, current, finding_changes
 
@@ -128,16 +128,14 @@ def observe(settings: Settings, scope: Scope | None = None, *, clients: AzureCli
     errors = Errors()
     with pools(settings, errors) as running:
         with stage(timings, "discover"):
-            discovered = lookup.discover(running.azure, clients, subscriptions, scope, ledger)
-            # Beside discovery (the subscription's list comes a page at a time): the activity log,
-            # then the probes of the handlers the cache knows. A check of resources by id reads
-            # the subscriptions their ids name alone (Scope.subscriptions_of).
-            resource_cache = cache.ResourceCache(ledger) if ledger is not None else caches.resources
-            cache.refresh(running.azure, clients, resource_cache, ledger, subscriptions, now)
-            early = probe_cached(running, clients, settings, ledger, caches, resource_cache, subscriptions, scope, now)
-            resources = discovered()
+            # The activity log needs no inventory: read beside discovery (a check of resources by id
+            # reads the subscriptions their ids name alone: Scope.subscriptions_of).
+            changes = cache.read_changes(running.azure, clients,
+                                         cache.ResourceCache(ledger) if ledger is not None else caches.resources,
+                                         subscriptions, now)
+            resources = lookup.discover(running.azure, clients, subscriptions, scope, ledger)
         with stage(timings, "collect"):
-            observations = collect(running, clients, settings, resources, ledger, caches, now, early)
+            observations = collect(running, clients, settings, resources, ledger, caches, now, changes)
     return Observed(observations, list(errors.general))
 
 

@@ -1,8 +1,5 @@
 """The collect stage in waves: each call starts as soon as what it needs is known.
 
-Before it, beside discovery (pipeline.observe): the activity log (cache.refresh) and the probes
-of the handlers the resource cache knows (probe_cached).
-
 Wave 1 needs only the inventory (SKUs, the activity log, cold hubs and diagnostics within ARM's
 budget, autoscale lists, the log queries once the diagnostics name the workspaces, the vault lists,
 metrics: the slowest first); probes start as soon as the handlers are known and overlap the rest; the
@@ -17,7 +14,6 @@ from __future__ import annotations
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Sequence
 
 from watchdog.azure import AzureClients
 from watchdog.collect import (
@@ -36,7 +32,6 @@ from watchdog.models import (
 )
 from watchdog.models_resource import Diagnostics, EventHandler, MetricAlertRule, Resource, WebSite
 from watchdog.models_logs import LogSignals
-from watchdog.scope import Scope
 from watchdog.settings import Settings
 from watchdog.sweep.budget import read_budget, select_cold_reads, select_replica_reads
 from watchdog.sweep.runner import Errors, Pools
@@ -64,48 +59,19 @@ class Collected:
     rotation: dict[str, RotationObserved] = field(default_factory=dict)
 
 
-@dataclass
-class EarlyProbes:
-    """Probes started beside discovery, of the handlers the resource cache knows (probe_cached)."""
-
-    plan: probe_cache.Plan
-    futures: dict[str, list[Future[HandlerProbe | None]]]
-    covered: set[str]  # lower-case ids whose handlers it planned, probed or reused
-
-
-def probe_cached(pools: Pools, clients: AzureClients, settings: Settings, ledger: Ledger | None, caches: Caches,
-                 resource_cache: cache.ResourceCache, subscriptions: Sequence[str], scope: Scope,
-                 now: datetime) -> EarlyProbes:
-    """Plan and start the probes of every handler the cache holds for a resource of `scope` whose
-    entry is still good (after cache.refresh read the activity log), while discovery pages through
-    the subscriptions: the probes are most of a steady sweep's collect stage. What discovery does
-    not return is dropped (collect); a resource new to the cache is probed once its hubs are read."""
-    entries = {rid: e for rid, e in resource_cache.load(None, now).items()
-               if rid.split("/")[2] in subscriptions and scope.includes(rid, rid.rsplit("/", 1)[-1])
-               and e.handlers is not None and e.host_name}
-    found = {rid: e.handlers for rid, e in entries.items() if e.handlers}
-    plan = probe_cache.plan(ledger if ledger is not None else caches.probes, found, set(),
-                            probe_cache.resolve_all(pools.probes.spawn), now,
-                            timedelta(minutes=settings.probe_interval_minutes))
-    origins = {rid: handlers.Origin(rid, e.host_name) for rid, e in entries.items() if e.host_name}
-    return EarlyProbes(plan, handlers.submit(pools.probes, pools.probe_session, clients, settings.probe_per_host,
-                                             settings.probe_timeout_seconds, origins, plan.due), set(entries))
-
-
 def collect(pools: Pools, clients: AzureClients, settings: Settings, resources: list[Resource],
-            ledger: Ledger | None, caches: Caches, now: datetime, early: EarlyProbes | None = None
+            ledger: Ledger | None, caches: Caches, now: datetime, changes: cache.Reads | None = None
             ) -> list[Observation]:
     """One Observation per resource, in the order given; every failed call is in its errors.
-    The resource cache was refreshed from the activity log beside discovery (pipeline.observe);
-    `early`: the probes started then (probe_cached)."""
+    `changes`: the activity-log reads started beside discovery (cache.read_changes)."""
     runner = pools.azure
     got = Collected()
     by_id = {r.id.lower(): r for r in resources}
-    origins = handlers.origins_of(by_id)
 
     # Wave 1: everything that needs only the inventory, all at once.
     skus = caches.skus.submit(runner, clients, resources)
     resource_cache = cache.ResourceCache(ledger) if ledger is not None else caches.resources
+    cache.refresh(runner, clients, resource_cache, ledger, resources, now, changes)
     cached = resource_cache.load(by_id, now)
     need_hubs = {rid: r for rid, r in by_id.items() if rid not in cached or cached[rid].handlers is None}
     need_diags = {rid: r for rid, r in by_id.items() if rid not in cached}
@@ -146,17 +112,13 @@ def collect(pools: Pools, clients: AzureClients, settings: Settings, resources: 
                     | {rid: found for rid, (_, found) in read_hubs.items()})
     got.hubs = ({rid: e.hubs for rid, e in cached.items() if e.hubs is not None}
                 | {rid: names for rid, (names, _) in read_hubs.items()})
-    # Probes need only the handlers: those the cache knew started beside discovery (`early`); the
-    # rest start now, overlapping the rest of the collect stage. Only the handlers whose record may
-    # be out of date are probed (collect/probe_cache.py).
+    # Probes need only the handlers: started now, they overlap the rest of the collect stage. Only
+    # the handlers whose record may be out of date are probed (collect/probe_cache.py).
     probe_store = ledger if ledger is not None else caches.probes
-    early = early or EarlyProbes(probe_cache.Plan(), {}, set())
-    probing = probe_cache.plan(probe_store, {rid: h for rid, h in got.handlers.items() if rid not in early.covered},
-                               set(need_diags), probe_cache.resolve_all(pools.probes.spawn), now,
-                               timedelta(minutes=settings.probe_interval_minutes))
+    probing = probe_cache.plan(probe_store, got.handlers, set(need_diags), probe_cache.resolve_all(pools.probes.spawn),
+                               now, timedelta(minutes=settings.probe_interval_minutes))
     probes = handlers.submit(pools.probes, pools.probe_session, clients, settings.probe_per_host,
-                             settings.probe_timeout_seconds, origins, probing.due)
-    probing = probe_cache.joined(early.plan, probing, by_id)
+                             settings.probe_timeout_seconds, by_id, probing.due)
     listing_sites = _submit_sites(runner, clients, caches, by_id, got.handlers, now)
     # The cold reads were planned to fit before the sweep deadline: the lists rules add (metric alerts,
     # replicas) ask ARM's limiter only now, so they never take a planned read's token and split a
@@ -171,14 +133,11 @@ def collect(pools: Pools, clients: AzureClients, settings: Settings, resources: 
     # Only entries read whole this sweep: one whose hubs alone were re-read (templates the ledger
     # may not keep) is already stored as it can be.
     resource_cache.put({rid: cache.Entry(got.handlers[rid], got.diagnostics[rid], now, got.hubs.get(rid),
-                                         got.replicas.get(rid), by_id[rid].host_name)
+                                         got.replicas.get(rid))
                         for rid in need_diags if rid in got.handlers and rid in got.diagnostics})
-    # A cached entry that lacked its replicas or host name (stored before they were kept) gains them,
-    # keeping its age.
-    resource_cache.put({rid: replace(cached[rid], replicas=got.replicas.get(rid, cached[rid].replicas),
-                                     host_name=by_id[rid].host_name)
-                        for rid in cached if (rid in replica_lists and rid in got.replicas)
-                        or cached[rid].host_name is None})
+    # A cached entry that lacked its replicas (stored before they were kept) gains them, keeping its age.
+    resource_cache.put({rid: replace(cached[rid], replicas=got.replicas[rid]) for rid in replica_lists
+                        if rid in cached and rid in got.replicas})
     bindings, listed = listing.result()
 
     # Wave 2: what needs wave 1 (secrets to read, replicas' metrics), submitted before waiting on the
@@ -208,9 +167,9 @@ def collect(pools: Pools, clients: AzureClients, settings: Settings, resources: 
     got.log_signals = logs.collect_signals(querying)
     # Handlers the logs show failing are probed now, even when their record was fresh.
     more = handlers.submit(pools.probes, pools.probe_session, clients, settings.probe_per_host,
-                           settings.probe_timeout_seconds, origins,
+                           settings.probe_timeout_seconds, by_id,
                            probe_cache.with_log_errors(probing, got.handlers, got.log_errors))
-    fresh = handlers.collect({rid: f for rid, f in early.futures.items() if rid in by_id} | probes)
+    fresh = handlers.collect(probes)
     for rid, extra in handlers.collect(more).items():
         fresh.setdefault(rid, []).extend(extra)
     probe_cache.keep(probe_store, probing, fresh, now)
