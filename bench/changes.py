@@ -30,17 +30,15 @@ from emulator import scenario as scenario_mod
 from emulator.runtime import Emulator
 from emulator.scenarios.generate import generate
 
-from . import calls, child, timer
+from . import calls, child, offset, timer
 from .harness import CHILD_TIMEOUT_S, STALE_RATIO, WARMUP_MAX_SWEEPS, _env, _fresh_budget, machine
 from .subjects import REPO, watchdog_outcome
 
-# The child: the revision's CLI, its clock moved as far ahead as the emulator's when it has one clock.
-CHILD = ("import os, sys\nfrom datetime import timedelta\n"
-         f"seconds = float(os.environ.get({timer.OFFSET_VARIABLE!r}) or 0)\n"
-         "if seconds:\n"
-         "    import watchdog.clock as c\n"
-         "    wall = c.now\n"
-         "    c.now = lambda: wall() + timedelta(seconds=seconds)\n"
+# The child: the revision's CLI, its clock moved as far ahead as the emulator's (bench/offset.py, loaded
+# by path: the revision's own bench/ may predate it). A revision without watchdog/clock.py runs only
+# its first sweep, at offset 0, where apply() imports nothing.
+CHILD = ("import runpy, sys\n"
+         f"runpy.run_path({str(Path(offset.__file__))!r})['apply']()\n"
          "from watchdog import cli\n"
          "sys.exit(cli.main(sys.argv[1:]))\n")
 WARMUP_LIST_KEYS = "400"

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import sys
 
-from . import timer
+from . import offset
 
 if __name__ == "__main__":
-    timer.apply_offset()
+    offset.apply()
     from watchdog import cli
 
     sys.exit(cli.main(sys.argv[1:]))

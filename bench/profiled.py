@@ -26,9 +26,9 @@ def main(argv: list[str]) -> int:
 
     from watchdog import cli
 
-    from . import timer
+    from . import offset
 
-    timer.apply_offset()
+    offset.apply()
 
     threading.setprofile(start)
     main_profile = cProfile.Profile()

@@ -1,7 +1,7 @@
 """Sweeps 5 minutes apart, measured back to back: before each later sweep the benchmark moves the
 clock 5 minutes forward, the emulated Azure's (emulator/clock.py: activity log, metrics, Key Vault
 and log times) and the watchdog's alike. The watchdog runs with its clock (watchdog/clock.py) as
-far ahead as the emulator's (`python -m bench.clocked`, the offset in OFFSET_VARIABLE), so what
+far ahead as the emulator's (`python -m bench.clocked`, bench/offset.py), so what
 falls due with time (a probe's or a proof's slot, collect/spread.py; a cache entry's age) falls
 due as between real timer sweeps; the calls, the ARM budget (refilled before each sweep,
 harness._fresh_budget) and the sweep itself are real. Tokens stay on real time on both sides.
@@ -12,14 +12,14 @@ due at slots fixed in absolute time: a record just re-checked at its slot met th
 twice as many probes and proofs fell due as with a clock moving forward.)"""
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 
 from emulator import clock
 from emulator.world import World
 
+from . import offset
+
 TIMER = timedelta(minutes=5)
-OFFSET_VARIABLE = "WATCHDOG_BENCH_CLOCK_OFFSET_SECONDS"
 
 
 def pass_interval(by: timedelta = TIMER) -> None:
@@ -30,17 +30,7 @@ def pass_interval(by: timedelta = TIMER) -> None:
 
 def clocked_env(env: dict[str, str]) -> dict[str, str]:
     """`env` with the watchdog's clock offset: the emulator's."""
-    return {**env, OFFSET_VARIABLE: str(clock.offset().total_seconds())}
-
-
-def apply_offset() -> None:
-    """In the child: run the watchdog's clock as far ahead as the environment says."""
-    seconds = float(os.environ.get(OFFSET_VARIABLE) or 0)
-    if seconds:
-        import watchdog.clock
-
-        wall = watchdog.clock.now
-        watchdog.clock.now = lambda: wall() + timedelta(seconds=seconds)  # type: ignore[method-assign]
+    return {**env, offset.VARIABLE: str(clock.offset().total_seconds())}
 
 
 def date_secrets_back(world: World, by: timedelta = timedelta(days=1)) -> None:
