@@ -202,15 +202,13 @@ def read_changes(calls: Calls, clients: AzureClients, cache: ResourceCache, subs
             for sub in since}
 
 
-def refresh(calls: Calls, clients: AzureClients, cache: ResourceCache, ledger: Ledger | None,
-            resources: Iterable[Resource], now: datetime, started: Reads | None = None) -> None:
+def refresh(cache: ResourceCache, ledger: Ledger | None, resources: Iterable[Resource], reads: Reads,
+            now: datetime) -> None:
     """Drop cached hubs/diagnostics, and the ledger's secret proofs, of resources the activity log
-    shows changed (a write, a regenerateKey) since the last check by any process (one read per
-    subscription with a record to keep up to date). `started`: reads already under way
-    (read_changes); the other subscriptions' are made now."""
+    (`reads`: read_changes, started beside discovery for every subscription in scope) shows changed
+    (a write, a regenerateKey) since the last check by any process. A subscription without a read
+    (no record yet) or whose read failed starts its record over."""
     subs = sorted({r.subscription_id for r in resources})
-    reads = {**read_changes(calls, clients, cache, [s for s in subs if s not in (started or {})], now),
-             **(started or {})}
     for sub in subs:
         changed = reads[sub].result() if sub in reads else None
         if changed is None:  # no record yet, or the log could not be read: nothing cached is trusted

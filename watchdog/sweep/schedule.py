@@ -60,8 +60,7 @@ class Collected:
 
 
 def collect(pools: Pools, clients: AzureClients, settings: Settings, resources: list[Resource],
-            ledger: Ledger | None, caches: Caches, now: datetime, changes: cache.Reads | None = None
-            ) -> list[Observation]:
+            ledger: Ledger | None, caches: Caches, now: datetime, changes: cache.Reads) -> list[Observation]:
     """One Observation per resource, in the order given; every failed call is in its errors.
     `changes`: the activity-log reads started beside discovery (cache.read_changes)."""
     runner = pools.azure
@@ -71,7 +70,7 @@ def collect(pools: Pools, clients: AzureClients, settings: Settings, resources: 
     # Wave 1: everything that needs only the inventory, all at once.
     skus = caches.skus.submit(runner, clients, resources)
     resource_cache = cache.ResourceCache(ledger) if ledger is not None else caches.resources
-    cache.refresh(runner, clients, resource_cache, ledger, resources, now, changes)
+    cache.refresh(resource_cache, ledger, resources, changes, now)
     cached = resource_cache.load(by_id, now)
     need_hubs = {rid: r for rid, r in by_id.items() if rid not in cached or cached[rid].handlers is None}
     need_diags = {rid: r for rid, r in by_id.items() if rid not in cached}
