@@ -8,6 +8,7 @@ from watchdog.collect.cache import MemoryStore, ResourceCache
 from watchdog.collect.consumers import SiteIndex
 from watchdog.collect.inventory import SkuCache
 from watchdog.collect.sites import SitesCache
+from watchdog.ledger.base import Ledger
 
 
 @dataclass
@@ -22,3 +23,8 @@ class Caches:
     sites: SiteIndex = field(default_factory=SiteIndex)
     # App Service / Function apps per subscription (upstream/cross-region): a site never moves region.
     site_lists: SitesCache = field(default_factory=SitesCache)
+
+    def resources_for(self, ledger: Ledger | None) -> ResourceCache:
+        """Where a sweep keeps hubs, diagnostics and activity-log marks: the ledger when it has one
+        (every process then starts warm), else this process's memory."""
+        return ResourceCache(ledger) if ledger is not None else self.resources

@@ -130,9 +130,7 @@ def observe(settings: Settings, scope: Scope | None = None, *, clients: AzureCli
         with stage(timings, "discover"):
             # The activity log needs no inventory: read beside discovery (a check of resources by id
             # reads the subscriptions their ids name alone: Scope.subscriptions_of).
-            changes = cache.read_changes(running.azure, clients,
-                                         cache.ResourceCache(ledger) if ledger is not None else caches.resources,
-                                         subscriptions, now)
+            changes = cache.read_changes(running.azure, clients, caches.resources_for(ledger), subscriptions, now)
             resources = lookup.discover(running.azure, clients, subscriptions, scope, ledger)
         with stage(timings, "collect"):
             observations = collect(running, clients, settings, resources, ledger, caches, now, changes)

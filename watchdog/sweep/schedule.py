@@ -69,7 +69,7 @@ def collect(pools: Pools, clients: AzureClients, settings: Settings, resources: 
 
     # Wave 1: everything that needs only the inventory, all at once.
     skus = caches.skus.submit(runner, clients, resources)
-    resource_cache = cache.ResourceCache(ledger) if ledger is not None else caches.resources
+    resource_cache = caches.resources_for(ledger)
     cache.refresh(resource_cache, ledger, resources, changes, now)
     cached = resource_cache.load(by_id, now)
     need_hubs = {rid: r for rid, r in by_id.items() if rid not in cached or cached[rid].handlers is None}
